@@ -1,0 +1,49 @@
+//! Content-type and reference-type numbers (spec sections 3.2 and 3.4).
+//!
+//! Content is opaque to the server except for the few types whose rules it enforces; any other
+//! number is stored and served unchanged.
+
+/// A content-type number. Unknown numbers are valid and opaque.
+pub type ContentType = u64;
+
+pub const DELETE: ContentType = 1;
+pub const SYSTEM_PROCESSES: ContentType = 2;
+pub const POST: ContentType = 3;
+pub const FOLLOW: ContentType = 4;
+pub const USERNAME: ContentType = 5;
+pub const DESCRIPTION: ContentType = 6;
+pub const BLOB_META: ContentType = 7;
+pub const BLOB_SECTION: ContentType = 8;
+pub const AVATAR: ContentType = 9;
+pub const SERVER: ContentType = 10;
+pub const VOUCH: ContentType = 11;
+pub const CLAIM: ContentType = 12;
+pub const BANNER: ContentType = 13;
+pub const OPINION: ContentType = 14;
+pub const STORE: ContentType = 15;
+pub const AUTHORITY: ContentType = 16;
+pub const JOIN_TOPIC: ContentType = 17;
+pub const BLOCK: ContentType = 18;
+pub const BLOCK_TOPIC: ContentType = 19;
+
+/// The largest post text, in UTF-8 bytes, that the reference server accepts.
+pub const POST_TEXT_BYTES_MAX: usize = 10_000;
+
+/// Opinion values carried in an OPINION event's `lww_element.value`.
+pub mod opinion {
+    pub const LIKE: &[u8] = &[1];
+    pub const DISLIKE: &[u8] = &[2];
+    pub const NEUTRAL: &[u8] = &[3];
+}
+
+/// A reference-type number (spec section 3.4).
+pub type ReferenceType = u64;
+
+pub const REFERENCE_SYSTEM: ReferenceType = 1;
+pub const REFERENCE_POINTER: ReferenceType = 2;
+pub const REFERENCE_BYTES: ReferenceType = 3;
+
+/// Key type 1, the only one: Ed25519.
+pub const KEY_TYPE_ED25519: u64 = 1;
+/// Digest type 1, the only one: SHA-256.
+pub const DIGEST_TYPE_SHA256: u64 = 1;

@@ -1,0 +1,337 @@
+//! Identities and addresses: public and secret keys, processes, digests and pointers.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use prost::Message as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::content::{DIGEST_TYPE_SHA256, KEY_TYPE_ED25519};
+use crate::encoding::{base64_standard_encode, base64url_decode, base64url_encode};
+use crate::wire;
+
+/// Why a key, process, digest or pointer was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("unsupported key type {0} (only 1, Ed25519, exists)")]
+    KeyType(u64),
+    #[error("public key must be 32 bytes, got {0}")]
+    KeyLength(usize),
+    #[error("public key is not a valid Ed25519 point")]
+    KeyPoint,
+    #[error("process must be 16 bytes, got {0}")]
+    ProcessLength(usize),
+    #[error("unsupported digest type {0} (only 1, SHA-256, exists)")]
+    DigestType(u64),
+    #[error("digest must be 32 bytes, got {0}")]
+    DigestLength(usize),
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("malformed {what}: {source}")]
+    Decode {
+        what: &'static str,
+        source: prost::DecodeError,
+    },
+    #[error("malformed base64url: {0}")]
+    Base64(#[from] base64::DecodeError),
+}
+
+/// An identity (a *system*): an Ed25519 public key known to be a valid curve point.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| KeyError::KeyLength(bytes.len()))?;
+        VerifyingKey::from_bytes(&array).map_err(|_| KeyError::KeyPoint)?;
+        Ok(Self(array))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        // The bytes were checked to be a valid point when this value was built.
+        VerifyingKey::from_bytes(&self.0)
+            .unwrap_or_else(|_| unreachable!("checked at construction"))
+    }
+
+    pub fn to_wire(&self) -> wire::PublicKey {
+        wire::PublicKey {
+            key_type: KEY_TYPE_ED25519,
+            key: self.0.to_vec().into(),
+        }
+    }
+
+    /// The `system` query parameter: base64url of the `PublicKey` protobuf.
+    pub fn to_query_param(&self) -> String {
+        base64url_encode(&self.to_wire().encode_to_vec())
+    }
+
+    pub fn from_query_param(text: &str) -> Result<Self, KeyError> {
+        let bytes = base64url_decode(text)?;
+        let wire =
+            wire::PublicKey::decode(bytes.as_slice()).map_err(|source| KeyError::Decode {
+                what: "PublicKey",
+                source,
+            })?;
+        Self::try_from(&wire)
+    }
+}
+
+impl TryFrom<&wire::PublicKey> for PublicKey {
+    type Error = KeyError;
+
+    fn try_from(wire: &wire::PublicKey) -> Result<Self, KeyError> {
+        if wire.key_type != KEY_TYPE_ED25519 {
+            return Err(KeyError::KeyType(wire.key_type));
+        }
+        Self::from_bytes(&wire.key)
+    }
+}
+
+impl fmt::Display for PublicKey {
+    /// Standard padded base64 of the `PublicKey` protobuf, as official clients print keys.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&base64_standard_encode(&self.to_wire().encode_to_vec()))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    /// A short form for logs: the first bytes of the key in hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", hex_prefix(&self.0))
+    }
+}
+
+/// An identity's secret: the 32-byte Ed25519 seed. Zeroized on drop, never printed.
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    pub fn generate() -> Self {
+        Self(SigningKey::generate(&mut rand::rngs::OsRng))
+    }
+
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(seed))
+    }
+
+    pub fn seed(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).to_bytes()
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(for {:?})", self.public_key())
+    }
+}
+
+/// One device or installation of a system: 16 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Process([u8; 16]);
+
+impl Process {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let array: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| KeyError::ProcessLength(bytes.len()))?;
+        Ok(Self(array))
+    }
+
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    pub fn to_wire(&self) -> wire::Process {
+        wire::Process {
+            process: self.0.to_vec().into(),
+        }
+    }
+}
+
+impl TryFrom<&wire::Process> for Process {
+    type Error = KeyError;
+
+    fn try_from(wire: &wire::Process) -> Result<Self, KeyError> {
+        Self::from_bytes(&wire.process)
+    }
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Process({})", hex_prefix(&self.0))
+    }
+}
+
+/// A SHA-256 digest of an event's exact signed bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    pub fn of_event_bytes(event_bytes: &[u8]) -> Self {
+        Self(Sha256::digest(event_bytes).into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn to_wire(&self) -> wire::Digest {
+        wire::Digest {
+            digest_type: DIGEST_TYPE_SHA256,
+            digest: self.0.to_vec().into(),
+        }
+    }
+}
+
+impl TryFrom<&wire::Digest> for Digest {
+    type Error = KeyError;
+
+    fn try_from(wire: &wire::Digest) -> Result<Self, KeyError> {
+        if wire.digest_type != DIGEST_TYPE_SHA256 {
+            return Err(KeyError::DigestType(wire.digest_type));
+        }
+        let array: [u8; 32] = wire
+            .digest
+            .as_ref()
+            .try_into()
+            .map_err(|_| KeyError::DigestLength(wire.digest.len()))?;
+        Ok(Self(array))
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", hex_prefix(&self.0))
+    }
+}
+
+/// The address of one event: (system, process, logical clock), with the digest of its bytes when
+/// the pointer carries one. The digest lets a reader check it got the event that was meant.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Pointer {
+    pub system: PublicKey,
+    pub process: Process,
+    pub logical_clock: u64,
+    pub digest: Option<Digest>,
+}
+
+impl Pointer {
+    /// The fixed-width key `system ‖ process ‖ logical_clock (big-endian)`. Sorting these keys
+    /// sorts by (system, process, clock), so one index serves point and per-system lookups.
+    pub fn slot_key(&self) -> [u8; 56] {
+        slot_key(&self.system, &self.process, self.logical_clock)
+    }
+
+    pub fn to_wire(&self) -> wire::Pointer {
+        wire::Pointer {
+            system: Some(self.system.to_wire()),
+            process: Some(self.process.to_wire()),
+            logical_clock: self.logical_clock,
+            event_digest: self.digest.map(|digest| digest.to_wire()),
+        }
+    }
+}
+
+impl TryFrom<&wire::Pointer> for Pointer {
+    type Error = KeyError;
+
+    fn try_from(wire: &wire::Pointer) -> Result<Self, KeyError> {
+        let system = wire
+            .system
+            .as_ref()
+            .ok_or(KeyError::Missing("pointer system"))?;
+        let process = wire
+            .process
+            .as_ref()
+            .ok_or(KeyError::Missing("pointer process"))?;
+        Ok(Self {
+            system: system.try_into()?,
+            process: process.try_into()?,
+            logical_clock: wire.logical_clock,
+            digest: wire
+                .event_digest
+                .as_ref()
+                .map(Digest::try_from)
+                .transpose()?,
+        })
+    }
+}
+
+/// See [`Pointer::slot_key`].
+pub fn slot_key(system: &PublicKey, process: &Process, logical_clock: u64) -> [u8; 56] {
+    let mut key = [0u8; 56];
+    key[..32].copy_from_slice(system.as_bytes());
+    key[32..48].copy_from_slice(process.as_bytes());
+    key[48..].copy_from_slice(&logical_clock.to_be_bytes());
+    key
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .take(6)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_key_query_param_round_trips_and_is_48_chars() {
+        let key = SecretKey::from_seed(&[7; 32]).public_key();
+        let param = key.to_query_param();
+        assert_eq!(param.len(), 48);
+        assert_eq!(PublicKey::from_query_param(&param), Ok(key));
+    }
+
+    #[test]
+    fn wrong_lengths_and_types_are_named() {
+        assert_eq!(
+            PublicKey::from_bytes(&[1; 31]),
+            Err(KeyError::KeyLength(31))
+        );
+        assert_eq!(
+            Process::from_bytes(&[1; 15]),
+            Err(KeyError::ProcessLength(15))
+        );
+        let wire = wire::PublicKey {
+            key_type: 2,
+            key: vec![0; 32].into(),
+        };
+        assert_eq!(PublicKey::try_from(&wire), Err(KeyError::KeyType(2)));
+    }
+
+    #[test]
+    fn secret_key_debug_does_not_print_the_seed() {
+        let secret = SecretKey::from_seed(&[0xab; 32]);
+        let printed = format!("{secret:?}");
+        assert!(!printed.contains("abab"), "{printed}");
+        assert!(printed.starts_with("SecretKey(for PublicKey("));
+    }
+
+    #[test]
+    fn slot_keys_sort_by_clock_numerically() {
+        let system = SecretKey::from_seed(&[1; 32]).public_key();
+        let process = Process::from_bytes(&[2; 16]).expect("16 bytes");
+        assert!(slot_key(&system, &process, 255) < slot_key(&system, &process, 256));
+    }
+}
