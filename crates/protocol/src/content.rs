@@ -47,3 +47,73 @@ pub const REFERENCE_BYTES: ReferenceType = 3;
 pub const KEY_TYPE_ED25519: u64 = 1;
 /// Digest type 1, the only one: SHA-256.
 pub const DIGEST_TYPE_SHA256: u64 = 1;
+
+/// Checks the rules the server enforces on the content of the few types it reads (spec section
+/// 5.1 step 6, and section 3.5): the reference server answered these with 500; we name them.
+pub fn check(event: &crate::wire::Event, post_text_bytes_max: usize) -> Result<(), String> {
+    use prost::Message as _;
+    let utf8 = |value: &[u8], what: &str| {
+        std::str::from_utf8(value)
+            .map(|_| ())
+            .map_err(|_| format!("{what} value is not UTF-8"))
+    };
+    match event.content_type {
+        DELETE => {
+            let delete = crate::wire::Delete::decode(event.content.clone())
+                .map_err(|error| format!("malformed Delete body: {error}"))?;
+            let process = delete.process.ok_or("delete body is missing process")?;
+            if process.process.len() != 16 {
+                return Err(format!(
+                    "delete target process must be 16 bytes, got {}",
+                    process.process.len()
+                ));
+            }
+            if delete.content_type == DELETE {
+                return Err("a delete cannot target another delete".into());
+            }
+            if delete.indices.is_none() {
+                return Err("delete body is missing indices".into());
+            }
+        }
+        POST => {
+            let post = crate::wire::Post::decode(event.content.clone())
+                .map_err(|error| format!("malformed Post body: {error}"))?;
+            let text = post.content.ok_or("post has no content")?;
+            if text.len() > post_text_bytes_max {
+                return Err(format!(
+                    "post text is {} bytes, over the limit of {post_text_bytes_max}",
+                    text.len()
+                ));
+            }
+        }
+        USERNAME | DESCRIPTION | STORE => {
+            let element = event
+                .lww_element
+                .as_ref()
+                .ok_or("event must have lww_element")?;
+            utf8(&element.value, "lww_element")?;
+        }
+        OPINION => {
+            event
+                .lww_element
+                .as_ref()
+                .ok_or("opinion must have lww_element")?;
+            if event.references.is_empty() {
+                return Err("opinion must reference its subject".into());
+            }
+        }
+        SERVER | AUTHORITY => {
+            let element = event
+                .lww_element_set
+                .as_ref()
+                .ok_or("event must have lww_element_set")?;
+            utf8(&element.value, "lww_element_set")?;
+        }
+        CLAIM => {
+            crate::wire::Claim::decode(event.content.clone())
+                .map_err(|error| format!("malformed Claim body: {error}"))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! bytes become domain types here, in one place: an event can only be held as a [`VerifiedEvent`],
 //! which is built by checking the Ed25519 signature over the exact bytes it keeps.
 
+pub mod author;
 pub mod content;
 pub mod crdt;
 pub mod encoding;

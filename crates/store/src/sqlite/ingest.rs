@@ -1,0 +1,321 @@
+//! Applying verified events inside the writer's transaction: the ingest rules of spec section 5,
+//! with the reference server's counter and range bugs fixed.
+
+use agora_protocol::{Reference, VerifiedEvent, content};
+use rusqlite::{OptionalExtension as _, Transaction, params};
+
+use crate::IngestOutcome;
+
+/// Applies one event. Errors are store failures; bad input is an `IngestOutcome::Rejected`.
+pub(super) fn apply(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    received_ms: i64,
+) -> rusqlite::Result<IngestOutcome> {
+    let system = event.system().as_bytes().as_slice();
+    let process = event.process().as_bytes().as_slice();
+    let clock = clock_sql(event.logical_clock());
+    if slot_is_deleted(tx, system, process, clock)? {
+        return Ok(IngestOutcome::AlreadyDeleted);
+    }
+    if slot_is_stored(tx, system, process, clock)? {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let delete = match event.delete_body() {
+        Ok(delete) => delete,
+        Err(error) => return Ok(IngestOutcome::Rejected(error.to_string())),
+    };
+    let mut feed = Some((
+        event.content_type(),
+        event.unix_milliseconds().unwrap_or(0),
+        event.process().as_bytes().to_vec(),
+        event.logical_clock(),
+    ));
+    if let Some(delete) = &delete {
+        let target = delete.process.as_bytes().as_slice();
+        let target_clock = clock_sql(delete.logical_clock);
+        if let Some(target_type) = stored_type(tx, system, target, target_clock)? {
+            if target_type == content::DELETE {
+                return Ok(IngestOutcome::Rejected(
+                    "a delete cannot target another delete".into(),
+                ));
+            }
+        }
+        // A repeated delete of the same slot is stored as an event of its own, but only the
+        // first holds the tombstone and the feed slot, so ranges and feeds never repeat.
+        feed = (!slot_is_deleted(tx, system, target, target_clock)?).then(|| {
+            (
+                delete.content_type,
+                delete.unix_milliseconds.unwrap_or(0),
+                target.to_vec(),
+                delete.logical_clock,
+            )
+        });
+    }
+    let id = insert_event(tx, event, received_ms, feed.as_ref())?;
+    insert_references(tx, event, id)?;
+    if let Some(delete) = delete {
+        let target = delete.process.as_bytes().as_slice();
+        let target_clock = clock_sql(delete.logical_clock);
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO deletions (system, process, logical_clock, delete_id)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![system, target, target_clock, id])?;
+        remove_event(tx, system, target, target_clock)?;
+    }
+    Ok(IngestOutcome::Stored)
+}
+
+/// Clocks are u64 on the wire and i64 in SQLite; the bit pattern is kept, and clocks past
+/// i64::MAX (never produced by a real client) sort as negative numbers.
+pub(super) fn clock_sql(clock: u64) -> i64 {
+    clock as i64
+}
+
+fn slot_is_deleted(
+    tx: &Transaction<'_>,
+    system: &[u8],
+    process: &[u8],
+    clock: i64,
+) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT 1 FROM deletions WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
+    )?
+    .exists(params![system, process, clock])
+}
+
+fn slot_is_stored(
+    tx: &Transaction<'_>,
+    system: &[u8],
+    process: &[u8],
+    clock: i64,
+) -> rusqlite::Result<bool> {
+    Ok(stored_type(tx, system, process, clock)?.is_some())
+}
+
+fn stored_type(
+    tx: &Transaction<'_>,
+    system: &[u8],
+    process: &[u8],
+    clock: i64,
+) -> rusqlite::Result<Option<u64>> {
+    tx.prepare_cached(
+        "SELECT content_type FROM events WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
+    )?
+    .query_row(params![system, process, clock], |row| row.get::<_, i64>(0))
+    .optional()
+    .map(|found| found.map(|content_type| content_type as u64))
+}
+
+fn insert_event(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    received_ms: i64,
+    feed: Option<&(u64, u64, Vec<u8>, u64)>,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO events (system, process, logical_clock, content_type, unix_ms, received_ms,
+                             signature, event, feed_type, feed_ms, feed_process, feed_lc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        event.system().as_bytes().as_slice(),
+        event.process().as_bytes().as_slice(),
+        clock_sql(event.logical_clock()),
+        event.content_type() as i64,
+        event.unix_milliseconds().map(|ms| ms as i64),
+        received_ms,
+        event.signature().as_slice(),
+        event.event_bytes().as_ref(),
+        feed.map(|feed| feed.0 as i64),
+        feed.map(|feed| feed.1 as i64),
+        feed.map(|feed| feed.2.as_slice()),
+        feed.map(|feed| clock_sql(feed.3)),
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn insert_references(tx: &Transaction<'_>, event: &VerifiedEvent, id: i64) -> rusqlite::Result<()> {
+    let from_type = event.content_type() as i64;
+    let lww = event.event().lww_element.as_ref();
+    for reference in event.references() {
+        let Some((kind, subject)) = reference_subject(reference) else {
+            continue;
+        };
+        tx.prepare_cached(
+            "INSERT INTO refs (event_id, kind, subject, from_type) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id, kind, subject, from_type])?;
+        add_ref_count(tx, kind, &subject, from_type, 1)?;
+        if let Some(lww) = lww {
+            tx.prepare_cached(
+                "INSERT INTO lww_refs (event_id, author, content_type, kind, subject, lww_ms,
+                                       process, value)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                id,
+                event.system().as_bytes().as_slice(),
+                from_type,
+                kind,
+                subject,
+                lww.unix_milliseconds as i64,
+                event.process().as_bytes().as_slice(),
+                lww.value.as_ref(),
+            ])?;
+            refresh_winner(tx, event.system().as_bytes(), from_type, kind, &subject)?;
+        }
+    }
+    Ok(())
+}
+
+fn reference_subject(reference: &Reference) -> Option<(i64, Vec<u8>)> {
+    reference
+        .subject_key()
+        .map(|(kind, subject)| (kind as i64, subject))
+}
+
+/// Removes a stored event and everything derived from it; a no-op when it is not stored.
+fn remove_event(
+    tx: &Transaction<'_>,
+    system: &[u8],
+    process: &[u8],
+    clock: i64,
+) -> rusqlite::Result<()> {
+    let Some(id) = tx
+        .prepare_cached(
+            "SELECT id FROM events WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
+        )?
+        .query_row(params![system, process, clock], |row| row.get::<_, i64>(0))
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let references: Vec<(i64, Vec<u8>, i64)> = tx
+        .prepare_cached("SELECT kind, subject, from_type FROM refs WHERE event_id = ?1")?
+        .query_map([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (kind, subject, from_type) in &references {
+        add_ref_count(tx, *kind, subject, *from_type, -1)?;
+    }
+    tx.prepare_cached("DELETE FROM refs WHERE event_id = ?1")?
+        .execute([id])?;
+    let lww_subjects: Vec<(i64, i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT content_type, kind, subject FROM lww_refs WHERE event_id = ?1")?
+        .query_map([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    tx.prepare_cached("DELETE FROM lww_refs WHERE event_id = ?1")?
+        .execute([id])?;
+    for (content_type, kind, subject) in &lww_subjects {
+        refresh_winner(tx, system, *content_type, *kind, subject)?;
+    }
+    tx.prepare_cached("DELETE FROM events WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Recomputes the winning LWW write of (author, type, subject) from the live writes, and moves
+/// the count from the old winner's value to the new one's. Counts therefore depend only on the
+/// set of live events, never on the order they arrived in.
+fn refresh_winner(
+    tx: &Transaction<'_>,
+    author: &[u8],
+    content_type: i64,
+    kind: i64,
+    subject: &[u8],
+) -> rusqlite::Result<()> {
+    let winner: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT event_id, value FROM lww_refs
+             WHERE author = ?1 AND content_type = ?2 AND kind = ?3 AND subject = ?4
+             ORDER BY lww_ms DESC, process DESC LIMIT 1",
+        )?
+        .query_row(params![author, content_type, kind, subject], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let previous: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT event_id, value FROM lww_latest
+             WHERE author = ?1 AND content_type = ?2 AND kind = ?3 AND subject = ?4",
+        )?
+        .query_row(params![author, content_type, kind, subject], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    if winner == previous {
+        return Ok(());
+    }
+    if let Some((_, value)) = &previous {
+        add_lww_count(tx, kind, subject, value, content_type, -1)?;
+    }
+    match &winner {
+        Some((event_id, value)) => {
+            add_lww_count(tx, kind, subject, value, content_type, 1)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO lww_latest (author, content_type, kind, subject, event_id,
+                                                    value)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                author,
+                content_type,
+                kind,
+                subject,
+                event_id,
+                value
+            ])?;
+        }
+        None => {
+            tx.prepare_cached(
+                "DELETE FROM lww_latest
+                 WHERE author = ?1 AND content_type = ?2 AND kind = ?3 AND subject = ?4",
+            )?
+            .execute(params![author, content_type, kind, subject])?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds `delta` to a live reference count, deleting the row when it reaches zero.
+fn add_ref_count(
+    tx: &Transaction<'_>,
+    kind: i64,
+    subject: &[u8],
+    from_type: i64,
+    delta: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO ref_counts (kind, subject, from_type, count) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kind, subject, from_type) DO UPDATE SET count = count + ?4",
+    )?
+    .execute(params![kind, subject, from_type, delta])?;
+    tx.prepare_cached(
+        "DELETE FROM ref_counts WHERE kind = ?1 AND subject = ?2 AND from_type = ?3 AND count <= 0",
+    )?
+    .execute(params![kind, subject, from_type])?;
+    Ok(())
+}
+
+/// Adds `delta` to the count of winning LWW writes with `value`, deleting the row at zero.
+fn add_lww_count(
+    tx: &Transaction<'_>,
+    kind: i64,
+    subject: &[u8],
+    value: &[u8],
+    from_type: i64,
+    delta: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO lww_counts (kind, subject, value, from_type, count) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (kind, subject, value, from_type) DO UPDATE SET count = count + ?5",
+    )?
+    .execute(params![kind, subject, value, from_type, delta])?;
+    tx.prepare_cached(
+        "DELETE FROM lww_counts
+         WHERE kind = ?1 AND subject = ?2 AND value = ?3 AND from_type = ?4 AND count <= 0",
+    )?
+    .execute(params![kind, subject, value, from_type])?;
+    Ok(())
+}

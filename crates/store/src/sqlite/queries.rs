@@ -1,0 +1,467 @@
+//! Read queries of the SQLite engine. Each runs on a reader connection in one snapshot.
+
+use agora_protocol::{Process, PublicKey, content, keys::slot_key, wire};
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
+
+use super::ingest::clock_sql;
+use crate::prepare::{decode_event, signed_event};
+use crate::{
+    CountSpec, IndexCursor, IndexPage, IndexQuery, ProcessRanges, ReferencesCursor, ReferencesPage,
+    ReferencesQuery, StoreError, Subject,
+};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn signed_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<wire::SignedEvent> {
+    Ok(signed_event(row.get(first)?, row.get(first + 1)?))
+}
+
+pub(super) fn events_in_ranges(
+    connection: &Connection,
+    system: &PublicKey,
+    ranges: &[ProcessRanges],
+    limit: usize,
+) -> Result<Vec<wire::SignedEvent>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT signature, event FROM events
+         WHERE system = ?1 AND process = ?2 AND logical_clock BETWEEN ?3 AND ?4
+         ORDER BY logical_clock LIMIT ?5",
+    )?;
+    let mut events = Vec::new();
+    for process_ranges in ranges {
+        for &(low, high) in &process_ranges.ranges {
+            let remaining = limit.saturating_sub(events.len());
+            if remaining == 0 {
+                return Ok(events);
+            }
+            let rows = statement.query_map(
+                params![
+                    system.as_bytes().as_slice(),
+                    process_ranges.process.as_bytes().as_slice(),
+                    clock_sql(low),
+                    clock_sql(high),
+                    remaining as i64
+                ],
+                |row| signed_from_row(row, 0),
+            )?;
+            for row in rows {
+                events.push(row?);
+            }
+        }
+    }
+    Ok(events)
+}
+
+pub(super) fn head(connection: &Connection, system: &PublicKey) -> Result<Vec<wire::SignedEvent>> {
+    // SQLite returns the other columns of the row that holds MAX().
+    let heads: Vec<(Vec<u8>, wire::SignedEvent)> = connection
+        .prepare_cached(
+            "SELECT process, MAX(logical_clock), signature, event FROM events
+             WHERE system = ?1 GROUP BY process ORDER BY process",
+        )?
+        .query_map([system.as_bytes().as_slice()], |row| {
+            Ok((row.get(0)?, signed_from_row(row, 2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut system_processes = Vec::new();
+    for (process, head) in &heads {
+        let event = decode_event(&head.event)?;
+        if event.content_type == content::SYSTEM_PROCESSES {
+            continue;
+        }
+        let pointed = event
+            .indices
+            .iter()
+            .flat_map(|indices| &indices.indices)
+            .find(|index| index.index_type == content::SYSTEM_PROCESSES);
+        if let Some(index) = pointed {
+            if let Some(found) = event_at(connection, system, process, index.logical_clock)? {
+                system_processes.push(found);
+            }
+        }
+    }
+    Ok(heads
+        .into_iter()
+        .map(|(_, event)| event)
+        .chain(system_processes)
+        .collect())
+}
+
+fn event_at(
+    connection: &Connection,
+    system: &PublicKey,
+    process: &[u8],
+    clock: u64,
+) -> Result<Option<wire::SignedEvent>> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT signature, event FROM events
+             WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
+        )?
+        .query_row(
+            params![system.as_bytes().as_slice(), process, clock_sql(clock)],
+            |row| signed_from_row(row, 0),
+        )
+        .optional()?)
+}
+
+pub(super) fn ranges(connection: &Connection, system: &PublicKey) -> Result<Vec<ProcessRanges>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT process, logical_clock FROM events WHERE system = ?1
+         UNION
+         SELECT process, logical_clock FROM deletions WHERE system = ?1
+         ORDER BY 1, 2",
+    )?;
+    let mut rows = statement.query([system.as_bytes().as_slice()])?;
+    let mut result: Vec<ProcessRanges> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let process: Vec<u8> = row.get(0)?;
+        let clock = row.get::<_, i64>(1)? as u64;
+        let process =
+            Process::from_bytes(&process).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match result.last_mut() {
+            Some(last) if last.process == process => match last.ranges.last_mut() {
+                Some(range) if range.1 + 1 == clock => range.1 = clock,
+                _ => last.ranges.push((clock, clock)),
+            },
+            _ => result.push(ProcessRanges {
+                process,
+                ranges: vec![(clock, clock)],
+            }),
+        }
+    }
+    Ok(result)
+}
+
+pub(super) fn latest(
+    connection: &Connection,
+    system: &PublicKey,
+    content_types: &[u64],
+) -> Result<Vec<wire::SignedEvent>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT MAX(logical_clock), signature, event FROM events
+         WHERE system = ?1 AND content_type = ?2 GROUP BY process",
+    )?;
+    let mut events = Vec::new();
+    for &content_type in content_types {
+        let rows = statement.query_map(
+            params![system.as_bytes().as_slice(), content_type as i64],
+            |row| signed_from_row(row, 1),
+        )?;
+        for row in rows {
+            events.push(row?);
+        }
+    }
+    Ok(events)
+}
+
+/// One row of a per-type feed, with its position.
+struct FeedRow {
+    event: wire::SignedEvent,
+    ms: i64,
+    process: Vec<u8>,
+    clock: i64,
+}
+
+const FEED_COLUMNS: &str = "signature, event, feed_ms, feed_process, feed_lc";
+
+fn feed_row(row: &Row<'_>) -> rusqlite::Result<FeedRow> {
+    Ok(FeedRow {
+        event: signed_from_row(row, 0)?,
+        ms: row.get(2)?,
+        process: row.get(3)?,
+        clock: row.get(4)?,
+    })
+}
+
+pub(super) fn index(connection: &Connection, query: &IndexQuery) -> Result<IndexPage> {
+    let system = query.system.as_bytes().as_slice();
+    let content_type = query.content_type as i64;
+    let limit = query.limit as i64;
+    let order = "ORDER BY feed_ms DESC, feed_process DESC, feed_lc DESC";
+    let mut rows: Vec<FeedRow> = match query.cursor {
+        IndexCursor::Start => connection
+            .prepare_cached(&format!(
+                "SELECT {FEED_COLUMNS} FROM events WHERE system = ?1 AND feed_type = ?2 {order} LIMIT ?3"
+            ))?
+            .query_map(params![system, content_type, limit], feed_row)?
+            .collect::<rusqlite::Result<_>>()?,
+        IndexCursor::BeforeMillis(before) => connection
+            .prepare_cached(&format!(
+                "SELECT {FEED_COLUMNS} FROM events
+                 WHERE system = ?1 AND feed_type = ?2 AND feed_ms < ?3 {order} LIMIT ?4"
+            ))?
+            .query_map(params![system, content_type, before as i64, limit], feed_row)?
+            .collect::<rusqlite::Result<_>>()?,
+        IndexCursor::After { unix_milliseconds, process, logical_clock } => connection
+            .prepare_cached(&format!(
+                "SELECT {FEED_COLUMNS} FROM events
+                 WHERE system = ?1 AND feed_type = ?2 AND (feed_ms, feed_process, feed_lc) < (?3, ?4, ?5)
+                 {order} LIMIT ?6"
+            ))?
+            .query_map(
+                params![
+                    system,
+                    content_type,
+                    unix_milliseconds as i64,
+                    process.as_bytes().as_slice(),
+                    clock_sql(logical_clock),
+                    limit
+                ],
+                feed_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    let full = rows.len() as i64 == limit && limit > 0;
+    if full {
+        complete_last_millisecond(connection, query, &mut rows)?;
+    }
+    let next = full.then(|| rows.last().map(feed_cursor)).flatten();
+    let proof = proof(connection, query, &rows)?;
+    Ok(IndexPage {
+        events: rows.into_iter().map(|row| row.event).collect(),
+        proof,
+        next,
+    })
+}
+
+/// Extends a full page with the rest of its last millisecond (up to another page), so a client
+/// that continues with the official `after = last time` skips nothing at the boundary.
+fn complete_last_millisecond(
+    connection: &Connection,
+    query: &IndexQuery,
+    rows: &mut Vec<FeedRow>,
+) -> Result<()> {
+    let Some(last) = rows.last() else {
+        return Ok(());
+    };
+    let more: Vec<FeedRow> = connection
+        .prepare_cached(&format!(
+            "SELECT {FEED_COLUMNS} FROM events
+             WHERE system = ?1 AND feed_type = ?2 AND feed_ms = ?3 AND (feed_process, feed_lc) < (?4, ?5)
+             ORDER BY feed_process DESC, feed_lc DESC LIMIT ?6"
+        ))?
+        .query_map(
+            params![
+                query.system.as_bytes().as_slice(),
+                query.content_type as i64,
+                last.ms,
+                last.process,
+                last.clock,
+                query.limit as i64
+            ],
+            feed_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.extend(more);
+    Ok(())
+}
+
+fn feed_cursor(row: &FeedRow) -> Vec<u8> {
+    let mut bytes = (row.ms as u64).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&row.process);
+    bytes.extend_from_slice(&(row.clock as u64).to_be_bytes());
+    bytes
+}
+
+/// Spec section 6.2: for every other process, its first event at or after the newest returned
+/// time and its last event at or before the oldest, so a client can tell nothing was skipped.
+fn proof(
+    connection: &Connection,
+    query: &IndexQuery,
+    rows: &[FeedRow],
+) -> Result<Vec<wire::SignedEvent>> {
+    let (Some(latest), Some(earliest)) = (rows.first(), rows.last()) else {
+        return Ok(Vec::new());
+    };
+    let system = query.system.as_bytes().as_slice();
+    let content_type = query.content_type as i64;
+    let processes: Vec<Vec<u8>> = connection
+        .prepare_cached("SELECT DISTINCT process FROM events WHERE system = ?1")?
+        .query_map([system], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut after = connection.prepare_cached(
+        "SELECT signature, event FROM events
+         WHERE system = ?1 AND feed_type = ?2 AND feed_process = ?3 AND feed_ms >= ?4
+         ORDER BY feed_ms, feed_lc LIMIT 1",
+    )?;
+    let mut before = connection.prepare_cached(
+        "SELECT signature, event FROM events
+         WHERE system = ?1 AND feed_type = ?2 AND feed_process = ?3 AND feed_ms <= ?4
+         ORDER BY feed_ms DESC, feed_lc DESC LIMIT 1",
+    )?;
+    let mut proof = Vec::new();
+    for process in &processes {
+        if *process != latest.process {
+            let params = params![system, content_type, process, latest.ms];
+            proof.extend(
+                after
+                    .query_row(params, |row| signed_from_row(row, 0))
+                    .optional()?,
+            );
+        }
+        if *process != earliest.process {
+            let params = params![system, content_type, process, earliest.ms];
+            proof.extend(
+                before
+                    .query_row(params, |row| signed_from_row(row, 0))
+                    .optional()?,
+            );
+        }
+    }
+    Ok(proof)
+}
+
+/// A referencing event with what orders it.
+struct Item {
+    id: i64,
+    event: wire::SignedEvent,
+    slot: [u8; 56],
+    score: i64,
+}
+
+pub(super) fn references(
+    connection: &Connection,
+    query: &ReferencesQuery,
+) -> Result<ReferencesPage> {
+    let (kind, subjects) = subject_keys(&query.subject);
+    let counts = query
+        .counts
+        .iter()
+        .map(|spec| count(connection, kind, &subjects, spec))
+        .collect::<Result<Vec<_>>>()?;
+    let Some(events) = &query.events else {
+        return Ok(ReferencesPage {
+            items: Vec::new(),
+            counts,
+            cursor: None,
+        });
+    };
+    let mut items = referencing_items(connection, kind, &subjects, events.from_type)?;
+    // Newest first among equal scores; the cursor resumes strictly after its position.
+    items.sort_by(|a, b| (b.score, b.id).cmp(&(a.score, a.id)));
+    if let Some(cursor) = query.cursor {
+        items.retain(|item| (item.score, item.id) < (cursor.score, cursor.id));
+    }
+    items.truncate(query.page_size);
+    let cursor = (items.len() == query.page_size && query.page_size > 0)
+        .then(|| {
+            items.last().map(|item| {
+                ReferencesCursor {
+                    score: item.score,
+                    id: item.id,
+                }
+                .encode()
+            })
+        })
+        .flatten();
+    let mut page_items = Vec::with_capacity(items.len());
+    for item in items {
+        let item_counts = events
+            .counts
+            .iter()
+            .map(|spec| count(connection, i64::from(2u8), &[item.slot.to_vec()], spec))
+            .collect::<Result<Vec<_>>>()?;
+        page_items.push((item.event, item_counts));
+    }
+    Ok(ReferencesPage {
+        items: page_items,
+        counts,
+        cursor,
+    })
+}
+
+fn subject_keys(subject: &Subject) -> (i64, Vec<Vec<u8>>) {
+    match subject {
+        Subject::Pointer(slot) => (content::REFERENCE_POINTER as i64, vec![slot.to_vec()]),
+        Subject::Bytes(subjects) => (content::REFERENCE_BYTES as i64, subjects.clone()),
+    }
+}
+
+fn referencing_items(
+    connection: &Connection,
+    kind: i64,
+    subjects: &[Vec<u8>],
+    from_type: Option<u64>,
+) -> Result<Vec<Item>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT DISTINCT e.id, e.signature, e.event, e.system, e.process, e.logical_clock
+         FROM refs r JOIN events e ON e.id = r.event_id
+         WHERE r.kind = ?1 AND r.subject = ?2 AND (?3 IS NULL OR r.from_type = ?3)",
+    )?;
+    let mut items: Vec<Item> = Vec::new();
+    for subject in subjects {
+        let rows =
+            statement.query_map(params![kind, subject, from_type.map(|t| t as i64)], |row| {
+                let system: Vec<u8> = row.get(3)?;
+                let process: Vec<u8> = row.get(4)?;
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    signed_from_row(row, 1)?,
+                    system,
+                    process,
+                    row.get::<_, i64>(5)?,
+                ))
+            })?;
+        for row in rows {
+            let (id, event, system, process, clock) = row?;
+            if items.iter().any(|item| item.id == id) {
+                continue;
+            }
+            let system =
+                PublicKey::from_bytes(&system).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let process =
+                Process::from_bytes(&process).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let slot = slot_key(&system, &process, clock as u64);
+            let score = opinion_score(connection, &slot)?;
+            items.push(Item {
+                id,
+                event,
+                slot,
+                score,
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// Likes minus dislikes of an event, from the winning opinions only.
+fn opinion_score(connection: &Connection, slot: &[u8; 56]) -> Result<i64> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT COALESCE(SUM(CASE value WHEN X'01' THEN count WHEN X'02' THEN -count ELSE 0 END), 0)
+             FROM lww_counts WHERE kind = 2 AND subject = ?1",
+        )?
+        .query_row([slot.as_slice()], |row| row.get(0))?)
+}
+
+fn count(
+    connection: &Connection,
+    kind: i64,
+    subjects: &[Vec<u8>],
+    spec: &CountSpec,
+) -> Result<u64> {
+    let mut total = 0i64;
+    for subject in subjects {
+        total += match spec {
+            CountSpec::LwwValue { value, from_type } => connection
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(count), 0) FROM lww_counts
+                     WHERE kind = ?1 AND subject = ?2 AND value = ?3 AND (?4 IS NULL OR from_type = ?4)",
+                )?
+                .query_row(
+                    params![kind, subject, value, from_type.map(|t| t as i64)],
+                    |row| row.get::<_, i64>(0),
+                )?,
+            CountSpec::References { from_type } => connection
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(count), 0) FROM ref_counts
+                     WHERE kind = ?1 AND subject = ?2 AND (?3 IS NULL OR from_type = ?3)",
+                )?
+                .query_row(params![kind, subject, from_type.map(|t| t as i64)], |row| {
+                    row.get::<_, i64>(0)
+                })?,
+        };
+    }
+    Ok(total.max(0) as u64)
+}
