@@ -1,0 +1,42 @@
+//! The `agora` binary. Kept tiny: parse the command line, then hand over to a library.
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agora",
+    version,
+    about = "A server and client for the Polycentric social network"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a server on the embedded store (no configuration needed).
+    Serve(serve::ServeArgs),
+    /// Drive a running Polycentric-protocol server with signed events and measure it.
+    Loadgen(agora_loadgen::LoadgenArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Loadgen(args) => runtime.block_on(agora_loadgen::run(args)),
+    }
+}

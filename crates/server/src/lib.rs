@@ -1,0 +1,151 @@
+//! The Agora HTTP server: the Polycentric routes over any [`agora_store::Store`].
+//!
+//! A server is a value: [`Server::bind`] (port 0 in tests), [`Server::local_addr`], then
+//! [`Server::shutdown`], which finishes the requests in flight. [`router`] is separate from
+//! serving so handlers can be exercised without a socket.
+
+pub mod config;
+pub mod error;
+mod params;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use agora_store::Store;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{Limits, ServerConfig};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState<S> {
+    pub store: S,
+    pub config: ServerConfig,
+}
+
+/// All routes, with CORS, body limits and the plain-text fallback.
+pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
+    let body_bytes_max = state.config.limits.body_bytes_max;
+    Router::new()
+        .route(
+            "/events",
+            post(routes::post_events::<S>).get(routes::get_events::<S>),
+        )
+        .route("/head", get(routes::head::<S>))
+        .route("/ranges", get(routes::ranges::<S>))
+        .route("/query_latest", get(routes::query_latest::<S>))
+        .route("/query_index", get(routes::query_index::<S>))
+        .route("/query_references", get(routes::query_references::<S>))
+        .route("/version", get(routes::version))
+        .route("/health", get(routes::health::<S>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(middleware::from_fn(cors))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    let message = format!("no such route: {method} {}", uri.path());
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let message = format!("method {method} is not allowed on {}", uri.path());
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+/// CORS as the reference server does it (spec section 4.1): echo any `Origin`, allow GET and
+/// POST with the two headers official clients send, answer every preflight with 200.
+async fn cors(request: Request, next: Next) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut response = if request.method() == Method::OPTIONS {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(request).await
+    };
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type, x-polycentric-user-agent"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("300"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    }
+    response
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    /// Tells the serving task to stop accepting and drain.
+    stop: oneshot::Sender<()>,
+    /// The serving task; it ends once every request in flight has been answered.
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `config.listen` and starts serving.
+    pub async fn bind<S: Store>(config: ServerConfig, store: S) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let app = router(Arc::new(AppState { store, config }));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%local_addr, "listening");
+        Ok(Self {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The base URL clients use, e.g. `http://127.0.0.1:8081`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Stops accepting connections and waits until every request in flight is answered.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}

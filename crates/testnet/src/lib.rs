@@ -1,0 +1,70 @@
+//! Dev-only test network: real `agora serve` instances on port 0, each with its own temporary
+//! data directory, for integration tests that need one or several servers.
+
+use std::path::{Path, PathBuf};
+
+use agora_server::{Server, ServerConfig};
+use agora_store::sqlite::{SqliteOptions, SqliteStore};
+
+/// One running server and the directory that holds its store.
+#[derive(Debug)]
+pub struct TestServer {
+    server: Option<Server>,
+    config: ServerConfig,
+    /// Kept so the directory lives (and is removed) with the server.
+    data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with default limits on a fresh store.
+    pub async fn start() -> Self {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    /// Starts a server with `config` (its listen address is replaced by 127.0.0.1:0).
+    pub async fn start_with(config: ServerConfig) -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let config = ServerConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            ..config
+        };
+        let server = serve(&config, data_dir.path()).await;
+        Self {
+            server: Some(server),
+            config,
+            data_dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.as_ref().expect("server is running").url()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Stops the server gracefully, then starts a new one on the same store (new port).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.server = Some(serve(&self.config, self.data_dir.path()).await);
+    }
+
+    /// Stops the server gracefully, keeping its store for a later `restart`.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("server shuts down cleanly");
+        }
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().join(SqliteStore::FILE_NAME)
+    }
+}
+
+async fn serve(config: &ServerConfig, data_dir: &Path) -> Server {
+    let store = SqliteStore::open(data_dir, SqliteOptions::default()).expect("store opens");
+    Server::bind(config.clone(), store)
+        .await
+        .expect("server binds")
+}
