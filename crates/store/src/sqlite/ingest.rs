@@ -1,6 +1,7 @@
 //! Applying verified events inside the writer's transaction: the ingest rules of spec section 5,
 //! with the reference server's counter and range bugs fixed.
 
+use agora_protocol::event::DeleteBody;
 use agora_protocol::{Reference, VerifiedEvent, content};
 use rusqlite::{OptionalExtension as _, Transaction, params};
 
@@ -34,12 +35,8 @@ pub(super) fn apply(
     if let Some(delete) = &delete {
         let target = delete.process.as_bytes().as_slice();
         let target_clock = clock_sql(delete.logical_clock);
-        if let Some(target_type) = stored_type(tx, system, target, target_clock)? {
-            if target_type == content::DELETE {
-                return Ok(IngestOutcome::Rejected(
-                    "a delete cannot target another delete".into(),
-                ));
-            }
+        if let Some(reason) = refuse_delete(tx, event, delete)? {
+            return Ok(IngestOutcome::Rejected(reason));
         }
         // A repeated delete of the same slot is stored as an event of its own, but only the
         // first holds the tombstone and the feed slot, so ranges and feeds never repeat.
@@ -65,6 +62,29 @@ pub(super) fn apply(
         remove_event(tx, system, target, target_clock)?;
     }
     Ok(IngestOutcome::Stored)
+}
+
+/// Why a DELETE may not be applied: it targets a DELETE (by its body, or by what is stored in
+/// the slot, whichever arrives first) or its own slot. Either would let a tombstone hide the
+/// deletion it should record.
+fn refuse_delete(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    delete: &DeleteBody,
+) -> rusqlite::Result<Option<String>> {
+    if delete.process == *event.process() && delete.logical_clock == event.logical_clock() {
+        return Ok(Some("a delete cannot target itself".into()));
+    }
+    let stored = stored_type(
+        tx,
+        event.system().as_bytes(),
+        delete.process.as_bytes(),
+        clock_sql(delete.logical_clock),
+    )?;
+    if delete.content_type == content::DELETE || stored == Some(content::DELETE) {
+        return Ok(Some("a delete cannot target another delete".into()));
+    }
+    Ok(None)
 }
 
 /// Clocks are u64 on the wire and i64 in SQLite; the bit pattern is kept, and clocks past

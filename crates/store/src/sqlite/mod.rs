@@ -100,7 +100,12 @@ impl SqliteStore {
         let pool = Arc::clone(&readers);
         tokio::task::spawn_blocking(move || {
             let connection = pool.take()?;
-            let result = read(&connection);
+            // One transaction per read, so every statement of a query sees one snapshot even
+            // while the writer commits.
+            let result = connection
+                .unchecked_transaction()
+                .map_err(StoreError::from)
+                .and_then(|snapshot| read(&snapshot));
             pool.give_back(connection);
             result
         })

@@ -28,7 +28,7 @@ pub(super) fn events_in_ranges(
          ORDER BY logical_clock LIMIT ?5",
     )?;
     let mut events = Vec::new();
-    for process_ranges in ranges {
+    for process_ranges in merge_overlaps(ranges) {
         for &(low, high) in &process_ranges.ranges {
             let remaining = limit.saturating_sub(events.len());
             if remaining == 0 {
@@ -50,6 +50,40 @@ pub(super) fn events_in_ranges(
         }
     }
     Ok(events)
+}
+
+/// Sorts and merges the requested ranges per process, so overlapping requests return each event
+/// once.
+fn merge_overlaps(ranges: &[ProcessRanges]) -> Vec<ProcessRanges> {
+    let mut by_process: std::collections::BTreeMap<Process, Vec<(u64, u64)>> = Default::default();
+    for process_ranges in ranges {
+        by_process
+            .entry(process_ranges.process)
+            .or_default()
+            .extend(
+                process_ranges
+                    .ranges
+                    .iter()
+                    .filter(|(low, high)| low <= high),
+            );
+    }
+    by_process
+        .into_iter()
+        .map(|(process, mut ranges)| {
+            ranges.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+            for (low, high) in ranges {
+                match merged.last_mut() {
+                    Some(last) if low <= last.1.saturating_add(1) => last.1 = last.1.max(high),
+                    _ => merged.push((low, high)),
+                }
+            }
+            ProcessRanges {
+                process,
+                ranges: merged,
+            }
+        })
+        .collect()
 }
 
 pub(super) fn head(connection: &Connection, system: &PublicKey) -> Result<Vec<wire::SignedEvent>> {
@@ -225,8 +259,12 @@ pub(super) fn index(connection: &Connection, query: &IndexQuery) -> Result<Index
     })
 }
 
-/// Extends a full page with the rest of its last millisecond (up to another page), so a client
-/// that continues with the official `after = last time` skips nothing at the boundary.
+/// Most rows a page grows by to finish its last millisecond. Only a system that publishes more
+/// than this many events of one type in one millisecond can make `after` paging skip any.
+const TIE_ROWS_MAX: i64 = 10_000;
+
+/// Extends a full page with the rest of its last millisecond, so a client that continues with
+/// the official `after = last time` skips nothing at the boundary.
 fn complete_last_millisecond(
     connection: &Connection,
     query: &IndexQuery,
@@ -248,7 +286,7 @@ fn complete_last_millisecond(
                 last.ms,
                 last.process,
                 last.clock,
-                query.limit as i64
+                TIE_ROWS_MAX
             ],
             feed_row,
         )?
@@ -464,4 +502,32 @@ fn count(
         };
     }
     Ok(total.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_and_adjacent_requests_merge_and_inverted_ones_drop() {
+        let process = Process::from_bytes(&[1; 16]).expect("16");
+        let asked = [
+            ProcessRanges {
+                process,
+                ranges: vec![(5, 9), (1, 3), (9, 12), (20, 10)],
+            },
+            ProcessRanges {
+                process,
+                ranges: vec![(4, 4), (30, 31)],
+            },
+        ];
+        let merged = merge_overlaps(&asked);
+        assert_eq!(
+            merged,
+            vec![ProcessRanges {
+                process,
+                ranges: vec![(1, 12), (30, 31)]
+            }]
+        );
+    }
 }

@@ -7,11 +7,14 @@ use agora_store::{IndexCursor, IngestOutcome::*, Store};
 
 use super::support::*;
 
+/// A system's held ranges as [`held`] returns them.
+type Held = Vec<(u8, Vec<(u64, u64)>)>;
+
 /// Everything a client can read about the systems of a test.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
     events: Vec<Vec<wire::SignedEvent>>,
-    ranges: Vec<Vec<(u8, Vec<(u64, u64)>)>>,
+    ranges: Vec<Held>,
     feeds: Vec<Vec<wire::SignedEvent>>,
     heads: Vec<Vec<Slot>>,
     latest: Vec<Vec<Slot>>,

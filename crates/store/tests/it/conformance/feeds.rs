@@ -102,6 +102,33 @@ pub async fn index_pages_by_millisecond_lose_nothing<S: Store>(store: S) {
     );
 }
 
+/// The same with one crowded millisecond: a client (or an import) published twelve posts in
+/// one millisecond. Paging with `after` must still see all of them.
+pub async fn index_pages_by_millisecond_survive_a_crowded_millisecond<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let mut posts = vec![alice.post("before", 999).expect("post")];
+    for _ in 0..12 {
+        posts.push(alice.post("crowded", 1000).expect("post"));
+    }
+    posts.push(alice.post("after", 1001).expect("post"));
+    ingest_new(&store, &posts).await;
+    let system = alice.system();
+
+    let mut cursor = IndexCursor::Start;
+    let mut paged = Vec::new();
+    loop {
+        let page = index(&store, system, content::POST, cursor, 5).await;
+        let Some(last) = page.events.last() else {
+            break;
+        };
+        cursor = IndexCursor::BeforeMillis(position(last).0);
+        paged.extend(positions(&page.events));
+        assert!(paged.len() <= 2 * posts.len(), "paging does not end");
+    }
+    assert_eq!(paged, whole_feed(&store, system, content::POST).await);
+    assert_eq!(paged.len(), 14, "every post once");
+}
+
 pub async fn index_pages_by_cursor_are_exact<S: Store>(store: S) {
     let system = busy_feed(&store).await;
     let whole = whole_feed(&store, system, content::POST).await;

@@ -47,6 +47,7 @@ macro_rules! suite {
             references::bytes_subjects_count_and_list_across_the_union,
             feeds::index_is_newest_first_and_strictly_decreasing,
             feeds::index_pages_by_millisecond_lose_nothing,
+            feeds::index_pages_by_millisecond_survive_a_crowded_millisecond,
             feeds::index_pages_by_cursor_are_exact,
             feeds::index_proof_names_other_processes,
             feeds::head_is_highest_clock_per_process_with_its_system_processes,

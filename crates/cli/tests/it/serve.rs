@@ -1,0 +1,72 @@
+//! `agora serve`: zero configuration, environment overrides, graceful stop, durable store.
+
+use std::process::Command;
+
+use crate::support::{serve, terminate};
+
+fn get(url: &str) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("status line");
+    (code.trim().parse().expect("status code"), body.to_owned())
+}
+
+#[test]
+fn serve_uses_the_environment_and_stops_cleanly_on_sigterm() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let served = serve(data_dir.path());
+
+    let (status, body) = get(&format!("{}/health", served.url));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    assert!(
+        data_dir.path().join("agora.sqlite3").exists(),
+        "the store lives in AGORA_DATA_DIR"
+    );
+
+    assert!(
+        terminate(served),
+        "SIGTERM is a clean shutdown, exit status 0"
+    );
+}
+
+#[test]
+fn serve_with_no_flags_uses_the_documented_defaults() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("agora runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains("[env: AGORA_LISTEN=]") && help.contains("[default: 127.0.0.1:8081]"),
+        "{help}"
+    );
+    assert!(help.contains("[env: AGORA_DATA_DIR=]"), "{help}");
+
+    // With no flags at all the server takes 127.0.0.1:8081 and $XDG_DATA_HOME/agora/server. The
+    // port may be in use on a developer's machine, so this checks the data directory it chose.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .arg("serve")
+        .env_remove("AGORA_LISTEN")
+        .env_remove("AGORA_DATA_DIR")
+        .env("XDG_DATA_HOME", home.path())
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("agora starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let store = home.path().join("agora/server/agora.sqlite3");
+    while !store.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        store.exists(),
+        "the default data directory is $XDG_DATA_HOME/agora/server"
+    );
+}
