@@ -43,7 +43,7 @@ async fn head_returns_each_process_newest_and_its_system_processes_event() {
         .map(|e| VerifiedEvent::verify(e).expect("valid"))
         .collect();
     got.sort_by_key(|e| (e.process().as_bytes().to_vec(), e.logical_clock()));
-    let mut want = vec![&listing, &phone_post, &laptop_post];
+    let mut want = [&listing, &phone_post, &laptop_post];
     want.sort_by_key(|e| (e.process().as_bytes().to_vec(), e.logical_clock()));
     let got_pointers: Vec<_> = got.iter().map(|e| e.pointer()).collect();
     let want_pointers: Vec<_> = want.iter().map(|e| e.pointer()).collect();

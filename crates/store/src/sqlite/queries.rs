@@ -108,10 +108,10 @@ pub(super) fn head(connection: &Connection, system: &PublicKey) -> Result<Vec<wi
             .iter()
             .flat_map(|indices| &indices.indices)
             .find(|index| index.index_type == content::SYSTEM_PROCESSES);
-        if let Some(index) = pointed {
-            if let Some(found) = event_at(connection, system, process, index.logical_clock)? {
-                system_processes.push(found);
-            }
+        if let Some(index) = pointed
+            && let Some(found) = event_at(connection, system, process, index.logical_clock)?
+        {
+            system_processes.push(found);
         }
     }
     Ok(heads
@@ -377,7 +377,7 @@ pub(super) fn references(
     };
     let mut items = referencing_items(connection, kind, &subjects, events.from_type)?;
     // Newest first among equal scores; the cursor resumes strictly after its position.
-    items.sort_by(|a, b| (b.score, b.id).cmp(&(a.score, a.id)));
+    items.sort_by_key(|item| std::cmp::Reverse((item.score, item.id)));
     if let Some(cursor) = query.cursor {
         items.retain(|item| (item.score, item.id) < (cursor.score, cursor.id));
     }
