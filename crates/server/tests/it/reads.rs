@@ -344,3 +344,38 @@ async fn version_health_and_cors_answer_as_the_reference_does() {
         "content-type, x-polycentric-user-agent"
     );
 }
+
+#[tokio::test]
+async fn binary_parameters_are_accepted_padded_and_unpadded() {
+    let server = TestServer::start().await;
+    let http = Http::new(server.url());
+    let mut alice = author(1);
+    let posts: Vec<_> = (0..3)
+        .map(|i| alice.post("p", 10 + i).expect("sign"))
+        .collect();
+    http.publish(&posts.iter().collect::<Vec<_>>()).await;
+    let ranges = wire::RangesForSystem {
+        ranges_for_processes: vec![wire::RangesForProcess {
+            process: Some(alice.process().to_wire()),
+            ranges: vec![wire::Range { low: 1, high: 3 }],
+        }],
+    };
+    let unpadded = base64url_encode(&ranges.encode_to_vec());
+    let padding = "=".repeat((4 - unpadded.len() % 4) % 4);
+    assert!(
+        !padding.is_empty(),
+        "this request must need padding to test both forms"
+    );
+    let system = alice.system().to_query_param();
+
+    for encoded in [
+        unpadded.clone(),
+        format!("{unpadded}{}", padding.replace('=', "%3D")),
+    ] {
+        let events: wire::Events = http
+            .get(&format!("/events?system={system}&ranges={encoded}"))
+            .await
+            .decode();
+        assert_eq!(clocks(&events.events), vec![1, 2, 3], "ranges={encoded}");
+    }
+}
