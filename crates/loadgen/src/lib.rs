@@ -5,6 +5,7 @@
 //! by an `ingest` run without signing anything. Signing happens before the clock starts, so the
 //! measured rates are the server's. Every loop is bounded by a count and by time.
 
+mod check;
 mod http;
 mod ingest;
 mod plan;
@@ -105,6 +106,10 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let plan = Arc::new(tokio::task::spawn_blocking(move || Plan::new(config)).await?);
+    anyhow::ensure!(
+        !args.phase.reads() || !plan.live_posts.is_empty(),
+        "the plan has no posts for the read routes: give at least 3 --events per identity"
+    );
     let mut report = Report {
         server: server.clone(),
         phase: args.phase.name(),
@@ -121,6 +126,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         plan_seconds: started.elapsed().as_secs_f64(),
         sign: None,
         ingest: None,
+        checks: None,
         read: None,
     };
     let timeout = Duration::from_secs(args.timeout_secs as u64);
@@ -141,6 +147,8 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             duration: Duration::from_secs(args.duration_secs),
             requests_max: args.requests_max,
         };
+        eprintln!("check: sampling answers against the plan");
+        report.checks = Some(check::run(&clients[0], &server, &plan).await);
         report.read = Some(read::run(&clients, &server, &plan, settings).await?);
     }
     print(&report, args.json)

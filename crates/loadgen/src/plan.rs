@@ -231,6 +231,11 @@ pub fn text_rng(seed: u64, identity: usize, step: usize) -> StdRng {
     StdRng::seed_from_u64(mix(&[seed, TAG_TEXT, identity as u64, step as u64]))
 }
 
+/// A random stream of its own for one use of the seed (`tag` names the use).
+pub fn seeded_rng(seed: u64, tag: u64) -> StdRng {
+    StdRng::seed_from_u64(mix(&[seed, tag]))
+}
+
 fn derive_identity(seed: u64, index: usize) -> Identity {
     let mut rng = StdRng::seed_from_u64(mix(&[seed, TAG_IDENTITY, index as u64]));
     let secret = SecretKey::from_seed(&rng.r#gen::<[u8; 32]>());
@@ -265,8 +270,9 @@ fn events_per_identity(config: PlanConfig) -> Vec<usize> {
         .collect()
 }
 
-fn live_posts(actions: &[Vec<Action>]) -> Vec<PostId> {
-    let deleted: HashSet<PostId> = actions
+/// Every event some delete of the plan removes.
+pub fn deleted(actions: &[Vec<Action>]) -> HashSet<PostId> {
+    actions
         .iter()
         .enumerate()
         .flat_map(|(identity, list)| {
@@ -278,7 +284,11 @@ fn live_posts(actions: &[Vec<Action>]) -> Vec<PostId> {
                 _ => None,
             })
         })
-        .collect();
+        .collect()
+}
+
+fn live_posts(actions: &[Vec<Action>]) -> Vec<PostId> {
+    let deleted = deleted(actions);
     let mut posts = Vec::new();
     for (identity, list) in actions.iter().enumerate() {
         for (step, action) in list.iter().enumerate() {
@@ -513,6 +523,36 @@ mod tests {
         };
         assert_eq!(pointers(&first), pointers(&second));
         assert!(!first.live_posts.is_empty());
+    }
+
+    /// A `read` run must find what an `ingest` run of another build stored: if a dependency
+    /// upgrade changes the random streams, this fails instead of the reads going empty.
+    #[test]
+    fn identities_and_actions_are_pinned_across_builds() {
+        let plan = Plan::new(config(1));
+        assert_eq!(
+            plan.identities[0].system.to_query_param(),
+            "CAESIK-2G8OXlLIew2j7el48Rf9eLnDnvlIaeK7SejZZ0mjW"
+        );
+        assert_eq!(
+            plan.actions[0][2..5],
+            [
+                Action::Post,
+                Action::Opinion {
+                    subject: PostId {
+                        identity: 43,
+                        step: 2
+                    },
+                    like: true
+                },
+                Action::Reply {
+                    parent: PostId {
+                        identity: 145,
+                        step: 3
+                    }
+                },
+            ]
+        );
     }
 
     #[test]

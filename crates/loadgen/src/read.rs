@@ -11,13 +11,15 @@ use agora_protocol::encoding::base64url_encode;
 use agora_protocol::{author, content, wire};
 use hdrhistogram::Histogram;
 use prost::Message as _;
+use rand::Rng as _;
 use rand::rngs::StdRng;
-use rand::{Rng as _, SeedableRng as _};
 use serde::Serialize;
 
 use crate::http::{self, Outcome};
-use crate::plan::{Plan, PostId};
+use crate::plan::{self, Plan, PostId};
 
+/// Names this module's random stream (see [`plan::seeded_rng`]).
+const TAG_READ: u64 = 0x7265_6164;
 /// Distinct URLs prepared per route; workers cycle through them.
 const URLS_PER_ROUTE: usize = 8_192;
 /// `GET /events` asks for at most this many clocks, as official clients do.
@@ -88,7 +90,7 @@ pub async fn run(
     plan: &Plan,
     settings: ReadSettings,
 ) -> anyhow::Result<Vec<RouteReport>> {
-    let mut rng = StdRng::seed_from_u64(plan.config.seed ^ 0x7265_6164);
+    let mut rng = plan::seeded_rng(plan.config.seed, TAG_READ);
     let mut reports = Vec::new();
     for route in Route::ALL {
         let urls = Arc::new(route_urls(route, server, plan, &mut rng)?);
@@ -364,6 +366,7 @@ fn decode<M: prost::Message + Default>(body: &[u8]) -> Result<M, String> {
 #[cfg(test)]
 mod tests {
     use agora_protocol::encoding::base64url_decode;
+    use rand::SeedableRng as _;
 
     use super::*;
     use crate::plan::PlanConfig;

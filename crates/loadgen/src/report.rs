@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::check::CheckReport;
 use crate::ingest::IngestReport;
 use crate::plan::ActionKind;
 use crate::read::RouteReport;
@@ -23,6 +24,8 @@ pub struct Report {
     pub plan_seconds: f64,
     pub sign: Option<SignReport>,
     pub ingest: Option<IngestReport>,
+    /// Answers compared with what the plan implies, before the read timings.
+    pub checks: Option<CheckReport>,
     pub read: Option<Vec<RouteReport>>,
 }
 
@@ -71,6 +74,9 @@ impl Report {
         if let Some(ingest) = &self.ingest {
             ingest_table(&mut out, ingest);
         }
+        if let Some(checks) = &self.checks {
+            checks_table(&mut out, checks);
+        }
         if let Some(routes) = &self.read {
             read_table(&mut out, routes);
         }
@@ -102,6 +108,17 @@ fn ingest_table(out: &mut String, ingest: &IngestReport) {
     }
     if let Some(rejection) = &ingest.first_rejection {
         let _ = writeln!(out, "  first rejection  {rejection}");
+    }
+}
+
+fn checks_table(out: &mut String, checks: &CheckReport) {
+    let _ = writeln!(
+        out,
+        "\nchecks: {} answers compared with the plan, {} wrong",
+        checks.checked, checks.failed
+    );
+    for failure in &checks.failures {
+        let _ = writeln!(out, "  {failure}");
     }
 }
 

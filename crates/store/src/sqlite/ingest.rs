@@ -311,10 +311,12 @@ fn add_ref_count(
          ON CONFLICT (kind, subject, from_type) DO UPDATE SET count = count + ?4",
     )?
     .execute(params![kind, subject, from_type, delta])?;
-    tx.prepare_cached(
-        "DELETE FROM ref_counts WHERE kind = ?1 AND subject = ?2 AND from_type = ?3 AND count <= 0",
-    )?
-    .execute(params![kind, subject, from_type])?;
+    if delta < 0 {
+        tx.prepare_cached(
+            "DELETE FROM ref_counts WHERE kind = ?1 AND subject = ?2 AND from_type = ?3 AND count <= 0",
+        )?
+        .execute(params![kind, subject, from_type])?;
+    }
     Ok(())
 }
 
@@ -332,10 +334,12 @@ fn add_lww_count(
          ON CONFLICT (kind, subject, value, from_type) DO UPDATE SET count = count + ?5",
     )?
     .execute(params![kind, subject, value, from_type, delta])?;
-    tx.prepare_cached(
-        "DELETE FROM lww_counts
-         WHERE kind = ?1 AND subject = ?2 AND value = ?3 AND from_type = ?4 AND count <= 0",
-    )?
-    .execute(params![kind, subject, value, from_type])?;
+    if delta < 0 {
+        tx.prepare_cached(
+            "DELETE FROM lww_counts
+             WHERE kind = ?1 AND subject = ?2 AND value = ?3 AND from_type = ?4 AND count <= 0",
+        )?
+        .execute(params![kind, subject, value, from_type])?;
+    }
     Ok(())
 }
