@@ -86,17 +86,39 @@ fn merge_overlaps(ranges: &[ProcessRanges]) -> Vec<ProcessRanges> {
         .collect()
 }
 
+/// The processes of a system, in byte order, found by skipping through the slot index one
+/// process at a time: cost grows with the number of processes, not of events.
+fn processes(connection: &Connection, system: &PublicKey) -> Result<Vec<Vec<u8>>> {
+    let mut next = connection.prepare_cached(
+        "SELECT process FROM events WHERE system = ?1 AND process > ?2 ORDER BY process LIMIT 1",
+    )?;
+    let mut processes: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let after = processes.last().cloned().unwrap_or_default();
+        let found: Option<Vec<u8>> = next
+            .query_row(params![system.as_bytes().as_slice(), after], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        match found {
+            Some(process) => processes.push(process),
+            None => return Ok(processes),
+        }
+    }
+}
+
 pub(super) fn head(connection: &Connection, system: &PublicKey) -> Result<Vec<wire::SignedEvent>> {
-    // SQLite returns the other columns of the row that holds MAX().
-    let heads: Vec<(Vec<u8>, wire::SignedEvent)> = connection
-        .prepare_cached(
-            "SELECT process, MAX(logical_clock), signature, event FROM events
-             WHERE system = ?1 GROUP BY process ORDER BY process",
-        )?
-        .query_map([system.as_bytes().as_slice()], |row| {
-            Ok((row.get(0)?, signed_from_row(row, 2)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut newest = connection.prepare_cached(
+        "SELECT signature, event FROM events WHERE system = ?1 AND process = ?2
+         ORDER BY logical_clock DESC LIMIT 1",
+    )?;
+    let mut heads = Vec::new();
+    for process in processes(connection, system)? {
+        let head = newest.query_row(params![system.as_bytes().as_slice(), process], |row| {
+            signed_from_row(row, 0)
+        })?;
+        heads.push((process, head));
+    }
     let mut system_processes = Vec::new();
     for (process, head) in &heads {
         let event = decode_event(&head.event)?;
@@ -140,31 +162,58 @@ fn event_at(
 }
 
 pub(super) fn ranges(connection: &Connection, system: &PublicKey) -> Result<Vec<ProcessRanges>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT process, logical_clock FROM events WHERE system = ?1
-         UNION
-         SELECT process, logical_clock FROM deletions WHERE system = ?1
-         ORDER BY 1, 2",
+    // Both scans walk an index in (process, clock) order, so merging them needs no sort.
+    let held = |sql: &str| -> Result<Vec<(Vec<u8>, i64)>> {
+        Ok(connection
+            .prepare_cached(sql)?
+            .query_map([system.as_bytes().as_slice()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    };
+    let stored = held(
+        "SELECT process, logical_clock FROM events WHERE system = ?1 ORDER BY process, logical_clock",
     )?;
-    let mut rows = statement.query([system.as_bytes().as_slice()])?;
+    let deleted = held(
+        "SELECT process, logical_clock FROM deletions WHERE system = ?1
+         ORDER BY process, logical_clock",
+    )?;
     let mut result: Vec<ProcessRanges> = Vec::new();
-    while let Some(row) = rows.next()? {
-        let process: Vec<u8> = row.get(0)?;
-        let clock = row.get::<_, i64>(1)? as u64;
-        let process =
-            Process::from_bytes(&process).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    for (process, clock) in merge_sorted(stored, deleted) {
+        let clock = clock as u64;
         match result.last_mut() {
-            Some(last) if last.process == process => match last.ranges.last_mut() {
-                Some(range) if range.1 + 1 == clock => range.1 = clock,
-                _ => last.ranges.push((clock, clock)),
-            },
-            _ => result.push(ProcessRanges {
-                process,
-                ranges: vec![(clock, clock)],
-            }),
+            Some(last) if last.process.as_bytes()[..] == process[..] => {
+                match last.ranges.last_mut() {
+                    Some(range) if range.1 + 1 >= clock => range.1 = range.1.max(clock),
+                    _ => last.ranges.push((clock, clock)),
+                }
+            }
+            _ => {
+                let process = Process::from_bytes(&process)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                result.push(ProcessRanges {
+                    process,
+                    ranges: vec![(clock, clock)],
+                });
+            }
         }
     }
     Ok(result)
+}
+
+/// Merges two sorted lists into one sorted list (duplicates kept; the caller collapses them).
+fn merge_sorted<T: Ord>(left: Vec<T>, right: Vec<T>) -> Vec<T> {
+    let mut merged = Vec::with_capacity(left.len() + right.len());
+    let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (Some(l), Some(r)) => l <= r,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return merged,
+        };
+        merged.extend(if take_left { left.next() } else { right.next() });
+    }
 }
 
 pub(super) fn latest(
@@ -314,10 +363,7 @@ fn proof(
     };
     let system = query.system.as_bytes().as_slice();
     let content_type = query.content_type as i64;
-    let processes: Vec<Vec<u8>> = connection
-        .prepare_cached("SELECT DISTINCT process FROM events WHERE system = ?1")?
-        .query_map([system], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let processes = processes(connection, &query.system)?;
     let mut after = connection.prepare_cached(
         "SELECT signature, event FROM events
          WHERE system = ?1 AND feed_type = ?2 AND feed_process = ?3 AND feed_ms >= ?4
