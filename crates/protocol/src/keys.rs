@@ -37,32 +37,36 @@ pub enum KeyError {
 }
 
 /// An identity (a *system*): an Ed25519 public key known to be a valid curve point.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublicKey([u8; 32]);
+///
+/// It keeps the decompressed point beside the bytes: decompressing costs about a third of a
+/// signature check, and every received event needs its key once to parse and once to verify.
+#[derive(Clone, Copy)]
+pub struct PublicKey {
+    bytes: [u8; 32],
+    key: VerifyingKey,
+}
 
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let array: [u8; 32] = bytes
             .try_into()
             .map_err(|_| KeyError::KeyLength(bytes.len()))?;
-        VerifyingKey::from_bytes(&array).map_err(|_| KeyError::KeyPoint)?;
-        Ok(Self(array))
+        let key = VerifyingKey::from_bytes(&array).map_err(|_| KeyError::KeyPoint)?;
+        Ok(Self { bytes: array, key })
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
-    pub fn verifying_key(&self) -> VerifyingKey {
-        // The bytes were checked to be a valid point when this value was built.
-        VerifyingKey::from_bytes(&self.0)
-            .unwrap_or_else(|_| unreachable!("checked at construction"))
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
     }
 
     pub fn to_wire(&self) -> wire::PublicKey {
         wire::PublicKey {
             key_type: KEY_TYPE_ED25519,
-            key: self.0.to_vec().into(),
+            key: self.bytes.to_vec().into(),
         }
     }
 
@@ -79,6 +83,33 @@ impl PublicKey {
                 source,
             })?;
         Self::try_from(&wire)
+    }
+}
+
+// Identity, order and hashing are those of the 32 key bytes.
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
+}
+
+impl PartialOrd for PublicKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PublicKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes)
     }
 }
 
@@ -103,7 +134,7 @@ impl fmt::Display for PublicKey {
 impl fmt::Debug for PublicKey {
     /// A short form for logs: the first bytes of the key in hex.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", hex_prefix(&self.0))
+        write!(f, "PublicKey({})", hex_prefix(&self.bytes))
     }
 }
 
@@ -124,7 +155,11 @@ impl SecretKey {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key().to_bytes())
+        let key = self.0.verifying_key();
+        PublicKey {
+            bytes: key.to_bytes(),
+            key,
+        }
     }
 
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
