@@ -1,0 +1,149 @@
+//! An identity's home directory: its secret key, this device's process, and the local store.
+//!
+//! Layout: `identity.key` (base64 of the 32-byte Ed25519 seed, mode 0600), `process` (base64 of
+//! the 16-byte process id) and `store/` (the SQLite store).
+
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use agora_protocol::encoding::{base64_any_decode, base64_standard_encode};
+use agora_protocol::{Process, PublicKey, SecretKey};
+use agora_store::sqlite::{SqliteOptions, SqliteStore};
+use zeroize::Zeroizing;
+
+use crate::ClientError;
+
+/// One identity on one device, loaded from its directory.
+#[derive(Debug)]
+pub struct Home {
+    dir: PathBuf,
+    secret: SecretKey,
+    process: Process,
+    store: SqliteStore,
+}
+
+impl Home {
+    pub const KEY_FILE: &str = "identity.key";
+    pub const PROCESS_FILE: &str = "process";
+    pub const STORE_DIR: &str = "store";
+
+    /// Creates a new identity in `dir` (created if needed). Refuses when one already exists.
+    pub fn init(dir: &Path) -> Result<Self, ClientError> {
+        fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
+        let secret = SecretKey::generate();
+        write_key(&dir.join(Self::KEY_FILE), &secret)?;
+        let process = Process::random();
+        let process_path = dir.join(Self::PROCESS_FILE);
+        let text = format!("{}\n", base64_standard_encode(process.as_bytes()));
+        fs::write(&process_path, text).map_err(|source| io_error(&process_path, source))?;
+        Self::load(dir, secret, process)
+    }
+
+    /// Opens the identity in `dir`, as `init` left it.
+    pub fn open(dir: &Path) -> Result<Self, ClientError> {
+        let secret = read_key(&dir.join(Self::KEY_FILE))?;
+        let process = read_process(&dir.join(Self::PROCESS_FILE))?;
+        Self::load(dir, secret, process)
+    }
+
+    fn load(dir: &Path, secret: SecretKey, process: Process) -> Result<Self, ClientError> {
+        let options = SqliteOptions {
+            readers_max: 4,
+            writer_cache_kib: 16 * 1024,
+            reader_cache_kib: 8 * 1024,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open(&dir.join(Self::STORE_DIR), options)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            secret,
+            process,
+            store,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn system(&self) -> PublicKey {
+        self.secret.public_key()
+    }
+
+    pub fn process(&self) -> Process {
+        self.process
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// Takes the parts apart, for the client that publishes with them.
+    pub(crate) fn into_parts(self) -> (SecretKey, Process, SqliteStore) {
+        (self.secret, self.process, self.store)
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> ClientError {
+    ClientError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn malformed(path: &Path, reason: impl Into<String>) -> ClientError {
+    ClientError::Malformed {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Writes the seed to a new file that only its owner can read; never replaces an existing one.
+fn write_key(path: &Path, secret: &SecretKey) -> Result<(), ClientError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => ClientError::IdentityExists {
+                path: path.to_owned(),
+            },
+            _ => io_error(path, source),
+        })?;
+    let text = Zeroizing::new(format!("{}\n", base64_standard_encode(secret.seed())));
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|source| io_error(path, source))
+}
+
+fn read_key(path: &Path) -> Result<SecretKey, ClientError> {
+    let metadata = fs::metadata(path).map_err(|source| io_error(path, source))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ClientError::KeyPermissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| io_error(path, source))?);
+    let bytes = Zeroizing::new(
+        base64_any_decode(text.trim()).map_err(|error| malformed(path, error.to_string()))?,
+    );
+    let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+        bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| malformed(path, format!("seed must be 32 bytes, got {}", bytes.len())))?,
+    );
+    Ok(SecretKey::from_seed(&seed))
+}
+
+fn read_process(path: &Path) -> Result<Process, ClientError> {
+    let text = fs::read_to_string(path).map_err(|source| io_error(path, source))?;
+    let bytes =
+        base64_any_decode(text.trim()).map_err(|error| malformed(path, error.to_string()))?;
+    Process::from_bytes(&bytes).map_err(|error| malformed(path, error.to_string()))
+}

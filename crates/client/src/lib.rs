@@ -1,0 +1,23 @@
+//! The Agora client library: one identity kept in a home directory, an offline-first local
+//! store, publishing to every one of the identity's servers, and reads that succeed from any
+//! server that has the data.
+//!
+//! Every event that enters the local store is a [`agora_protocol::VerifiedEvent`]: own events are
+//! signed here, and events from servers are verified (signature and system) before ingest.
+
+mod client;
+mod error;
+mod home;
+mod ranges;
+mod remote;
+mod state;
+mod sync;
+
+pub use client::{Client, REQUEST_TIMEOUT};
+pub use error::ClientError;
+pub use home::Home;
+pub use remote::ServerError;
+pub use state::{PostView, Profile};
+pub use sync::{
+    Gathered, PULL_CLOCKS_MAX, PUSH_CLOCKS_MAX, ServerFailure, SyncReport, verify_served,
+};

@@ -1,0 +1,171 @@
+//! Local state computed from the local store: the LWW sets (servers, follows), the LWW profile
+//! elements, and a system's posts. Only what the local store holds counts: pull first to see
+//! what servers know.
+
+use std::collections::BTreeMap;
+
+use agora_protocol::crdt::{LwwStamp, SetOperation, lww_element_replaces, lww_set_replaces};
+use agora_protocol::{Pointer, PublicKey, VerifiedEvent, content, wire};
+use agora_store::{IndexCursor, IndexQuery, Store as _};
+use prost::Message as _;
+
+use crate::client::stored_corrupt;
+use crate::{Client, ClientError};
+
+/// Events read per page when walking a system's per-type feed.
+const FEED_PAGE_EVENTS: usize = 500;
+
+/// A system's profile as the local store knows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub username: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One post, as read from the local store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostView {
+    pub pointer: Pointer,
+    pub text: String,
+    pub unix_milliseconds: Option<u64>,
+}
+
+impl Client {
+    /// This identity's servers: its SERVER set, sorted.
+    pub async fn servers(&self) -> Result<Vec<String>, ClientError> {
+        self.servers_of(self.system()).await
+    }
+
+    /// The SERVER set of any system, as far as the local store knows it.
+    pub async fn servers_of(&self, system: PublicKey) -> Result<Vec<String>, ClientError> {
+        let members = self.lww_set(system, content::SERVER).await?;
+        Ok(members
+            .into_iter()
+            .filter_map(|value| String::from_utf8(value).ok())
+            .collect())
+    }
+
+    /// The systems this identity follows.
+    pub async fn following(&self) -> Result<Vec<PublicKey>, ClientError> {
+        let members = self.lww_set(self.system(), content::FOLLOW).await?;
+        Ok(members
+            .iter()
+            .filter_map(|value| wire::PublicKey::decode(value.as_slice()).ok())
+            .filter_map(|key| PublicKey::try_from(&key).ok())
+            .collect())
+    }
+
+    /// A system's username and description: per element, the greatest (lww time, process).
+    pub async fn profile(&self, system: PublicKey) -> Result<Profile, ClientError> {
+        let latest = self
+            .store
+            .latest(system, vec![content::USERNAME, content::DESCRIPTION])
+            .await?;
+        let events = verify_all(&latest)?;
+        let text = |content_type| {
+            lww_winner(&events, content_type)
+                .and_then(|value| String::from_utf8(value.to_vec()).ok())
+        };
+        Ok(Profile {
+            username: text(content::USERNAME),
+            description: text(content::DESCRIPTION),
+        })
+    }
+
+    /// A system's live posts held locally, newest first.
+    pub async fn posts(&self, system: PublicKey) -> Result<Vec<PostView>, ClientError> {
+        let events = self.feed(system, content::POST).await?;
+        Ok(events
+            .iter()
+            .filter(|event| event.content_type() == content::POST)
+            .filter_map(|event| {
+                let post = wire::Post::decode(event.event().content.clone()).ok()?;
+                Some(PostView {
+                    pointer: event.pointer(),
+                    text: post.content?,
+                    unix_milliseconds: event.unix_milliseconds(),
+                })
+            })
+            .collect())
+    }
+
+    /// The members of an LWW element set: per value, the winning operation, kept when an ADD.
+    async fn lww_set(
+        &self,
+        system: PublicKey,
+        content_type: u64,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        let mut state: BTreeMap<Vec<u8>, (u64, SetOperation)> = BTreeMap::new();
+        for event in self.feed(system, content_type).await? {
+            let Some(element) = event.event().lww_element_set.as_ref() else {
+                continue; // a tombstone in a deleted event's slot, or a malformed event
+            };
+            let operation = match element.operation() {
+                wire::lww_element_set::Operation::Add => SetOperation::Add,
+                wire::lww_element_set::Operation::Remove => SetOperation::Remove,
+            };
+            let candidate = (element.unix_milliseconds, operation);
+            let value = element.value.to_vec();
+            match state.get(&value) {
+                Some(current) if !lww_set_replaces(candidate, *current) => {}
+                _ => {
+                    state.insert(value, candidate);
+                }
+            }
+        }
+        Ok(state
+            .into_iter()
+            .filter(|(_, (_, operation))| *operation == SetOperation::Add)
+            .map(|(value, _)| value)
+            .collect())
+    }
+
+    /// Every event of a system's per-type feed in the local store, page by page.
+    async fn feed(
+        &self,
+        system: PublicKey,
+        content_type: u64,
+    ) -> Result<Vec<VerifiedEvent>, ClientError> {
+        let mut events = Vec::new();
+        let mut cursor = IndexCursor::Start;
+        loop {
+            let query = IndexQuery {
+                system,
+                content_type,
+                cursor,
+                limit: FEED_PAGE_EVENTS,
+            };
+            let page = self.store.index(query).await?;
+            events.extend(verify_all(&page.events)?);
+            match page.next.as_deref().and_then(IndexCursor::decode) {
+                Some(next) => cursor = next,
+                None => return Ok(events),
+            }
+        }
+    }
+}
+
+fn verify_all(signed: &[wire::SignedEvent]) -> Result<Vec<VerifiedEvent>, ClientError> {
+    signed
+        .iter()
+        .map(|signed| VerifiedEvent::verify(signed).map_err(stored_corrupt))
+        .collect()
+}
+
+/// The value of the winning LWW element write of `content_type` among `events`.
+fn lww_winner(events: &[VerifiedEvent], content_type: u64) -> Option<&[u8]> {
+    let mut winner: Option<(LwwStamp, &[u8])> = None;
+    for event in events.iter().filter(|e| e.content_type() == content_type) {
+        let Some(element) = event.event().lww_element.as_ref() else {
+            continue;
+        };
+        let stamp = LwwStamp {
+            unix_milliseconds: element.unix_milliseconds,
+            process: *event.process(),
+        };
+        if winner.is_none_or(|(current, _)| lww_element_replaces(&stamp, &current)) {
+            winner = Some((stamp, &element.value));
+        }
+    }
+    winner.map(|(_, value)| value)
+}

@@ -1,0 +1,201 @@
+//! Sync with servers: push this identity's events to each of its servers, and pull any system's
+//! events from whichever servers have them. Each server's failure is reported beside the result
+//! and never stops the others.
+
+use std::fmt;
+
+use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
+use agora_store::{IngestOutcome, ProcessRanges, Store as _};
+
+use crate::client::normalize_server;
+use crate::ranges::{chunks, clock_count, subtract};
+use crate::remote::{Remote, ServerError};
+use crate::{Client, ClientError};
+
+/// Most clocks asked for in one `GET /events`, as official clients do (spec section 9.3).
+pub const PULL_CLOCKS_MAX: u64 = 20;
+/// Most clocks sent in one `POST /events`.
+pub const PUSH_CLOCKS_MAX: u64 = 100;
+
+/// One server that failed, and why.
+#[derive(Debug)]
+pub struct ServerFailure {
+    pub server: String,
+    pub error: ServerError,
+}
+
+impl fmt::Display for ServerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "server {}: {}", self.server, self.error)
+    }
+}
+
+/// A result gathered from several servers, with which answered and which failed.
+#[derive(Debug)]
+pub struct Gathered<T> {
+    pub value: T,
+    pub answered: Vec<String>,
+    pub failed: Vec<ServerFailure>,
+}
+
+/// What a push delivered to each server.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// Per server that took everything it lacked: how many events it was sent.
+    pub sent: Vec<(String, usize)>,
+    pub failed: Vec<ServerFailure>,
+}
+
+impl SyncReport {
+    /// Events sent to `server`, or `None` when it failed or was not pushed to.
+    pub fn sent_to(&self, server: &str) -> Option<usize> {
+        let server = normalize_server(server);
+        self.sent
+            .iter()
+            .find(|(url, _)| *url == server)
+            .map(|&(_, events)| events)
+    }
+}
+
+impl Client {
+    /// Sends every server of this identity the events it lacks, in batches.
+    pub async fn push(&self) -> Result<SyncReport, ClientError> {
+        let mut report = SyncReport::default();
+        for server in self.servers().await? {
+            match self.push_to(&server).await {
+                Ok(events) => report.sent.push((server, events)),
+                Err(error) => {
+                    tracing::warn!(%server, %error, "push failed");
+                    report.failed.push(ServerFailure { server, error });
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn push_to(&self, server: &str) -> Result<usize, ServerError> {
+        let remote = self.remote(server);
+        let system = self.system();
+        let remote_ranges = remote.ranges(&system).await?;
+        let local_ranges = self.local_ranges(system).await?;
+        let mut sent = 0;
+        for piece in chunks(&subtract(&local_ranges, &remote_ranges), PUSH_CLOCKS_MAX) {
+            let limit = clock_count(std::slice::from_ref(&piece)) as usize;
+            let events = self
+                .store
+                .events_in_ranges(system, vec![piece], limit)
+                .await
+                .map_err(local_failure)?;
+            if events.is_empty() {
+                continue;
+            }
+            sent += events.len();
+            remote.publish(events).await?;
+        }
+        Ok(sent)
+    }
+
+    /// Fetches `system`'s events that the local store lacks from every candidate server: the
+    /// hints, this identity's servers, and the servers `system` itself lists. The value is how
+    /// many new events were stored.
+    pub async fn pull(
+        &self,
+        system: PublicKey,
+        hints: &[String],
+    ) -> Result<Gathered<usize>, ClientError> {
+        let mut candidates: Vec<String> = hints.iter().map(|hint| normalize_server(hint)).collect();
+        candidates.extend(self.servers().await?);
+        candidates.extend(self.servers_of(system).await?);
+        dedup_in_order(&mut candidates);
+        let mut gathered = Gathered {
+            value: 0,
+            answered: Vec::new(),
+            failed: Vec::new(),
+        };
+        for server in candidates {
+            match self.pull_from(&server, system).await {
+                Ok(stored) => {
+                    gathered.value += stored;
+                    gathered.answered.push(server);
+                }
+                Err(error) => {
+                    tracing::warn!(%server, %error, "pull failed");
+                    gathered.failed.push(ServerFailure { server, error });
+                }
+            }
+        }
+        Ok(gathered)
+    }
+
+    async fn pull_from(&self, server: &str, system: PublicKey) -> Result<usize, ServerError> {
+        let remote = self.remote(server);
+        let remote_ranges = remote.ranges(&system).await?;
+        let local_ranges = self.local_ranges(system).await?;
+        let mut stored = 0;
+        for piece in chunks(&subtract(&remote_ranges, &local_ranges), PULL_CLOCKS_MAX) {
+            let served = remote.events(&system, &piece).await?;
+            let verified = served
+                .iter()
+                .map(|signed| check_served(&system, signed))
+                .collect::<Result<Vec<_>, _>>()?;
+            let outcomes = self.store.ingest(verified).await.map_err(local_failure)?;
+            stored += outcomes
+                .iter()
+                .filter(|outcome| **outcome == IngestOutcome::Stored)
+                .count();
+        }
+        Ok(stored)
+    }
+
+    async fn local_ranges(&self, system: PublicKey) -> Result<Vec<ProcessRanges>, ServerError> {
+        self.store.ranges(system).await.map_err(local_failure)
+    }
+
+    fn remote<'a>(&'a self, server: &'a str) -> Remote<'a> {
+        Remote {
+            http: &self.http,
+            base: server,
+        }
+    }
+}
+
+/// Verifies one event `server` served for `system`: the signature over its exact bytes, that it
+/// belongs to `system`, and the content rules servers enforce. A failure names the server.
+pub fn verify_served(
+    server: &str,
+    system: &PublicKey,
+    signed: &wire::SignedEvent,
+) -> Result<VerifiedEvent, ServerFailure> {
+    check_served(system, signed).map_err(|error| ServerFailure {
+        server: server.to_owned(),
+        error,
+    })
+}
+
+fn check_served(
+    system: &PublicKey,
+    signed: &wire::SignedEvent,
+) -> Result<VerifiedEvent, ServerError> {
+    let event = VerifiedEvent::verify(signed)
+        .map_err(|error| ServerError::InvalidEvent(error.to_string()))?;
+    if event.system() != system {
+        return Err(ServerError::WrongSystem {
+            asked: system.to_string(),
+            served: event.system().to_string(),
+        });
+    }
+    content::check(event.event(), content::POST_TEXT_BYTES_MAX)
+        .map_err(ServerError::InvalidEvent)?;
+    Ok(event)
+}
+
+/// A local store failure met during sync. It is reported against the server being synced, so
+/// the operation still reports what the other servers did.
+fn local_failure(error: agora_store::StoreError) -> ServerError {
+    ServerError::Local(error.to_string())
+}
+
+fn dedup_in_order(servers: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    servers.retain(|server| !server.is_empty() && seen.insert(server.clone()));
+}

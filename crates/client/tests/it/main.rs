@@ -1,0 +1,5 @@
+//! Integration tests of the client against real servers.
+
+mod home;
+mod publish;
+mod sync;
