@@ -18,8 +18,12 @@ pub fn subtract(have: &[ProcessRanges], minus: &[ProcessRanges]) -> Vec<ProcessR
     }
     let mut result = Vec::new();
     for process_ranges in have {
-        let minus = normalize(removed.remove(&process_ranges.process).unwrap_or_default());
-        let left = subtract_one(&normalize(process_ranges.ranges.clone()), &minus);
+        let minus =
+            agora_store::normalize(removed.remove(&process_ranges.process).unwrap_or_default());
+        let left = subtract_one(
+            &agora_store::normalize(process_ranges.ranges.clone()),
+            &minus,
+        );
         if !left.is_empty() {
             result.push(ProcessRanges {
                 process: process_ranges.process,
@@ -28,20 +32,6 @@ pub fn subtract(have: &[ProcessRanges], minus: &[ProcessRanges]) -> Vec<ProcessR
         }
     }
     result
-}
-
-/// Sorts ranges, drops inverted ones and merges overlapping or adjacent ones.
-fn normalize(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
-    ranges.retain(|(low, high)| low <= high);
-    ranges.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for (low, high) in ranges {
-        match merged.last_mut() {
-            Some(last) if low <= last.1.saturating_add(1) => last.1 = last.1.max(high),
-            _ => merged.push((low, high)),
-        }
-    }
-    merged
 }
 
 /// `have − minus` for sorted, disjoint inputs.

@@ -2,7 +2,7 @@
 //! failure is a [`ServerError`], which sync reports against that server and moves on.
 
 use agora_protocol::encoding::base64url_encode;
-use agora_protocol::{Process, PublicKey, wire};
+use agora_protocol::{PublicKey, wire};
 use agora_store::ProcessRanges;
 use prost::Message as _;
 
@@ -44,21 +44,7 @@ impl Remote<'_> {
         let body = self.read(self.http.get(url)).await?;
         let message =
             wire::RangesForSystem::decode(body).map_err(|error| malformed("ranges", error))?;
-        message
-            .ranges_for_processes
-            .iter()
-            .map(|for_process| {
-                let process = for_process
-                    .process
-                    .as_ref()
-                    .ok_or_else(|| malformed("ranges", "an entry has no process"))?;
-                Ok(ProcessRanges {
-                    process: Process::try_from(process)
-                        .map_err(|error| malformed("ranges", error))?,
-                    ranges: for_process.ranges.iter().map(|r| (r.low, r.high)).collect(),
-                })
-            })
-            .collect()
+        ProcessRanges::from_wire(&message).map_err(|error| malformed("ranges", error))
     }
 
     /// The events of `system` in `ranges`, unverified: the caller verifies every one.
@@ -67,16 +53,7 @@ impl Remote<'_> {
         system: &PublicKey,
         ranges: &ProcessRanges,
     ) -> Result<Vec<wire::SignedEvent>, ServerError> {
-        let request = wire::RangesForSystem {
-            ranges_for_processes: vec![wire::RangesForProcess {
-                process: Some(ranges.process.to_wire()),
-                ranges: ranges
-                    .ranges
-                    .iter()
-                    .map(|&(low, high)| wire::Range { low, high })
-                    .collect(),
-            }],
-        };
+        let request = ProcessRanges::to_wire(std::slice::from_ref(ranges));
         let url = format!(
             "{}/events?system={}&ranges={}",
             self.base,

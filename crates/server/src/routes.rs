@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use agora_protocol::{Pointer, Process, wire};
+use agora_protocol::{Pointer, wire};
 use agora_store::{
     CountSpec, IndexCursor, IndexQuery, IngestOutcome, ProcessRanges, ReferencesCursor,
     ReferencesQuery, ReferencingEvents, Store, Subject, prepare_batch,
@@ -123,24 +123,8 @@ pub async fn get_events<S: Store>(
     let system = params::system(&params)?;
     let ranges: wire::RangesForSystem = params::protobuf(&params.ranges, "ranges")?;
     params::moderation_filters(&params)?;
-    let ranges = ranges
-        .ranges_for_processes
-        .iter()
-        .map(|for_process| {
-            let process = for_process
-                .process
-                .as_ref()
-                .ok_or_else(|| ApiError::bad("`ranges` has an entry without a process"))?;
-            let process = Process::try_from(process)
-                .map_err(|error| ApiError::bad(format!("`ranges`: {error}")))?;
-            let ranges = for_process
-                .ranges
-                .iter()
-                .map(|range| (range.low, range.high))
-                .collect();
-            Ok(ProcessRanges { process, ranges })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let ranges = ProcessRanges::from_wire(&ranges)
+        .map_err(|error| ApiError::bad(format!("`ranges`: {error}")))?;
     let limit = state.config.limits.events_per_response_max;
     let events = state.store.events_in_ranges(system, ranges, limit).await?;
     Ok(protobuf(&events_message(events), CACHE_EVENTS))
@@ -164,19 +148,7 @@ pub async fn ranges<S: Store>(
 ) -> Result<Response, ApiError> {
     let system = params::system(&params)?;
     let ranges = state.store.ranges(system).await?;
-    let message = wire::RangesForSystem {
-        ranges_for_processes: ranges
-            .into_iter()
-            .map(|for_process| wire::RangesForProcess {
-                process: Some(for_process.process.to_wire()),
-                ranges: for_process
-                    .ranges
-                    .into_iter()
-                    .map(|(low, high)| wire::Range { low, high })
-                    .collect(),
-            })
-            .collect(),
-    };
+    let message = ProcessRanges::to_wire(&ranges);
     Ok(protobuf(&message, "no-cache"))
 }
 

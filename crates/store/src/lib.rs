@@ -4,15 +4,17 @@
 //! exact counters, limits) are defined once here; an engine only decides how to keep them.
 
 mod prepare;
+mod ranges;
 pub mod sqlite;
 mod types;
 
 pub use prepare::{IngestLimits, prepare_batch};
+pub use ranges::{ProcessRanges, normalize};
 pub use types::*;
 
 use std::future::Future;
 
-use agora_protocol::{Process, PublicKey, VerifiedEvent, wire};
+use agora_protocol::{PublicKey, VerifiedEvent, wire};
 
 /// The storage contract every engine implements. Every method is a single consistent read or a
 /// single transaction: no caller sees a half-applied batch.
@@ -70,11 +72,4 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers at all, for `/health`.
     fn healthy(&self) -> impl Future<Output = bool> + Send;
-}
-
-/// The held clocks of one process, as inclusive (low, high) ranges.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProcessRanges {
-    pub process: Process,
-    pub ranges: Vec<(u64, u64)>,
 }

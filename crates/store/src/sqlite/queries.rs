@@ -60,28 +60,13 @@ fn merge_overlaps(ranges: &[ProcessRanges]) -> Vec<ProcessRanges> {
         by_process
             .entry(process_ranges.process)
             .or_default()
-            .extend(
-                process_ranges
-                    .ranges
-                    .iter()
-                    .filter(|(low, high)| low <= high),
-            );
+            .extend(&process_ranges.ranges);
     }
     by_process
         .into_iter()
-        .map(|(process, mut ranges)| {
-            ranges.sort_unstable();
-            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-            for (low, high) in ranges {
-                match merged.last_mut() {
-                    Some(last) if low <= last.1.saturating_add(1) => last.1 = last.1.max(high),
-                    _ => merged.push((low, high)),
-                }
-            }
-            ProcessRanges {
-                process,
-                ranges: merged,
-            }
+        .map(|(process, ranges)| ProcessRanges {
+            process,
+            ranges: crate::normalize(ranges),
         })
         .collect()
 }
