@@ -3,4 +3,5 @@
 mod bad_input;
 mod ingest;
 mod reads;
+mod shutdown;
 mod support;
