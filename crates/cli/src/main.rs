@@ -1,6 +1,8 @@
 //! The `agora` binary. Kept tiny: parse the command line, then hand over to a library.
 
+mod output;
 mod serve;
+mod user;
 
 use clap::{Parser, Subcommand};
 
@@ -11,6 +13,9 @@ use clap::{Parser, Subcommand};
     about = "A server and client for the Polycentric social network"
 )]
 struct Cli {
+    /// Print results as JSON, for scripts (user commands).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -21,22 +26,30 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Drive a running Polycentric-protocol server with signed events and measure it.
     Loadgen(agora_loadgen::LoadgenArgs),
+    #[command(flatten)]
+    User(user::UserCommand),
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // User commands report server failures in their output, so their logs stay quiet.
+    let default_filter = match cli.command {
+        Command::User(_) => "error",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Loadgen(args) => runtime.block_on(agora_loadgen::run(args)),
+        Command::User(command) => runtime.block_on(user::run(command, cli.json)),
     }
 }

@@ -3,3 +3,4 @@
 mod interop;
 mod serve;
 mod support;
+mod user;

@@ -1,0 +1,61 @@
+//! What a user command prints: one value with a readable text form and a JSON form for scripts.
+
+use agora_client::{ServerFailure, SyncReport};
+use serde_json::{Value, json};
+
+/// A command's result, printed as text by default or as JSON with `--json`.
+#[derive(Debug)]
+pub struct Output {
+    pub text: String,
+    pub json: Value,
+}
+
+impl Output {
+    pub fn print(&self, json: bool) {
+        if json {
+            println!("{}", self.json);
+        } else {
+            print!("{}", self.text);
+        }
+    }
+}
+
+pub fn failures_json(failed: &[ServerFailure]) -> Value {
+    failed
+        .iter()
+        .map(|failure| json!({"server": failure.server, "error": failure.error.to_string()}))
+        .collect()
+}
+
+/// `{"sent": [{"server", "events"}], "failed": [{"server", "error"}]}`.
+pub fn push_json(report: &SyncReport) -> Value {
+    let sent: Value = report
+        .sent
+        .iter()
+        .map(|(server, events)| json!({"server": server, "events": events}))
+        .collect();
+    json!({"sent": sent, "failed": failures_json(&report.failed)})
+}
+
+/// One line per server: which took the events and which failed, and what happens next.
+pub fn push_text(report: &SyncReport) -> String {
+    let mut text = String::new();
+    for (server, events) in &report.sent {
+        text.push_str(&format!("  sent to {server}: {events} event(s)\n"));
+    }
+    for failure in &report.failed {
+        text.push_str(&format!("  FAILED {failure}\n"));
+    }
+    if report.sent.is_empty() && report.failed.is_empty() {
+        text.push_str(
+            "  saved locally only: no servers yet; add one with `agora server add URL`\n",
+        );
+    } else if report.sent.is_empty() {
+        text.push_str(
+            "  saved locally: no server took it; it will be sent on the next `agora sync`\n",
+        );
+    } else if !report.failed.is_empty() {
+        text.push_str("  the failed servers will get it on the next `agora sync`\n");
+    }
+    text
+}

@@ -1,0 +1,410 @@
+//! The commands a person uses: one identity in a home directory, publishing to its servers and
+//! syncing with them through `agora-client`.
+
+use std::path::{Path, PathBuf};
+
+use agora_client::{Client, Home, SyncReport};
+use agora_protocol::encoding::base64_standard_encode;
+use agora_protocol::links::Link;
+use agora_protocol::{Pointer, PublicKey};
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::output::{Output, failures_json, push_json, push_text};
+
+/// Where the identity lives; every user command takes it.
+#[derive(Debug, clap::Args)]
+pub struct HomeArgs {
+    /// Directory of the identity [default: $XDG_DATA_HOME/agora/home, or
+    /// ~/.local/share/agora/home].
+    #[arg(long, env = "AGORA_HOME")]
+    home: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create a new identity in the home directory.
+    Init {
+        #[command(flatten)]
+        home: HomeArgs,
+        /// Publish this username with the new identity.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show the identity: its system key, this device's process, its servers.
+    Whoami(HomeArgs),
+    /// Print the identity's `polycentric://` link, with its servers as hints.
+    Link(HomeArgs),
+    /// Manage the servers the identity publishes to.
+    Server {
+        #[command(subcommand)]
+        action: ServerAction,
+    },
+    /// Publish a post and send it to every server.
+    Post {
+        #[command(flatten)]
+        home: HomeArgs,
+        text: String,
+        /// Reply to this event link.
+        #[arg(long)]
+        reply_to: Option<String>,
+        /// Post in this topic.
+        #[arg(long)]
+        topic: Option<String>,
+    },
+    /// Follow the system of a link (`agora link` prints one).
+    Follow(LinkArgs),
+    /// Stop following the system of a link.
+    Unfollow(LinkArgs),
+    /// Like an event.
+    Like(LinkArgs),
+    /// Dislike an event.
+    Dislike(LinkArgs),
+    /// Withdraw a like or dislike.
+    Unlike(LinkArgs),
+    /// Delete one of your own events.
+    Delete(LinkArgs),
+    /// Send your events to your servers and fetch yours and every followed system's.
+    Sync(HomeArgs),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ServerAction {
+    /// Add a server and send it everything.
+    Add(ServerUrlArgs),
+    /// Remove a server.
+    Remove(ServerUrlArgs),
+    /// List the identity's servers.
+    List(HomeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServerUrlArgs {
+    #[command(flatten)]
+    home: HomeArgs,
+    /// The server's base URL, e.g. https://srv1-prod.polycentric.io
+    url: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LinkArgs {
+    #[command(flatten)]
+    home: HomeArgs,
+    /// A `polycentric://` link.
+    link: String,
+}
+
+pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<()> {
+    let output = match command {
+        UserCommand::Init { home, name } => init(&home.dir()?, name.as_deref()).await?,
+        UserCommand::Whoami(home) => whoami(&open(&home).await?).await?,
+        UserCommand::Link(home) => link(&open(&home).await?).await?,
+        UserCommand::Server { action } => server(action).await?,
+        UserCommand::Post {
+            home,
+            text,
+            reply_to,
+            topic,
+        } => {
+            post(
+                &open(&home).await?,
+                &text,
+                reply_to.as_deref(),
+                topic.as_deref(),
+            )
+            .await?
+        }
+        UserCommand::Follow(args) => follow(&open(&args.home).await?, &args.link, true).await?,
+        UserCommand::Unfollow(args) => follow(&open(&args.home).await?, &args.link, false).await?,
+        UserCommand::Like(args) => opinion(args, Opinion::Like).await?,
+        UserCommand::Dislike(args) => opinion(args, Opinion::Dislike).await?,
+        UserCommand::Unlike(args) => opinion(args, Opinion::Unlike).await?,
+        UserCommand::Delete(args) => delete(&open(&args.home).await?, &args.link).await?,
+        UserCommand::Sync(home) => sync(&open(&home).await?).await?,
+    };
+    output.print(json);
+    Ok(())
+}
+
+impl HomeArgs {
+    fn dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.home {
+            return Ok(dir.clone());
+        }
+        if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|value| !value.is_empty()) {
+            return Ok(PathBuf::from(data).join("agora/home"));
+        }
+        let home = std::env::var_os("HOME")
+            .context("neither AGORA_HOME, XDG_DATA_HOME nor HOME is set; pass --home DIR")?;
+        Ok(PathBuf::from(home).join(".local/share/agora/home"))
+    }
+}
+
+/// Opens the identity, saying how to create one when there is none.
+async fn open(args: &HomeArgs) -> anyhow::Result<Client> {
+    let dir = args.dir()?;
+    if !dir.join(Home::KEY_FILE).exists() {
+        bail!(
+            "no identity in {}: run `agora init` first (or pass --home DIR)",
+            dir.display()
+        );
+    }
+    let home = Home::open(&dir)
+        .with_context(|| format!("cannot open the identity in {}", dir.display()))?;
+    Ok(Client::open(home).await?)
+}
+
+async fn init(dir: &Path, name: Option<&str>) -> anyhow::Result<Output> {
+    let home = Home::init(dir)?;
+    let client = Client::open(home).await?;
+    if let Some(name) = name {
+        client.set_username(name).await?;
+    }
+    let system = client.system().to_string();
+    let text = format!(
+        "created identity {system} in {}\n{}next: `agora server add URL`, then `agora post TEXT`\n",
+        dir.display(),
+        name.map(|name| format!("username: {name}\n"))
+            .unwrap_or_default(),
+    );
+    let json = json!({"system": system, "home": dir, "username": name});
+    Ok(Output { text, json })
+}
+
+async fn whoami(client: &Client) -> anyhow::Result<Output> {
+    let system = client.system().to_string();
+    let process = base64_standard_encode(client.process().as_bytes());
+    let servers = client.servers().await?;
+    let username = client.profile(client.system()).await?.username;
+    let mut text = format!("system:   {system}\nprocess:  {process}\n");
+    if let Some(name) = &username {
+        text.push_str(&format!("username: {name}\n"));
+    }
+    text.push_str(&servers_text(&servers));
+    let json = json!({
+        "system": system, "process": process, "username": username, "servers": servers,
+    });
+    Ok(Output { text, json })
+}
+
+async fn link(client: &Client) -> anyhow::Result<Output> {
+    let link = Link::System {
+        system: client.system(),
+        servers: client.servers().await?,
+    }
+    .to_url();
+    Ok(Output {
+        text: format!("{link}\n"),
+        json: json!({"link": link}),
+    })
+}
+
+fn servers_text(servers: &[String]) -> String {
+    if servers.is_empty() {
+        return "servers:  none; add one with `agora server add URL`\n".to_owned();
+    }
+    let mut text = "servers:\n".to_owned();
+    for server in servers {
+        text.push_str(&format!("  {server}\n"));
+    }
+    text
+}
+
+async fn server(action: ServerAction) -> anyhow::Result<Output> {
+    let (client, url, added) = match action {
+        ServerAction::List(home) => {
+            let servers = open(&home).await?.servers().await?;
+            let json = json!({"servers": servers});
+            return Ok(Output {
+                text: servers_text(&servers),
+                json,
+            });
+        }
+        ServerAction::Add(args) => (open(&args.home).await?, args.url, true),
+        ServerAction::Remove(args) => (open(&args.home).await?, args.url, false),
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("server URL {url:?} must start with http:// or https://");
+    }
+    if added {
+        client.add_server(&url).await?;
+    } else {
+        client.remove_server(&url).await?;
+    }
+    let report = client.push().await?;
+    let verb = if added { "added" } else { "removed" };
+    let text = format!("{verb} {url}\n{}", push_text(&report));
+    let json = json!({
+        "server": url, "action": verb, "servers": client.servers().await?, "push": push_json(&report),
+    });
+    Ok(Output { text, json })
+}
+
+/// Prints a newly published event's link and where it was sent.
+async fn published(client: &Client, what: &str, pointer: &Pointer) -> anyhow::Result<Output> {
+    let link = event_link(client, pointer).await?;
+    let report = client.push().await?;
+    Ok(published_output(what, &link, &report))
+}
+
+fn published_output(what: &str, link: &str, report: &SyncReport) -> Output {
+    let text = format!("{what} {link}\n{}", push_text(report));
+    let mut json = push_json(report);
+    json["link"] = Value::from(link);
+    Output { text, json }
+}
+
+async fn event_link(client: &Client, pointer: &Pointer) -> anyhow::Result<String> {
+    Ok(Link::Event {
+        system: pointer.system,
+        process: pointer.process,
+        logical_clock: pointer.logical_clock,
+        servers: client.servers().await?,
+    }
+    .to_url())
+}
+
+async fn post(
+    client: &Client,
+    text: &str,
+    reply_to: Option<&str>,
+    topic: Option<&str>,
+) -> anyhow::Result<Output> {
+    let reply_to = match reply_to {
+        Some(link) => Some(resolve_event(client, link).await?),
+        None => None,
+    };
+    let pointer = client.post(text, reply_to.as_ref(), topic).await?;
+    published(client, "posted", &pointer).await
+}
+
+fn parse_link(text: &str) -> anyhow::Result<Link> {
+    Link::parse(text).with_context(|| {
+        format!("cannot read link {text:?}: expected a polycentric:// link, as `agora link` or `agora post` print")
+    })
+}
+
+/// The system of a system link, or of an event link, and the servers the link names.
+fn link_system(text: &str) -> anyhow::Result<(PublicKey, Vec<String>)> {
+    Ok(match parse_link(text)? {
+        Link::System { system, servers }
+        | Link::Event {
+            system, servers, ..
+        } => (system, servers),
+    })
+}
+
+/// The full pointer (with digest) of an event link: from the local store, or pulled from the
+/// link's servers and the author's known servers when not held yet.
+async fn resolve_event(client: &Client, text: &str) -> anyhow::Result<Pointer> {
+    let Link::Event {
+        system,
+        process,
+        logical_clock,
+        servers,
+    } = parse_link(text)?
+    else {
+        bail!("{text:?} is a system link; this needs an event link, as `agora post` prints");
+    };
+    let slot = Pointer {
+        system,
+        process,
+        logical_clock,
+        digest: None,
+    };
+    if let Some(event) = client.load(&slot).await? {
+        return Ok(event.pointer());
+    }
+    let gathered = client.pull(system, &servers).await?;
+    if let Some(event) = client.load(&slot).await? {
+        return Ok(event.pointer());
+    }
+    let failures: Vec<String> = gathered.failed.iter().map(ToString::to_string).collect();
+    bail!(
+        "event {text} is not in the local store and no server had it (asked: {}; failed: {}); \
+         check the link or try again later",
+        gathered.answered.join(", "),
+        failures.join("; ")
+    )
+}
+
+async fn follow(client: &Client, text: &str, follow: bool) -> anyhow::Result<Output> {
+    let (system, hints) = link_system(text)?;
+    let pointer = if follow {
+        // Fetch the followed system now so its SERVER set is known to later syncs.
+        client.pull(system, &hints).await?;
+        client.follow(&system).await?
+    } else {
+        client.unfollow(&system).await?
+    };
+    let verb = if follow { "followed" } else { "unfollowed" };
+    let mut output = published(client, &format!("{verb} {system}:"), &pointer).await?;
+    output.json["system"] = Value::from(system.to_string());
+    Ok(output)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Opinion {
+    Like,
+    Dislike,
+    Unlike,
+}
+
+async fn opinion(args: LinkArgs, opinion: Opinion) -> anyhow::Result<Output> {
+    let client = open(&args.home).await?;
+    let subject = resolve_event(&client, &args.link).await?;
+    let (pointer, verb) = match opinion {
+        Opinion::Like => (client.like(&subject).await?, "liked"),
+        Opinion::Dislike => (client.dislike(&subject).await?, "disliked"),
+        Opinion::Unlike => (client.unlike(&subject).await?, "withdrew opinion on"),
+    };
+    let subject_link = event_link(&client, &subject).await?;
+    let mut output = published(&client, &format!("{verb} {subject_link}:"), &pointer).await?;
+    output.json["subject"] = Value::from(subject_link);
+    Ok(output)
+}
+
+async fn delete(client: &Client, text: &str) -> anyhow::Result<Output> {
+    let (system, _) = link_system(text)?;
+    if system != client.system() {
+        bail!(
+            "cannot delete {text}: it belongs to {system}, not to this identity; only your own events can be deleted"
+        );
+    }
+    let target = resolve_event(client, text).await?;
+    let pointer = client.delete(&target).await?;
+    published(client, &format!("deleted {text}:"), &pointer).await
+}
+
+/// Push own events, then pull the own system and every followed one from their known servers.
+async fn sync(client: &Client) -> anyhow::Result<Output> {
+    let report = client.push().await?;
+    let mut text = format!("push:\n{}", push_text(&report));
+    let mut pulls = Vec::new();
+    let mut systems = vec![client.system()];
+    systems.extend(client.following().await?);
+    text.push_str("pull:\n");
+    for system in systems {
+        let gathered = client.pull(system, &[]).await?;
+        text.push_str(&format!(
+            "  {system}: {} new event(s) from {}\n",
+            gathered.value,
+            if gathered.answered.is_empty() {
+                "no server".to_owned()
+            } else {
+                gathered.answered.join(", ")
+            }
+        ));
+        for failure in &gathered.failed {
+            text.push_str(&format!("    FAILED {failure}\n"));
+        }
+        pulls.push(json!({
+            "system": system.to_string(),
+            "received": gathered.value,
+            "answered": gathered.answered,
+            "failed": failures_json(&gathered.failed),
+        }));
+    }
+    let json = json!({"push": push_json(&report), "pull": pulls});
+    Ok(Output { text, json })
+}
