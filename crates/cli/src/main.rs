@@ -1,6 +1,8 @@
 //! The `agora` binary. Kept tiny: parse the command line, then hand over to a library.
 
+mod export_cmd;
 mod output;
+mod read_cmds;
 mod serve;
 mod user;
 

@@ -66,6 +66,22 @@ pub enum UserCommand {
     Delete(LinkArgs),
     /// Send your events to your servers and fetch yours and every followed system's.
     Sync(HomeArgs),
+    /// Set your username or description, or show a profile (yours, or a link's).
+    Profile(crate::read_cmds::ProfileArgs),
+    /// The newest posts of everyone you follow and your own, from the local store.
+    Feed(crate::read_cmds::FeedArgs),
+    /// Show a system link's profile and posts, or an event link's post, replies and counts.
+    Show(LinkArgs),
+    /// Print the identity's backup link (it contains the SECRET key).
+    Export(HomeArgs),
+    /// Create the identity of a backup link in the home directory, then pull its history.
+    Import {
+        #[command(flatten)]
+        home: HomeArgs,
+        /// The `polycentric://` backup link `agora export` (or an official client) prints; `-`
+        /// reads it from stdin.
+        link: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -121,6 +137,19 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<()> {
         UserCommand::Unlike(args) => opinion(args, Opinion::Unlike).await?,
         UserCommand::Delete(args) => delete(&open(&args.home).await?, &args.link).await?,
         UserCommand::Sync(home) => sync(&open(&home).await?).await?,
+        UserCommand::Profile(args) => {
+            crate::read_cmds::profile(&open(&args.home).await?, args).await?
+        }
+        UserCommand::Feed(args) => {
+            crate::read_cmds::feed(&open(&args.home).await?, args.limit).await?
+        }
+        UserCommand::Show(args) => {
+            crate::read_cmds::show(&open(&args.home).await?, &args.link).await?
+        }
+        UserCommand::Export(home) => crate::export_cmd::export(&open(&home).await?).await?,
+        UserCommand::Import { home, link } => {
+            crate::export_cmd::import(&home.dir()?, &link).await?
+        }
     };
     output.print(json);
     Ok(())
@@ -241,7 +270,11 @@ async fn server(action: ServerAction) -> anyhow::Result<Output> {
 }
 
 /// Prints a newly published event's link and where it was sent.
-async fn published(client: &Client, what: &str, pointer: &Pointer) -> anyhow::Result<Output> {
+pub(crate) async fn published(
+    client: &Client,
+    what: &str,
+    pointer: &Pointer,
+) -> anyhow::Result<Output> {
     let link = event_link(client, pointer).await?;
     let report = client.push().await?;
     Ok(published_output(what, &link, &report))
@@ -278,7 +311,7 @@ async fn post(
     published(client, "posted", &pointer).await
 }
 
-fn parse_link(text: &str) -> anyhow::Result<Link> {
+pub(crate) fn parse_link(text: &str) -> anyhow::Result<Link> {
     Link::parse(text).with_context(|| {
         format!("cannot read link {text:?}: expected a polycentric:// link, as `agora link` or `agora post` print")
     })
@@ -296,7 +329,7 @@ fn link_system(text: &str) -> anyhow::Result<(PublicKey, Vec<String>)> {
 
 /// The full pointer (with digest) of an event link: from the local store, or pulled from the
 /// link's servers and the author's known servers when not held yet.
-async fn resolve_event(client: &Client, text: &str) -> anyhow::Result<Pointer> {
+pub(crate) async fn resolve_event(client: &Client, text: &str) -> anyhow::Result<Pointer> {
     let Link::Event {
         system,
         process,

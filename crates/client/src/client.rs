@@ -67,6 +67,11 @@ impl Client {
         self.publisher().author.process()
     }
 
+    /// The identity's secret seed, for an export bundle.
+    pub(crate) fn secret_seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(*self.publisher().author.secret().seed())
+    }
+
     /// The clock of this process's last event (0 before the first).
     pub fn logical_clock(&self) -> u64 {
         self.publisher().author.logical_clock()

@@ -31,8 +31,13 @@ impl Home {
 
     /// Creates a new identity in `dir` (created if needed). Refuses when one already exists.
     pub fn init(dir: &Path) -> Result<Self, ClientError> {
+        Self::import(dir, SecretKey::generate())
+    }
+
+    /// Creates an identity in `dir` for an existing key (an imported backup), with a new random
+    /// process: a process is never reused across devices. Refuses when one already exists.
+    pub fn import(dir: &Path, secret: SecretKey) -> Result<Self, ClientError> {
         fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
-        let secret = SecretKey::generate();
         write_key(&dir.join(Self::KEY_FILE), &secret)?;
         let process = Process::random();
         let process_path = dir.join(Self::PROCESS_FILE);

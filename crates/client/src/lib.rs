@@ -7,15 +7,19 @@
 
 mod client;
 mod error;
+mod export;
 mod home;
 mod ranges;
+mod read;
 mod remote;
 mod state;
 mod sync;
 
 pub use client::{Client, REQUEST_TIMEOUT};
 pub use error::ClientError;
+pub use export::{Bundle, BundleError, import_bundle};
 pub use home::Home;
+pub use read::{FeedPost, PostStats, post_stats_request, post_view, reply_target};
 pub use remote::ServerError;
 pub use state::{PostView, Profile};
 pub use sync::{

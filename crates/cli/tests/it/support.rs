@@ -1,8 +1,11 @@
-//! Starting `agora serve` as a subprocess and reading the address it prints.
+//! Running the `agora` binary in tests: `agora serve` with the address it prints, and the user
+//! commands with their output.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
 
 /// A running `agora serve` subprocess.
 pub struct Served {
@@ -44,4 +47,46 @@ pub fn terminate(mut served: Served) -> bool {
         .expect("kill runs");
     assert!(status.success(), "kill -TERM {pid}");
     served.child.wait().expect("agora exits").success()
+}
+
+/// A server address nothing listens on.
+pub const DEAD_SERVER: &str = "http://127.0.0.1:9";
+
+/// What one run of `agora` printed, and whether it succeeded.
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> String {
+        assert!(self.success, "agora failed: {}", self.stderr);
+        self.stdout
+    }
+
+    pub fn json(self) -> Value {
+        let stdout = self.ok();
+        serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout:?}"))
+    }
+}
+
+/// Runs `agora ARGS --home HOME` off the runtime, so the test's servers keep serving.
+pub async fn agora(home: &Path, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .env_remove("AGORA_HOME")
+        .env("RUST_LOG", "off")
+        .env("RUST_BACKTRACE", "0");
+    let output = tokio::task::spawn_blocking(move || command.output().expect("agora runs"))
+        .await
+        .expect("agora thread");
+    Run {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }

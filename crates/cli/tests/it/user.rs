@@ -2,55 +2,13 @@
 //! directory per identity, against real servers.
 
 use std::path::Path;
-use std::process::Command;
 
 use agora_client::{Client, Home};
 use agora_protocol::PublicKey;
 use agora_protocol::links::Link;
 use agora_testnet::TestServer;
-use serde_json::Value;
 
-/// A server address nothing listens on.
-const DEAD_SERVER: &str = "http://127.0.0.1:9";
-
-/// What one run of `agora` printed, and whether it succeeded.
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> String {
-        assert!(self.success, "agora failed: {}", self.stderr);
-        self.stdout
-    }
-
-    fn json(self) -> Value {
-        let stdout = self.ok();
-        serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout:?}"))
-    }
-}
-
-/// Runs `agora ARGS --home HOME` off the runtime, so the test's servers keep serving.
-async fn agora(home: &Path, args: &[&str]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
-    command
-        .args(args)
-        .arg("--home")
-        .arg(home)
-        .env_remove("AGORA_HOME")
-        .env("RUST_LOG", "off")
-        .env("RUST_BACKTRACE", "0");
-    let output = tokio::task::spawn_blocking(move || command.output().expect("agora runs"))
-        .await
-        .expect("agora thread");
-    Run {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use crate::support::{DEAD_SERVER, agora};
 
 /// A new identity with `servers`, returning its system key.
 async fn author(home: &Path, servers: &[&str]) -> PublicKey {

@@ -1,0 +1,84 @@
+//! `agora export` and `agora import`: the account backup link of spec section 2.6.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use agora_client::{Client, Home, import_bundle};
+use agora_protocol::encoding::base64_standard_encode;
+use anyhow::{Context as _, bail};
+use serde_json::json;
+
+use crate::output::{Output, failures_json};
+
+/// Prints the identity's backup link; the warning goes to stderr so the link alone is on stdout.
+pub async fn export(client: &Client) -> anyhow::Result<Output> {
+    let link = client.export_bundle().await?;
+    eprintln!(
+        "WARNING: this link contains the identity's SECRET key: anyone who has it can post as \
+         {}. Keep it private.",
+        client.system()
+    );
+    Ok(Output {
+        text: format!("{link}\n"),
+        json: json!({"system": client.system().to_string(), "bundle": link}),
+    })
+}
+
+/// Creates the identity of a backup link in `dir` with a new process, then pulls its history
+/// from its servers.
+pub async fn import(dir: &Path, link: &str) -> anyhow::Result<Output> {
+    if dir.join(Home::KEY_FILE).exists() {
+        bail!(
+            "an identity already exists in {}; refusing to overwrite it (pass another --home DIR)",
+            dir.display()
+        );
+    }
+    // `-` reads the link from stdin, keeping the secret out of the process list.
+    let mut read = String::new();
+    let link = if link == "-" {
+        std::io::stdin()
+            .read_to_string(&mut read)
+            .context("cannot read the backup link from stdin")?;
+        read.as_str()
+    } else {
+        link
+    };
+    let home = import_bundle(dir, link)
+        .await
+        .with_context(|| format!("cannot import the backup into {}", dir.display()))?;
+    let client = Client::open(home).await?;
+    let system = client.system();
+    let process = base64_standard_encode(client.process().as_bytes());
+    let servers = client.servers().await?;
+    let gathered = client.pull(system, &[]).await?;
+    let mut text = format!(
+        "imported identity {system} into {}\nnew process: {process}\n",
+        dir.display()
+    );
+    if servers.is_empty() {
+        text.push_str("servers: none in the backup; add one with `agora server add URL`\n");
+    } else {
+        text.push_str(&format!(
+            "pulled {} event(s) of its history from {}\n",
+            gathered.value,
+            if gathered.answered.is_empty() {
+                "no server".to_owned()
+            } else {
+                gathered.answered.join(", ")
+            }
+        ));
+    }
+    for failure in &gathered.failed {
+        text.push_str(&format!("  FAILED {failure}\n"));
+    }
+    let json = json!({
+        "system": system.to_string(),
+        "process": process,
+        "home": dir,
+        "servers": servers,
+        "pulled": gathered.value,
+        "answered": gathered.answered,
+        "failed": failures_json(&gathered.failed),
+    });
+    Ok(Output { text, json })
+}

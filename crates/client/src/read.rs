@@ -1,0 +1,275 @@
+//! Reading what people wrote: the home feed merged from the local store (works offline), and a
+//! post's replies and like/dislike/reply counts asked of several servers with the official
+//! post-stats request of `GET /query_references`.
+
+use std::collections::HashSet;
+
+use agora_protocol::encoding::base64url_encode;
+use agora_protocol::{Pointer, PublicKey, Reference, VerifiedEvent, content, wire};
+use prost::Message as _;
+
+use crate::client::normalize_server;
+use crate::remote::ServerError;
+use crate::{Client, ClientError, Gathered, PostView, ServerFailure};
+
+/// One post of the home feed, with its author's username as the local store knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedPost {
+    pub username: Option<String>,
+    pub post: PostView,
+    /// The event this post replies to, when it is a reply.
+    pub reply_to: Option<Pointer>,
+}
+
+/// A post's reactions as servers count them (spec section 9: the post-stats request).
+#[derive(Clone, Debug, Default)]
+pub struct PostStats {
+    pub likes: u64,
+    pub dislikes: u64,
+    pub replies: u64,
+    /// The replies served, each verified, without duplicates, oldest first by event time.
+    pub reply_events: Vec<VerifiedEvent>,
+}
+
+impl PostStats {
+    /// Merges another server's answer: counts take the maximum, since servers replicate the same
+    /// opinions and summing would count one like once per server.
+    fn merge(&mut self, other: PostStats) {
+        self.likes = self.likes.max(other.likes);
+        self.dislikes = self.dislikes.max(other.dislikes);
+        self.replies = self.replies.max(other.replies);
+        let held: HashSet<[u8; 56]> = self.reply_events.iter().map(|e| e.slot_key()).collect();
+        self.reply_events.extend(
+            other
+                .reply_events
+                .into_iter()
+                .filter(|event| !held.contains(&event.slot_key())),
+        );
+        self.reply_events
+            .sort_by_key(VerifiedEvent::unix_milliseconds);
+    }
+}
+
+impl Client {
+    /// The newest `limit` posts of this identity and every system it follows, from the local
+    /// store only, newest first by event time.
+    pub async fn home_feed(&self, limit: usize) -> Result<Vec<FeedPost>, ClientError> {
+        let mut systems = vec![self.system()];
+        systems.extend(self.following().await?);
+        let mut merged = Vec::new();
+        for system in dedup_systems(systems) {
+            let username = self.profile(system).await?.username;
+            merged.extend(self.posts(system).await?.into_iter().map(|post| FeedPost {
+                username: username.clone(),
+                post,
+                reply_to: None,
+            }));
+        }
+        merged.sort_by_key(|item| std::cmp::Reverse(item.post.unix_milliseconds));
+        merged.truncate(limit);
+        for item in &mut merged {
+            item.reply_to = self
+                .load(&item.post.pointer)
+                .await?
+                .as_ref()
+                .and_then(reply_target);
+        }
+        Ok(merged)
+    }
+
+    /// Asks `servers` for `subject`'s replies and counts, verifying every served event; one
+    /// server's failure never stops the others.
+    pub async fn post_stats(&self, subject: &Pointer, servers: &[String]) -> Gathered<PostStats> {
+        let mut candidates: Vec<String> = servers.iter().map(|s| normalize_server(s)).collect();
+        let mut seen = HashSet::new();
+        candidates.retain(|server| !server.is_empty() && seen.insert(server.clone()));
+        let mut gathered = Gathered {
+            value: PostStats::default(),
+            answered: Vec::new(),
+            failed: Vec::new(),
+        };
+        for server in candidates {
+            match self.post_stats_from(&server, subject).await {
+                Ok(stats) => {
+                    gathered.value.merge(stats);
+                    gathered.answered.push(server);
+                }
+                Err(error) => {
+                    tracing::warn!(%server, %error, "post stats failed");
+                    gathered.failed.push(ServerFailure { server, error });
+                }
+            }
+        }
+        gathered
+    }
+
+    async fn post_stats_from(
+        &self,
+        server: &str,
+        subject: &Pointer,
+    ) -> Result<PostStats, ServerError> {
+        let url = format!(
+            "{server}/query_references?query={}",
+            base64url_encode(&post_stats_request(subject).encode_to_vec())
+        );
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(ServerError::Request)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(ServerError::Request)?;
+        if !status.is_success() {
+            let body = String::from_utf8_lossy(&body)
+                .trim()
+                .chars()
+                .take(300)
+                .collect();
+            return Err(ServerError::Status { status, body });
+        }
+        let answer = wire::QueryReferencesResponse::decode(body).map_err(|error| {
+            ServerError::Malformed {
+                what: "query_references response",
+                reason: error.to_string(),
+            }
+        })?;
+        stats_of(&answer, subject)
+    }
+}
+
+/// The official post-stats request: replies (posts referencing the subject), and the counts
+/// [likes `[1]` from OPINION, dislikes `[2]` from OPINION, references from POST].
+pub fn post_stats_request(subject: &Pointer) -> wire::QueryReferencesRequest {
+    let opinion = |value: &[u8]| wire::QueryReferencesRequestCountLwwElementReferences {
+        value: value.to_vec().into(),
+        from_type: Some(content::OPINION),
+    };
+    wire::QueryReferencesRequest {
+        reference: Some(agora_protocol::author::pointer_reference(subject)),
+        cursor: None,
+        request_events: Some(wire::QueryReferencesRequestEvents {
+            from_type: Some(content::POST),
+            count_lww_element_references: Vec::new(),
+            count_references: Vec::new(),
+        }),
+        count_lww_element_references: vec![
+            opinion(content::opinion::LIKE),
+            opinion(content::opinion::DISLIKE),
+        ],
+        count_references: vec![wire::QueryReferencesRequestCountReferences {
+            from_type: Some(content::POST),
+        }],
+        extra_byte_references: Vec::new(),
+    }
+}
+
+/// Parses one server's answer: three counts, and replies that verify and reference `subject`.
+fn stats_of(
+    answer: &wire::QueryReferencesResponse,
+    subject: &Pointer,
+) -> Result<PostStats, ServerError> {
+    let [likes, dislikes, replies] = answer.counts[..] else {
+        return Err(ServerError::Malformed {
+            what: "query_references response",
+            reason: format!("{} counts where 3 were asked", answer.counts.len()),
+        });
+    };
+    let mut reply_events = Vec::new();
+    for signed in answer.items.iter().filter_map(|item| item.event.as_ref()) {
+        let event = VerifiedEvent::verify(signed)
+            .map_err(|error| ServerError::InvalidEvent(error.to_string()))?;
+        if reply_target(&event).is_none_or(|target| !same_slot(&target, subject)) {
+            return Err(ServerError::InvalidEvent(
+                "a served reply does not reference the asked post".to_owned(),
+            ));
+        }
+        reply_events.push(event);
+    }
+    reply_events.sort_by_key(VerifiedEvent::unix_milliseconds);
+    Ok(PostStats {
+        likes,
+        dislikes,
+        replies,
+        reply_events,
+    })
+}
+
+/// The text, pointer and time of a post event; `None` for other types and malformed posts.
+pub fn post_view(event: &VerifiedEvent) -> Option<PostView> {
+    if event.content_type() != content::POST {
+        return None;
+    }
+    let post = wire::Post::decode(event.event().content.clone()).ok()?;
+    Some(PostView {
+        pointer: event.pointer(),
+        text: post.content?,
+        unix_milliseconds: event.unix_milliseconds(),
+    })
+}
+
+/// The event a post replies to: its first pointer reference.
+pub fn reply_target(event: &VerifiedEvent) -> Option<Pointer> {
+    if event.content_type() != content::POST {
+        return None;
+    }
+    event
+        .references()
+        .iter()
+        .find_map(|reference| match reference {
+            Reference::Pointer(pointer) => Some(*pointer),
+            _ => None,
+        })
+}
+
+fn same_slot(a: &Pointer, b: &Pointer) -> bool {
+    a.slot_key() == b.slot_key()
+}
+
+fn dedup_systems(systems: Vec<PublicKey>) -> Vec<PublicKey> {
+    let mut seen = HashSet::new();
+    systems
+        .into_iter()
+        .filter(|system| seen.insert(*system))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_several_servers_take_the_maximum() {
+        let mut stats = PostStats {
+            likes: 2,
+            dislikes: 0,
+            replies: 1,
+            reply_events: Vec::new(),
+        };
+        stats.merge(PostStats {
+            likes: 1,
+            dislikes: 3,
+            replies: 1,
+            reply_events: Vec::new(),
+        });
+        assert_eq!((stats.likes, stats.dislikes, stats.replies), (2, 3, 1));
+    }
+
+    #[test]
+    fn an_answer_without_three_counts_is_malformed() {
+        let subject = Pointer {
+            system: agora_protocol::SecretKey::from_seed(&[7; 32]).public_key(),
+            process: agora_protocol::Process::from_bytes(&[1; 16]).expect("process"),
+            logical_clock: 1,
+            digest: None,
+        };
+        let answer = wire::QueryReferencesResponse {
+            counts: vec![1, 2],
+            ..Default::default()
+        };
+        assert!(matches!(
+            stats_of(&answer, &subject),
+            Err(ServerError::Malformed { .. })
+        ));
+    }
+}
