@@ -212,7 +212,8 @@ fn answered_text<T>(gathered: &Gathered<T>) -> String {
     text
 }
 
-/// When no server answered a pull, the output says the local store is all it shows.
+/// Names every server that failed or misbehaved during a pull, and says when the local store is
+/// all there is to show.
 fn add_pull_warning(output: &mut Output, pulled: &Gathered<usize>) {
     output.json["answered"] = json!(pulled.answered);
     output.json["failed"] = failures_json(&pulled.failed);
@@ -222,13 +223,13 @@ fn add_pull_warning(output: &mut Output, pulled: &Gathered<usize>) {
             "warning: no server answered ({}); showing the local store only\n",
             names.join(", ")
         ));
-        for failure in &pulled.failed {
-            output.text.push_str(&format!("  FAILED {failure}\n"));
-        }
     } else if pulled.answered.is_empty() {
         output
             .text
             .push_str("warning: no server known for this system; showing the local store only\n");
+    }
+    for failure in &pulled.failed {
+        output.text.push_str(&format!("  FAILED {failure}\n"));
     }
 }
 

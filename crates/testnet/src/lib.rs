@@ -1,6 +1,8 @@
 //! Dev-only test network: real `agora serve` instances on port 0, each with its own temporary
 //! data directory, for integration tests that need one or several servers.
 
+pub mod lying;
+
 use std::path::{Path, PathBuf};
 
 use agora_server::{Server, ServerConfig};

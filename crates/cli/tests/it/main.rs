@@ -2,6 +2,7 @@
 
 mod export;
 mod interop;
+mod misbehave;
 mod read;
 mod serve;
 mod support;
