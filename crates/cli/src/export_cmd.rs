@@ -8,7 +8,7 @@ use agora_protocol::encoding::base64_standard_encode;
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use crate::output::{Output, failures_json};
+use crate::output::{Output, answered_text, failures_json};
 
 /// Prints the identity's backup link; the warning goes to stderr so the link alone is on stdout.
 pub async fn export(client: &Client) -> anyhow::Result<Output> {
@@ -61,11 +61,7 @@ pub async fn import(dir: &Path, link: &str) -> anyhow::Result<Output> {
         text.push_str(&format!(
             "pulled {} event(s) of its history from {}\n",
             gathered.value,
-            if gathered.answered.is_empty() {
-                "no server".to_owned()
-            } else {
-                gathered.answered.join(", ")
-            }
+            answered_text(&gathered.answered)
         ));
     }
     for failure in &gathered.failed {

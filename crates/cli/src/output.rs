@@ -59,3 +59,12 @@ pub fn push_text(report: &SyncReport) -> String {
     }
     text
 }
+
+/// The servers that answered a pull, for one line of text.
+pub fn answered_text(answered: &[String]) -> String {
+    if answered.is_empty() {
+        "no server".to_owned()
+    } else {
+        answered.join(", ")
+    }
+}

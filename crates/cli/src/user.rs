@@ -10,7 +10,7 @@ use agora_protocol::{Pointer, PublicKey};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::output::{Output, failures_json, push_json, push_text};
+use crate::output::{Output, answered_text, failures_json, push_json, push_text};
 
 /// Where the identity lives; every user command takes it.
 #[derive(Debug, clap::Args)]
@@ -422,11 +422,7 @@ async fn sync(client: &Client) -> anyhow::Result<Output> {
         text.push_str(&format!(
             "  {system}: {} new event(s) from {}\n",
             gathered.value,
-            if gathered.answered.is_empty() {
-                "no server".to_owned()
-            } else {
-                gathered.answered.join(", ")
-            }
+            answered_text(&gathered.answered)
         ));
         for failure in &gathered.failed {
             text.push_str(&format!("    FAILED {failure}\n"));

@@ -138,31 +138,7 @@ impl Client {
     }
 }
 
-/// The official post-stats request: replies (posts referencing the subject), and the counts
-/// [likes `[1]` from OPINION, dislikes `[2]` from OPINION, references from POST].
-pub fn post_stats_request(subject: &Pointer) -> wire::QueryReferencesRequest {
-    let opinion = |value: &[u8]| wire::QueryReferencesRequestCountLwwElementReferences {
-        value: value.to_vec().into(),
-        from_type: Some(content::OPINION),
-    };
-    wire::QueryReferencesRequest {
-        reference: Some(agora_protocol::author::pointer_reference(subject)),
-        cursor: None,
-        request_events: Some(wire::QueryReferencesRequestEvents {
-            from_type: Some(content::POST),
-            count_lww_element_references: Vec::new(),
-            count_references: Vec::new(),
-        }),
-        count_lww_element_references: vec![
-            opinion(content::opinion::LIKE),
-            opinion(content::opinion::DISLIKE),
-        ],
-        count_references: vec![wire::QueryReferencesRequestCountReferences {
-            from_type: Some(content::POST),
-        }],
-        extra_byte_references: Vec::new(),
-    }
-}
+pub use agora_protocol::author::post_stats_request;
 
 /// Parses one server's answer: three counts, and replies that verify and reference `subject`.
 fn stats_of(

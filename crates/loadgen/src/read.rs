@@ -180,27 +180,7 @@ fn events_ranges(plan: &Plan, identity: usize, rng: &mut StdRng) -> String {
 
 /// The official clients' post-stats call: replies, plus counts of likes, dislikes and replies.
 pub fn post_stats_query(plan: &Plan, post: PostId) -> String {
-    let lww = |value: &[u8]| wire::QueryReferencesRequestCountLwwElementReferences {
-        value: value.to_vec().into(),
-        from_type: Some(content::OPINION),
-    };
-    let request = wire::QueryReferencesRequest {
-        reference: Some(author::pointer_reference(&plan.pointer(post))),
-        cursor: None,
-        request_events: Some(wire::QueryReferencesRequestEvents {
-            from_type: Some(content::POST),
-            count_lww_element_references: Vec::new(),
-            count_references: Vec::new(),
-        }),
-        count_lww_element_references: vec![
-            lww(content::opinion::LIKE),
-            lww(content::opinion::DISLIKE),
-        ],
-        count_references: vec![wire::QueryReferencesRequestCountReferences {
-            from_type: Some(content::POST),
-        }],
-        extra_byte_references: Vec::new(),
-    };
+    let request = author::post_stats_request(&plan.pointer(post));
     base64url_encode(&request.encode_to_vec())
 }
 

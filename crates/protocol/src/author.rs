@@ -253,6 +253,32 @@ fn post_draft(text: &str, references: Vec<wire::Reference>) -> Draft {
     }
 }
 
+/// The official clients' post-stats request (spec section 6.3): the replies (posts referencing
+/// `subject`), and the counts [likes from OPINION, dislikes from OPINION, replies from POST].
+pub fn post_stats_request(subject: &Pointer) -> wire::QueryReferencesRequest {
+    let opinion = |value: &[u8]| wire::QueryReferencesRequestCountLwwElementReferences {
+        value: value.to_vec().into(),
+        from_type: Some(content::OPINION),
+    };
+    wire::QueryReferencesRequest {
+        reference: Some(pointer_reference(subject)),
+        cursor: None,
+        request_events: Some(wire::QueryReferencesRequestEvents {
+            from_type: Some(content::POST),
+            count_lww_element_references: Vec::new(),
+            count_references: Vec::new(),
+        }),
+        count_lww_element_references: vec![
+            opinion(content::opinion::LIKE),
+            opinion(content::opinion::DISLIKE),
+        ],
+        count_references: vec![wire::QueryReferencesRequestCountReferences {
+            from_type: Some(content::POST),
+        }],
+        extra_byte_references: Vec::new(),
+    }
+}
+
 /// A pointer reference (type 2) to an event.
 pub fn pointer_reference(pointer: &Pointer) -> wire::Reference {
     wire::Reference {

@@ -9,7 +9,7 @@ use agora_protocol::PublicKey;
 use agora_protocol::links::Link;
 use agora_testnet::TestServer;
 
-use crate::support::{Served, agora, serve, terminate};
+use crate::support::{Served, agora, install_official_client, interop_dir, serve, terminate};
 
 /// The post texts of `system` that `server` holds, read by a fresh reader that asks only it.
 async fn posts_on(server: &str, system: PublicKey) -> Vec<String> {
@@ -156,10 +156,6 @@ impl Drop for Running {
     }
 }
 
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
-
 /// Runs interop/export.test.mjs against `server` with `env`, returning the spec report.
 fn node(server: &str, env: &[(&str, &str)]) -> String {
     let mut command = Command::new("node");
@@ -182,18 +178,7 @@ fn node(server: &str, env: &[(&str, &str)]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_bundles_move_between_the_official_client_and_agora() {
-    let dir = interop_dir();
-    if !dir
-        .join("node_modules/@polycentric/polycentric-core")
-        .exists()
-    {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is installed (see interop/README.md)");
-        assert!(status.success(), "npm ci in interop/ failed");
-    }
+    install_official_client();
     let data_dir = tempfile::tempdir().expect("tempdir");
     let mut served = Running(Some(serve(data_dir.path())));
     let url = served.url().trim_end_matches('/').to_owned();

@@ -1,29 +1,13 @@
 //! Interoperability with the official client, `@polycentric/polycentric-core` from the npm
 //! registry: its own publishing, sync and queries against a real `agora serve` (see interop/).
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{serve, terminate};
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
+use crate::support::{install_official_client, serve, terminate};
 
 #[test]
 fn the_official_client_publishes_syncs_and_reads_back_through_agora() {
-    let dir = interop_dir();
-    if !dir
-        .join("node_modules/@polycentric/polycentric-core")
-        .exists()
-    {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is installed (the README's set-up installs Node 20 and npm)");
-        assert!(status.success(), "npm ci in interop/ failed");
-    }
+    let dir = install_official_client();
     let data_dir = tempfile::tempdir().expect("tempdir");
     let served = serve(data_dir.path());
 

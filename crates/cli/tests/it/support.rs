@@ -2,8 +2,9 @@
 //! commands with their output.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -89,4 +90,31 @@ pub async fn agora(home: &Path, args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// The folder of the official-client tests (`interop/`, with its pinned package).
+pub fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
+}
+
+/// Installs the official client into `interop/node_modules` once. Tests run in parallel, and two
+/// `npm ci` in one folder would delete each other's files, so installation is serialized.
+pub fn install_official_client() -> PathBuf {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _installing = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = interop_dir();
+    if !dir
+        .join("node_modules/@polycentric/polycentric-core")
+        .exists()
+    {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is installed (.ci/run installs Node 20 and npm)");
+        assert!(status.success(), "npm ci in interop/ failed");
+    }
+    dir
 }
