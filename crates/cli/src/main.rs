@@ -1,6 +1,9 @@
 //! The `agora` binary. Kept tiny: parse the command line, then hand over to a library.
 
+mod admin;
+mod discover_cmds;
 mod export_cmd;
+mod handle_cmd;
 mod output;
 mod read_cmds;
 mod serve;
@@ -26,6 +29,10 @@ struct Cli {
 enum Command {
     /// Run a server on the embedded store (no configuration needed).
     Serve(serve::ServeArgs),
+    /// Operator curation on a server's data directory (censor, uncensor, list).
+    Admin(admin::AdminArgs),
+    /// Claim a handle on your servers with proof, or see who holds one.
+    Handle(handle_cmd::HandleArgs),
     /// Drive a running Polycentric-protocol server with signed events and measure it.
     Loadgen(agora_loadgen::LoadgenArgs),
     #[command(flatten)]
@@ -36,7 +43,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // User commands report server failures in their output, so their logs stay quiet.
     let default_filter = match cli.command {
-        Command::User(_) => "error",
+        Command::User(_) | Command::Handle(_) => "error",
+        Command::Admin(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -51,6 +59,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Admin(args) => runtime.block_on(admin::run(args, cli.json)),
+        Command::Handle(args) => runtime.block_on(handle_cmd::run(args, cli.json)),
         Command::Loadgen(args) => runtime.block_on(agora_loadgen::run(args)),
         Command::User(command) => runtime.block_on(user::run(command, cli.json)),
     }

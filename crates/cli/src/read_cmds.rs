@@ -312,7 +312,7 @@ fn link_system(text: &str) -> anyhow::Result<(PublicKey, Vec<String>)> {
 }
 
 /// The first characters of the raw key: enough to tell people apart in a list.
-fn short_key(system: &PublicKey) -> String {
+pub(crate) fn short_key(system: &PublicKey) -> String {
     base64url_encode(system.as_bytes())
         .chars()
         .take(10)
@@ -320,7 +320,7 @@ fn short_key(system: &PublicKey) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM UTC`, from Unix milliseconds (civil-from-days, proleptic Gregorian).
-fn utc_time(unix_milliseconds: u64) -> String {
+pub(crate) fn utc_time(unix_milliseconds: u64) -> String {
     let seconds = unix_milliseconds / 1000;
     let (days, of_day) = (seconds / 86_400, seconds % 86_400);
     let z = days as i64 + 719_468;

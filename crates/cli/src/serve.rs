@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use agora_server::config::{AdminToken, HandlePolicy, IdentityConfig};
 use agora_server::{Limits, Server, ServerConfig};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
 use anyhow::Context as _;
@@ -31,6 +32,42 @@ pub struct ServeArgs {
     /// Largest page a `limit` query parameter may ask for (larger values are cut to it).
     #[arg(long, env = "AGORA_QUERY_LIMIT_MAX", default_value_t = Limits::default().query_limit_max)]
     query_limit_max: usize,
+    /// Local labeler rules (`CATEGORY LEVEL WORD-or-/REGEX/` per line): posts, usernames and
+    /// descriptions are tagged at ingest and `moderation_filters` apply. Without it moderation
+    /// is off.
+    #[arg(long, env = "AGORA_LABELER_RULES")]
+    labeler_rules: Option<PathBuf>,
+    /// Who may claim a handle without proof: `open` (unsigned claims, as official clients send,
+    /// bind free handles and move unproven bindings) or `proof` (every claim must be signed).
+    #[arg(long, env = "AGORA_HANDLE_POLICY", value_enum, default_value_t = HandlePolicyArg::Open)]
+    handle_policy: HandlePolicyArg,
+    /// HMAC key for /challenge [default: random per start, so a restart invalidates the
+    /// challenges handed out before it]. Set the same key on instances behind one name.
+    #[arg(long, env = "AGORA_CHALLENGE_KEY", hide_env_values = true)]
+    challenge_key: Option<String>,
+    /// Seconds a challenge (for purge and signed handle claims) stays valid.
+    #[arg(long, env = "AGORA_CHALLENGE_LIFETIME_SECS", default_value_t = 300)]
+    challenge_lifetime_secs: u64,
+    /// Operator token for POST /censor and /uncensor: the `authorization` header must equal it
+    /// (optionally after `Bearer `). Without a token those routes answer 403. Prefer the
+    /// environment variable or --admin-token-file: command lines are visible to other users.
+    #[arg(
+        long,
+        env = "AGORA_ADMIN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "admin_token_file"
+    )]
+    admin_token: Option<String>,
+    /// File holding the operator token (surrounding whitespace is ignored).
+    #[arg(long, env = "AGORA_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+}
+
+/// `--handle-policy` values (see [`HandlePolicy`]).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum HandlePolicyArg {
+    Open,
+    Proof,
 }
 
 impl ServeArgs {
@@ -46,12 +83,40 @@ impl ServeArgs {
         ServerConfig {
             listen: self.listen,
             limits,
+            identity: IdentityConfig {
+                handle_policy: match self.handle_policy {
+                    HandlePolicyArg::Open => HandlePolicy::Open,
+                    HandlePolicyArg::Proof => HandlePolicy::Proof,
+                },
+                challenge_key: self
+                    .challenge_key
+                    .as_ref()
+                    .map(|key| key.as_bytes().to_vec()),
+                challenge_lifetime: std::time::Duration::from_secs(self.challenge_lifetime_secs),
+            },
+            admin_token: None,
         }
+    }
+
+    /// The operator token from --admin-token or --admin-token-file; an empty one is an error,
+    /// not a disabled check.
+    fn admin_token(&self) -> anyhow::Result<Option<AdminToken>> {
+        let token = match (&self.admin_token, &self.admin_token_file) {
+            (Some(token), _) => token.clone(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .with_context(|| format!("reading the admin token file {}", file.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        AdminToken::new(token)
+            .map(Some)
+            .context("the admin token is empty: give a non-empty token or leave it unset")
     }
 }
 
-/// The documented default data directory.
-fn default_data_dir() -> anyhow::Result<PathBuf> {
+/// The documented default data directory (also `agora admin`'s).
+pub(crate) fn default_data_dir() -> anyhow::Result<PathBuf> {
     if let Some(data_home) = std::env::var_os("XDG_DATA_HOME").filter(|value| !value.is_empty()) {
         return Ok(PathBuf::from(data_home).join("agora/server"));
     }
@@ -65,9 +130,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
     };
-    let store = SqliteStore::open(&data_dir, SqliteOptions::default())
+    // A bad rules file stops the server before it opens anything, naming the line.
+    let labeler = match &args.labeler_rules {
+        Some(path) => Some(std::sync::Arc::new(
+            agora_store::moderation::Labeler::load(path).with_context(|| {
+                format!("not starting: labeler rules {} are invalid", path.display())
+            })?,
+        )),
+        None => None,
+    };
+    let options = SqliteOptions {
+        labeler,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(&data_dir, options)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    let server = Server::bind(args.config(), store)
+    let config = ServerConfig {
+        admin_token: args.admin_token()?,
+        ..args.config()
+    };
+    let server = Server::bind(config, store)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     // Printed on stdout so scripts (and tests) can read the address when listening on port 0.

@@ -72,6 +72,14 @@ pub enum UserCommand {
     Feed(crate::read_cmds::FeedArgs),
     /// Show a system link's profile and posts, or an event link's post, replies and counts.
     Show(LinkArgs),
+    /// Search every one of your servers for posts (or, with --profiles, people).
+    Search(crate::discover_cmds::SearchArgs),
+    /// Recent posts of everyone on your servers, newest first.
+    Explore(crate::discover_cmds::ExploreArgs),
+    /// The most used topics on your servers.
+    Trending(crate::discover_cmds::TrendingArgs),
+    /// Profiles your servers recommend.
+    Recommend(crate::discover_cmds::RecommendArgs),
     /// Print the identity's backup link (it contains the SECRET key).
     Export(HomeArgs),
     /// Create the identity of a backup link in the home directory, then pull its history.
@@ -146,6 +154,18 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<()> {
         UserCommand::Show(args) => {
             crate::read_cmds::show(&open(&args.home).await?, &args.link).await?
         }
+        UserCommand::Search(args) => {
+            crate::discover_cmds::search(&open(&args.home).await?, args).await?
+        }
+        UserCommand::Explore(args) => {
+            crate::discover_cmds::explore(&open(&args.home).await?, args).await?
+        }
+        UserCommand::Trending(args) => {
+            crate::discover_cmds::trending(&open(&args.home).await?, args).await?
+        }
+        UserCommand::Recommend(args) => {
+            crate::discover_cmds::recommend(&open(&args.home).await?, args).await?
+        }
         UserCommand::Export(home) => crate::export_cmd::export(&open(&home).await?).await?,
         UserCommand::Import { home, link } => {
             crate::export_cmd::import(&home.dir()?, &link).await?
@@ -170,7 +190,7 @@ impl HomeArgs {
 }
 
 /// Opens the identity, saying how to create one when there is none.
-async fn open(args: &HomeArgs) -> anyhow::Result<Client> {
+pub(crate) async fn open(args: &HomeArgs) -> anyhow::Result<Client> {
     let dir = args.dir()?;
     if !dir.join(Home::KEY_FILE).exists() {
         bail!(

@@ -6,8 +6,10 @@
 //! signed here, and events from servers are verified (signature and system) before ingest.
 
 mod client;
+mod discover;
 mod error;
 mod export;
+mod handles;
 mod home;
 mod ranges;
 mod read;
@@ -16,8 +18,10 @@ mod state;
 mod sync;
 
 pub use client::{Client, REQUEST_TIMEOUT};
+pub use discover::{Found, FoundProfile, TimeRange, TimeRangeError, Topic};
 pub use error::ClientError;
 pub use export::{Bundle, BundleError, import_bundle};
+pub use handles::HandleAnswer;
 pub use home::Home;
 pub use read::{FeedPost, PostStats, post_stats_request, post_view, reply_target};
 pub use remote::ServerError;

@@ -84,7 +84,10 @@ impl Remote<'_> {
         }
     }
 
-    async fn read(&self, request: reqwest::RequestBuilder) -> Result<bytes::Bytes, ServerError> {
+    pub(crate) async fn read(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<bytes::Bytes, ServerError> {
         let response = request.send().await.map_err(ServerError::Request)?;
         checked(response)
             .await?

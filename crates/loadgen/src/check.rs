@@ -16,6 +16,8 @@ use crate::read;
 /// Identities and posts checked per run.
 const IDENTITIES_CHECKED: usize = 50;
 const POSTS_CHECKED: usize = 200;
+/// Posts searched for by their made-up word (live ones must be found, deleted ones must not).
+const SEARCHES_CHECKED: usize = 50;
 /// Names this module's random stream (see [`plan::seeded_rng`]).
 const TAG_CHECK: u64 = 0x6368_6563_6b00;
 /// Failures described in the report; the rest are only counted.
@@ -95,7 +97,80 @@ pub async fn run(client: &reqwest::Client, server: &str, plan: &Plan) -> CheckRe
         let expected = stats.get(&post).copied().unwrap_or_default();
         report.record(post_stats(client, server, plan, post, expected).await);
     }
+    let searchable = |post: &&PostId| {
+        plan::has_unique_word(plan.actions[post.identity as usize][post.step as usize])
+    };
+    let live: Vec<PostId> = plan.live_posts.iter().filter(searchable).copied().collect();
+    for &post in live.choose_multiple(&mut rng, SEARCHES_CHECKED) {
+        report.record(search(client, server, plan, post, true).await);
+    }
+    let mut deleted: Vec<PostId> = plan::deleted(&plan.actions)
+        .iter()
+        .filter(searchable)
+        .copied()
+        .collect();
+    deleted.sort_by_key(|post| (post.identity, post.step));
+    for &post in deleted.choose_multiple(&mut rng, SEARCHES_CHECKED) {
+        report.record(search(client, server, plan, post, false).await);
+    }
+    report.record(explore_order(client, server).await);
     report
+}
+
+/// Searches for a post's made-up word, and the same word with a typo: a live post must be on
+/// the first page both times, a deleted one never.
+async fn search(
+    client: &reqwest::Client,
+    server: &str,
+    plan: &Plan,
+    post: PostId,
+    live: bool,
+) -> Result<(), String> {
+    let word = plan::unique_word(plan.config.seed, post.identity as usize, post.step as usize);
+    let system = plan.identities[post.identity as usize].system;
+    for query in [word.clone(), read::typo(&word)] {
+        let url = format!("{server}/search?search={query}&limit=10");
+        let page: wire::ResultEventsAndRelatedEventsAndCursor = get(client, &url).await?;
+        let events = page.result_events.unwrap_or_default();
+        let mut found = false;
+        for signed in &events.events {
+            let event = VerifiedEvent::verify(signed)
+                .map_err(|error| format!("GET {url}: a result does not verify: {error}"))?;
+            found |= *event.system() == system && event.logical_clock() == u64::from(post.step) + 1;
+        }
+        if found != live {
+            let state = if live { "live" } else { "deleted" };
+            return Err(format!(
+                "GET /search?search={query}: {state} post {}/{} found: {found}",
+                post.identity,
+                post.step + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first explore pages are posts, newest first (the plan's times are all in the past).
+async fn explore_order(client: &reqwest::Client, server: &str) -> Result<(), String> {
+    let url = format!("{server}/explore?limit=50");
+    let page: wire::ResultEventsAndRelatedEventsAndCursor = get(client, &url).await?;
+    let events = page.result_events.unwrap_or_default().events;
+    if events.is_empty() {
+        return Err("GET /explore: no posts".into());
+    }
+    let mut times = Vec::with_capacity(events.len());
+    for signed in &events {
+        let event = VerifiedEvent::verify(signed)
+            .map_err(|error| format!("GET /explore: a result does not verify: {error}"))?;
+        if event.content_type() != content::POST {
+            return Err(format!("GET /explore: type {} event", event.content_type()));
+        }
+        times.push(event.unix_milliseconds().unwrap_or_default());
+    }
+    if times.windows(2).any(|pair| pair[0] < pair[1]) {
+        return Err(format!("GET /explore: not newest first: {times:?}"));
+    }
+    Ok(())
 }
 
 /// Checks of one identity.

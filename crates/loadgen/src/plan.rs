@@ -45,6 +45,9 @@ pub const TOPICS: &[&str] = &[
 const TAG_IDENTITY: u64 = 0x6964_656e_7469_7479;
 const TAG_PLAN: u64 = 0x706c_616e;
 const TAG_TEXT: u64 = 0x7465_7874;
+const TAG_WORD: u64 = 0x776f_7264;
+/// Letters of each post's made-up word.
+const UNIQUE_WORD_LETTERS: usize = 10;
 
 /// Sizes and seed of a workload. Two equal values give equal plans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,6 +232,20 @@ pub fn unix_milliseconds(identity: usize, step: usize) -> u64 {
 /// A random stream for one identity's `step`-th event text, independent of signing order.
 pub fn text_rng(seed: u64, identity: usize, step: usize) -> StdRng {
     StdRng::seed_from_u64(mix(&[seed, TAG_TEXT, identity as u64, step as u64]))
+}
+
+/// A made-up word that only the `step`-th event of `identity` holds, when it is a post or a
+/// topic post ([`has_unique_word`]): a search for it has exactly one right answer.
+pub fn unique_word(seed: u64, identity: usize, step: usize) -> String {
+    let mut rng = StdRng::seed_from_u64(mix(&[seed, TAG_WORD, identity as u64, step as u64]));
+    (0..UNIQUE_WORD_LETTERS)
+        .map(|_| char::from(b'a' + rng.gen_range(0..26_u8)))
+        .collect()
+}
+
+/// Whether an action's post text ends with its [`unique_word`] (replies do not carry one).
+pub fn has_unique_word(action: Action) -> bool {
+    matches!(action, Action::Post | Action::TopicPost { .. })
 }
 
 /// A random stream of its own for one use of the seed (`tag` names the use).
@@ -553,6 +570,17 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn unique_words_are_fixed_per_post_and_differ_between_posts() {
+        let word = unique_word(1, 2, 3);
+        assert_eq!(word, unique_word(1, 2, 3));
+        assert_eq!(word.len(), UNIQUE_WORD_LETTERS);
+        assert!(word.bytes().all(|byte| byte.is_ascii_lowercase()));
+        let words: HashSet<String> = (0..1_000).map(|step| unique_word(1, 2, step)).collect();
+        assert_eq!(words.len(), 1_000);
+        assert_ne!(word, unique_word(2, 2, 3));
     }
 
     #[test]

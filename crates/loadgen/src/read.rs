@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::http::{self, Outcome};
 use crate::plan::{self, Plan, PostId};
+use crate::sign;
 
 /// Names this module's random stream (see [`plan::seeded_rng`]).
 const TAG_READ: u64 = 0x7265_6164;
@@ -26,6 +27,8 @@ const URLS_PER_ROUTE: usize = 8_192;
 const EVENTS_RANGE_CLOCKS_MAX: u64 = 20;
 /// Post stats ask for replies and likes, and `/query_latest` for the profile.
 const LATEST_TYPES: [u64; 2] = [content::USERNAME, content::DESCRIPTION];
+/// The trending windows official clients ask for.
+const TIME_RANGES: [&str; 4] = ["12h", "1d", "7d", "30d"];
 
 /// The read routes, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,16 +39,24 @@ pub enum Route {
     QueryLatest,
     QueryIndex,
     QueryReferences,
+    Search,
+    Explore,
+    TopStringReferences,
+    RecommendedProfiles,
 }
 
 impl Route {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 10] = [
         Self::Events,
         Self::Ranges,
         Self::Head,
         Self::QueryLatest,
         Self::QueryIndex,
         Self::QueryReferences,
+        Self::Search,
+        Self::Explore,
+        Self::TopStringReferences,
+        Self::RecommendedProfiles,
     ];
 
     pub fn path(self) -> &'static str {
@@ -56,6 +67,10 @@ impl Route {
             Self::QueryLatest => "/query_latest",
             Self::QueryIndex => "/query_index",
             Self::QueryReferences => "/query_references",
+            Self::Search => "/search",
+            Self::Explore => "/explore",
+            Self::TopStringReferences => "/top_string_references",
+            Self::RecommendedProfiles => "/recommended_profiles",
         }
     }
 }
@@ -115,7 +130,7 @@ fn route_urls(
         .filter(|&identity| !plan.actions[identity].is_empty())
         .collect();
     anyhow::ensure!(!with_events.is_empty(), "the plan has no events to read");
-    if route == Route::QueryReferences {
+    if matches!(route, Route::QueryReferences | Route::Search) {
         anyhow::ensure!(!plan.live_posts.is_empty(), "the plan has no posts to read");
     }
     Ok((0..URLS_PER_ROUTE)
@@ -161,7 +176,59 @@ fn url(
             let query = post_stats_query(plan, post);
             format!("{server}{path}?query={query}")
         }
+        Route::Search => {
+            let post = post.unwrap_or_else(|| unreachable!("checked by route_urls"));
+            let words = search_words(plan, post, rng);
+            format!("{server}{path}?search={words}&limit=10")
+        }
+        Route::Explore => {
+            // Half the first page, half a page deep in the feed, as a scrolling client asks.
+            let cursor = if rng.gen_bool(0.5) {
+                String::new()
+            } else {
+                let step = rng.gen_range(0..plan.actions[identity].len());
+                let mut bytes = (plan::unix_milliseconds(identity, step) as i64)
+                    .to_le_bytes()
+                    .to_vec();
+                bytes.extend_from_slice(&i64::MAX.to_le_bytes());
+                format!("&cursor={}", base64url_encode(&bytes))
+            };
+            format!("{server}{path}?limit=10{cursor}")
+        }
+        Route::TopStringReferences => {
+            let range = TIME_RANGES[rng.gen_range(0..TIME_RANGES.len())];
+            let query = if rng.gen_bool(0.5) {
+                let topic = plan::TOPICS[rng.gen_range(0..plan::TOPICS.len())];
+                format!("&query={}", &topic[..2])
+            } else {
+                String::new()
+            };
+            format!("{server}{path}?time_range={range}{query}")
+        }
+        Route::RecommendedProfiles => format!("{server}{path}"),
     }
+}
+
+/// What a search asks for: a common word, or the made-up word of one post, exactly or with one
+/// letter changed (a typo the server should forgive).
+fn search_words(plan: &Plan, post: PostId, rng: &mut StdRng) -> String {
+    let action = plan.actions[post.identity as usize][post.step as usize];
+    let choice = rng.gen_range(0..4);
+    if choice == 0 || !plan::has_unique_word(action) {
+        return sign::WORDS[rng.gen_range(0..sign::WORDS.len())].to_owned();
+    }
+    let word = plan::unique_word(plan.config.seed, post.identity as usize, post.step as usize);
+    if choice == 1 { typo(&word) } else { word }
+}
+
+/// The word with its middle letter replaced by the next one of the alphabet.
+pub fn typo(word: &str) -> String {
+    let mut letters: Vec<u8> = word.bytes().collect();
+    let middle = letters.len() / 2;
+    if let Some(letter) = letters.get_mut(middle) {
+        *letter = if *letter == b'z' { b'a' } else { *letter + 1 };
+    }
+    String::from_utf8_lossy(&letters).into_owned()
 }
 
 /// A `RangesForSystem` for one process and up to 20 consecutive clocks of the identity.
@@ -325,6 +392,15 @@ fn check_body(route: Route, body: &[u8]) -> Result<Content, String> {
             .ranges_for_processes
             .is_empty(),
         Route::QueryIndex => decode::<wire::QueryIndexResponse>(body)?.events.is_empty(),
+        Route::Search | Route::Explore => {
+            decode::<wire::ResultEventsAndRelatedEventsAndCursor>(body)?
+                .result_events
+                .is_none_or(|events| events.events.is_empty())
+        }
+        Route::TopStringReferences => decode::<wire::ResultTopStringReferences>(body)?
+            .buckets
+            .is_empty(),
+        Route::RecommendedProfiles => decode::<wire::PublicKeys>(body)?.systems.is_empty(),
         Route::QueryReferences => {
             let response = decode::<wire::QueryReferencesResponse>(body)?;
             if response.counts.len() != 3 {
@@ -386,7 +462,45 @@ mod tests {
     }
 
     #[test]
+    fn searches_ask_for_common_words_made_up_words_and_typos() {
+        let plan = plan();
+        let mut rng = StdRng::seed_from_u64(2);
+        let urls = route_urls(Route::Search, "http://x", &plan, &mut rng).expect("urls");
+        let words: Vec<&str> = urls
+            .iter()
+            .map(|url| {
+                let rest = url
+                    .strip_prefix("http://x/search?search=")
+                    .expect("search url");
+                rest.strip_suffix("&limit=10").expect("limit")
+            })
+            .collect();
+        assert!(words.iter().any(|word| sign::WORDS.contains(word)));
+        assert!(
+            words
+                .iter()
+                .any(|word| word.len() == 10 && !sign::WORDS.contains(word))
+        );
+        assert_eq!(typo("abcdz"), "abddz");
+        assert_eq!(typo("abzde"), "abade");
+    }
+
+    #[test]
     fn bodies_are_checked_per_route() {
+        let no_results = wire::ResultEventsAndRelatedEventsAndCursor::default().encode_to_vec();
+        assert_eq!(check_body(Route::Search, &no_results), Ok(Content::Empty));
+        assert_eq!(check_body(Route::Explore, &no_results), Ok(Content::Empty));
+        let topics = wire::ResultTopStringReferences {
+            buckets: vec![wire::AggregationBucket {
+                key: b"rust".to_vec().into(),
+                value: 2,
+            }],
+        };
+        assert_eq!(
+            check_body(Route::TopStringReferences, &topics.encode_to_vec()),
+            Ok(Content::Some)
+        );
+        assert!(check_body(Route::RecommendedProfiles, &[0xff]).is_err());
         let empty_events = wire::Events::default().encode_to_vec();
         assert_eq!(check_body(Route::Head, &empty_events), Ok(Content::Empty));
         assert!(check_body(Route::QueryReferences, &empty_events).is_err());

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::plan::{self, Action, Plan, PostId};
 
 /// Words for post text.
-const WORDS: &[&str] = &[
+pub(crate) const WORDS: &[&str] = &[
     "the",
     "a",
     "server",
@@ -157,6 +157,8 @@ impl Signer {
     ) -> Result<VerifiedEvent, EventError> {
         let time = plan::unix_milliseconds(identity, step);
         let mut rng = plan::text_rng(plan.config.seed, identity, step);
+        let unique = plan::unique_word(plan.config.seed, identity, step);
+        let searchable_text = |rng: &mut StdRng| format!("{} {unique}", post_text(rng));
         let target = |post: PostId| Pointer {
             digest: Some(digests[post.identity as usize][post.step as usize]),
             ..plan.pointer(post)
@@ -172,10 +174,10 @@ impl Signer {
                 self.author
                     .set_element(content::DESCRIPTION, text.as_bytes(), time)
             }
-            Action::Post => self.author.post(&post_text(&mut rng), time),
+            Action::Post => self.author.post(&searchable_text(&mut rng), time),
             Action::TopicPost { topic } => {
                 self.author
-                    .topic_post(&post_text(&mut rng), plan::TOPICS[topic], time)
+                    .topic_post(&searchable_text(&mut rng), plan::TOPICS[topic], time)
             }
             Action::Reply { parent } => {
                 self.author

@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod event;
 pub mod keys;
 pub mod links;
+pub mod proof;
 pub mod wire;
 
 pub use content::{ContentType, ReferenceType};

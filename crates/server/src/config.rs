@@ -1,6 +1,7 @@
 //! The server's configuration: one typed struct, every field with its default.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use agora_store::IngestLimits;
 
@@ -11,6 +12,70 @@ pub struct ServerConfig {
     /// picks a free port (tests).
     pub listen: SocketAddr,
     pub limits: Limits,
+    /// Challenges, purge and handles (`crate::identity`).
+    pub identity: IdentityConfig,
+    /// The operator token for `/censor` and `/uncensor`. Default none: operator routes
+    /// answer 403.
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The operator's secret. Its `Debug` form hides the value, so logging a config never leaks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// A token; `None` when it is empty (an empty token would let an empty header in).
+    pub fn new(token: impl Into<String>) -> Option<Self> {
+        let token = token.into();
+        (!token.is_empty()).then_some(Self(token))
+    }
+
+    /// The secret bytes, for the constant-time comparison only.
+    pub(crate) fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// Who may bind a handle without proof (docs/protocol.md, "Identity routes").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HandlePolicy {
+    /// Default. Unsigned claims (what official clients send) bind free handles and move a
+    /// system whose current binding is unsigned, as in the reference server, so anyone can
+    /// bind or move an unproven system's handle. A binding made with proof can only be changed
+    /// by another signed claim of the same system.
+    #[default]
+    Open,
+    /// Every claim must carry a challenge signed by the system; unsigned claims get 401.
+    Proof,
+}
+
+/// Challenges (`GET /challenge`) and the signed requests that spend them.
+#[derive(Clone, Debug)]
+pub struct IdentityConfig {
+    /// Who may claim handles without proof. Default [`HandlePolicy::Open`].
+    pub handle_policy: HandlePolicy,
+    /// HMAC key for challenges. Unset (the default): a random key per server start, so a
+    /// restart invalidates outstanding challenges. Set it to share challenges between
+    /// instances behind one name.
+    pub challenge_key: Option<Vec<u8>>,
+    /// How long a challenge may be spent after it was issued. Default 5 minutes.
+    pub challenge_lifetime: Duration,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            handle_policy: HandlePolicy::default(),
+            challenge_key: None,
+            challenge_lifetime: Duration::from_secs(5 * 60),
+        }
+    }
 }
 
 /// Every limit the server enforces, so no request can make it do unbounded work.
@@ -36,6 +101,8 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             limits: Limits::default(),
+            identity: IdentityConfig::default(),
+            admin_token: None,
         }
     }
 }

@@ -12,6 +12,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     TooLarge(String),
+    /// Missing, expired, replayed or forged proof (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request conflicts with what is stored, e.g. a handle held by another system (409).
+    #[error("{0}")]
+    Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -34,6 +40,8 @@ impl IntoResponse for ApiError {
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
             Self::NotFound(message) => (StatusCode::NOT_FOUND, message),
             Self::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message),
+            Self::Unauthorized(message) => (StatusCode::UNAUTHORIZED, message),
+            Self::Conflict(message) => (StatusCode::CONFLICT, message),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (

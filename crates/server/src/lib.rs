@@ -5,7 +5,10 @@
 //! serving so handlers can be exercised without a socket.
 
 pub mod config;
+mod curation;
+mod discovery;
 pub mod error;
+pub mod identity;
 mod params;
 mod routes;
 
@@ -29,6 +32,20 @@ pub use config::{Limits, ServerConfig};
 pub struct AppState<S> {
     pub store: S,
     pub config: ServerConfig,
+    /// Issues `/challenge`s and spends them once (purge, signed handle claims).
+    pub challenges: identity::ChallengeKeeper,
+}
+
+impl<S> AppState<S> {
+    /// The state of a server over `store`; a random challenge key unless `config` sets one.
+    pub fn new(store: S, config: ServerConfig) -> Self {
+        let challenges = identity::ChallengeKeeper::new(&config.identity);
+        Self {
+            store,
+            config,
+            challenges,
+        }
+    }
 }
 
 /// All routes, with CORS, body limits and the plain-text fallback.
@@ -44,6 +61,28 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/query_latest", get(routes::query_latest::<S>))
         .route("/query_index", get(routes::query_index::<S>))
         .route("/query_references", get(routes::query_references::<S>))
+        .route("/challenge", get(identity::challenge::<S>))
+        .route("/purge", post(identity::purge::<S>))
+        .route("/claim_handle", post(identity::claim_handle::<S>))
+        .route("/release_handle", post(identity::release_handle::<S>))
+        .route("/resolve_handle", get(identity::resolve_handle::<S>))
+        .route("/resolve_claim", get(identity::resolve_claim::<S>))
+        .route(
+            "/find_claim_and_vouch",
+            get(identity::find_claim_and_vouch::<S>),
+        )
+        .route("/search", get(discovery::search::<S>))
+        .route("/explore", get(discovery::explore::<S>))
+        .route(
+            "/top_string_references",
+            get(discovery::top_string_references::<S>),
+        )
+        .route(
+            "/recommended_profiles",
+            get(discovery::recommended_profiles::<S>),
+        )
+        .route("/censor", post(curation::censor::<S>))
+        .route("/uncensor", post(curation::uncensor::<S>))
         .route("/version", get(routes::version))
         .route("/health", get(routes::health::<S>))
         .fallback(not_found)
@@ -117,7 +156,7 @@ impl Server {
     pub async fn bind<S: Store>(config: ServerConfig, store: S) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
-        let app = router(Arc::new(AppState { store, config }));
+        let app = router(Arc::new(AppState::new(store, config)));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)

@@ -61,27 +61,33 @@ pub fn limit(params: &Params, default: usize, max: usize) -> Result<usize, ApiEr
     Ok(asked.min(max))
 }
 
-/// One filter of the `moderation_filters` parameter (spec section 7).
+/// One filter of the `moderation_filters` parameter (spec section 7), as sent.
 #[derive(Debug, Deserialize)]
-#[allow(
-    dead_code,
-    reason = "parsed to validate the request; applied once moderation lands"
-)]
-pub struct ModerationFilter {
-    pub name: String,
-    pub max_level: i64,
-    pub strict_mode: bool,
+struct ModerationFilter {
+    name: String,
+    max_level: i64,
+    strict_mode: bool,
 }
 
-/// Validates `moderation_filters`. With moderation off (the only mode so far) they hide nothing,
-/// but a malformed value is still the client's mistake and is named.
-pub fn moderation_filters(params: &Params) -> Result<Vec<ModerationFilter>, ApiError> {
+/// Parses `moderation_filters` (absent: no filters). A malformed value is the client's mistake
+/// and is named; whether the filters hide anything is up to the store's labeler.
+pub fn moderation_filters(
+    params: &Params,
+) -> Result<Vec<agora_store::moderation::ModerationFilter>, ApiError> {
     let Some(text) = params.moderation_filters.as_deref() else {
         return Ok(Vec::new());
     };
-    serde_json::from_str(text).map_err(|error| {
+    let filters: Vec<ModerationFilter> = serde_json::from_str(text).map_err(|error| {
         ApiError::bad(format!(
             "`moderation_filters` must be a JSON array of {{name, max_level, strict_mode}}: {error}"
         ))
-    })
+    })?;
+    Ok(filters
+        .into_iter()
+        .map(|filter| agora_store::moderation::ModerationFilter {
+            name: filter.name,
+            max_level: filter.max_level,
+            strict_mode: filter.strict_mode,
+        })
+        .collect())
 }

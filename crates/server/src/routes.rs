@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use agora_protocol::{Pointer, wire};
+use agora_store::moderation::ReadFilter;
 use agora_store::{
     CountSpec, IndexCursor, IndexQuery, IngestOutcome, ProcessRanges, ReferencesCursor,
     ReferencesQuery, ReferencingEvents, Store, Subject, prepare_batch,
@@ -122,11 +123,15 @@ pub async fn get_events<S: Store>(
 ) -> Result<Response, ApiError> {
     let system = params::system(&params)?;
     let ranges: wire::RangesForSystem = params::protobuf(&params.ranges, "ranges")?;
-    params::moderation_filters(&params)?;
+    // Spec section 7: `GET /events` applies the supplied filters only, no defaults.
+    let filter = ReadFilter::supplied(params::moderation_filters(&params)?);
     let ranges = ProcessRanges::from_wire(&ranges)
         .map_err(|error| ApiError::bad(format!("`ranges`: {error}")))?;
     let limit = state.config.limits.events_per_response_max;
-    let events = state.store.events_in_ranges(system, ranges, limit).await?;
+    let events = state
+        .store
+        .events_in_ranges_moderated(system, ranges, limit, filter)
+        .await?;
     Ok(protobuf(&events_message(events), CACHE_EVENTS))
 }
 
@@ -135,6 +140,8 @@ pub async fn head<S: Store>(
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let system = params::system(&params)?;
+    // Validated only: the reference filters head's SYSTEM_PROCESSES lookup, a type it never
+    // moderates (spec section 7).
     params::moderation_filters(&params)?;
     Ok(protobuf(
         &events_message(state.store.head(system).await?),
@@ -176,17 +183,20 @@ pub async fn query_index<S: Store>(
     let system = params::system(&params)?;
     let content_type = params::number(&params.content_type, "content_type")?
         .ok_or_else(|| ApiError::bad("missing query parameter `content_type`"))?;
-    params::moderation_filters(&params)?;
+    let filter = ReadFilter::with_defaults(params::moderation_filters(&params)?);
     let limit = params::limit(&params, 10, state.config.limits.query_limit_max)?;
     let cursor = index_cursor(&params)?;
     let page = state
         .store
-        .index(IndexQuery {
-            system,
-            content_type,
-            cursor,
-            limit,
-        })
+        .index_moderated(
+            IndexQuery {
+                system,
+                content_type,
+                cursor,
+                limit,
+            },
+            filter,
+        )
         .await?;
     let message = wire::QueryIndexResponse {
         events: page.events,
@@ -217,9 +227,10 @@ pub async fn query_references<S: Store>(
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let request: wire::QueryReferencesRequest = params::protobuf(&params.query, "query")?;
-    params::moderation_filters(&params)?;
+    // The store applies no moderation to a pointer subject (spec section 7).
+    let filter = ReadFilter::with_defaults(params::moderation_filters(&params)?);
     let query = references_query(request)?;
-    let page = state.store.references(query).await?;
+    let page = state.store.references_moderated(query, filter).await?;
     let message = wire::QueryReferencesResponse {
         items: page
             .items

@@ -3,18 +3,28 @@
 //! Ingest rules (dedupe on (system, process, clock), deletes with tombstones, late arrivals,
 //! exact counters, limits) are defined once here; an engine only decides how to keep them.
 
+mod curation;
+pub mod discovery;
+mod identity;
+pub mod moderation;
 mod prepare;
 mod ranges;
 pub mod sqlite;
 mod types;
 
+pub use curation::*;
+pub use discovery::{
+    ExploreCursor, ExplorePage, SearchCursor, SearchKind, SearchPage, SearchQuery, TopicCount,
+    TrendingQuery,
+};
+pub use identity::*;
 pub use prepare::{IngestLimits, prepare_batch};
 pub use ranges::{ProcessRanges, normalize};
 pub use types::*;
 
 use std::future::Future;
 
-use agora_protocol::{PublicKey, VerifiedEvent, wire};
+use agora_protocol::{Process, PublicKey, VerifiedEvent, wire};
 
 /// The storage contract every engine implements. Every method is a single consistent read or a
 /// single transaction: no caller sees a half-applied batch.
@@ -69,6 +79,146 @@ pub trait Store: Send + Sync + 'static {
         &self,
         query: ReferencesQuery,
     ) -> impl Future<Output = Result<ReferencesPage, StoreError>> + Send;
+
+    /// Binds `handle` to `system`, releasing the system's previous handle, in one transaction.
+    /// A handle held by another system is refused, and so is an unproven claim by a system
+    /// whose current binding was made with proof (see [`HandleClaimOutcome`]).
+    fn claim_handle(
+        &self,
+        system: PublicKey,
+        handle: String,
+        proven: bool,
+    ) -> impl Future<Output = Result<HandleClaimOutcome, StoreError>> + Send;
+
+    /// The binding of a handle (handles are case-sensitive), if any.
+    fn resolve_handle(
+        &self,
+        handle: String,
+    ) -> impl Future<Output = Result<Option<HandleBinding>, StoreError>> + Send;
+
+    /// Removes the system's handle binding; returns the handle it held, if any.
+    fn release_handle(
+        &self,
+        system: PublicKey,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Live CLAIM events matching the query, each with a live VOUCH by the trust root that
+    /// points at it: one item per (claim, vouch) pair, newest vouch first (spec section 6.4).
+    fn resolve_claims(
+        &self,
+        query: ClaimQuery,
+    ) -> impl Future<Output = Result<Vec<VouchedClaim>, StoreError>> + Send;
+
+    /// The claim of one system holding all the fields, with the latest vouch of another.
+    fn find_claim_and_vouch(
+        &self,
+        query: ClaimVouchQuery,
+    ) -> impl Future<Output = Result<Option<VouchedClaim>, StoreError>> + Send;
+
+    /// [`Store::events_in_ranges`] without the events `filter` hides (spec section 7; `GET
+    /// /events` passes [`moderation::ReadFilter::supplied`]).
+    fn events_in_ranges_moderated(
+        &self,
+        system: PublicKey,
+        ranges: Vec<ProcessRanges>,
+        limit: usize,
+        filter: moderation::ReadFilter,
+    ) -> impl Future<Output = Result<Vec<wire::SignedEvent>, StoreError>> + Send;
+
+    /// [`Store::index`] without the events (and proof events) `filter` hides.
+    fn index_moderated(
+        &self,
+        query: IndexQuery,
+        filter: moderation::ReadFilter,
+    ) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
+
+    /// [`Store::references`] without the referencing events `filter` hides. A pointer subject
+    /// is never filtered (spec section 7).
+    fn references_moderated(
+        &self,
+        query: ReferencesQuery,
+        filter: moderation::ReadFilter,
+    ) -> impl Future<Output = Result<ReferencesPage, StoreError>> + Send;
+
+    /// One page of a full-text search over live posts or current profiles (spec section 6.5),
+    /// best match first, never showing curated-out events or identities.
+    fn search(
+        &self,
+        query: SearchQuery,
+    ) -> impl Future<Output = Result<SearchPage, StoreError>> + Send;
+
+    /// One page of every live POST, newest first by order time (spec section 6.7, with the
+    /// time capped at arrival plus [`discovery::FUTURE_MARGIN_MS`]), without curated-out ones.
+    fn explore(
+        &self,
+        cursor: Option<ExploreCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ExplorePage, StoreError>> + Send;
+
+    /// [`Store::search`] without the posts `filter` hides (messages only; spec section 7).
+    fn search_moderated(
+        &self,
+        query: SearchQuery,
+        filter: moderation::ReadFilter,
+    ) -> impl Future<Output = Result<SearchPage, StoreError>> + Send;
+
+    /// [`Store::explore`] without the posts `filter` hides.
+    fn explore_moderated(
+        &self,
+        cursor: Option<ExploreCursor>,
+        limit: usize,
+        filter: moderation::ReadFilter,
+    ) -> impl Future<Output = Result<ExplorePage, StoreError>> + Send;
+
+    /// The UTF-8 topics most carried by live posts since `query.since_ms`, by count then topic.
+    fn trending_topics(
+        &self,
+        query: TrendingQuery,
+    ) -> impl Future<Output = Result<Vec<TopicCount>, StoreError>> + Send;
+
+    /// Up to `count` distinct identities with live posts, none curated out, varying per call.
+    fn recommended_profiles(
+        &self,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<PublicKey>, StoreError>> + Send;
+
+    /// Removes every stored event of `system` (and its tombstones) with everything derived
+    /// from them, in one transaction; returns how many events went. Counters on other systems'
+    /// events (likes, replies) drop by what the removed events contributed. Afterwards
+    /// `/ranges` lists nothing for the system, so its events can be published again unless
+    /// storage of the system is refused.
+    fn remove_system(
+        &self,
+        system: PublicKey,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Removes the event stored in one slot with everything derived from it, in one
+    /// transaction; returns whether one was stored. When it is a DELETE, the tombstone it
+    /// holds goes too.
+    fn remove_event(
+        &self,
+        system: PublicKey,
+        process: Process,
+        logical_clock: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Censors a system or an event slot (idempotent; a stronger kind replaces a weaker one,
+    /// never the reverse). `RefuseStorage` removes what is stored of the target in the same
+    /// transaction, and ingest refuses the target from then on.
+    fn censor(
+        &self,
+        target: CensorTarget,
+        kind: CensorshipKind,
+    ) -> impl Future<Output = Result<CensorOutcome, StoreError>> + Send;
+
+    /// Lifts the censorship of a target; returns the kind that was in force, if any.
+    fn uncensor(
+        &self,
+        target: CensorTarget,
+    ) -> impl Future<Output = Result<Option<CensorshipKind>, StoreError>> + Send;
+
+    /// Every censorship in force: systems first, then events, oldest first within each.
+    fn censorships(&self) -> impl Future<Output = Result<Vec<Censorship>, StoreError>> + Send;
 
     /// Whether the store answers at all, for `/health`.
     fn healthy(&self) -> impl Future<Output = bool> + Send;

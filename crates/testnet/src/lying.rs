@@ -9,6 +9,9 @@
 //!   [`INJECTED_TEXT`].
 //!
 //! A correct client rejects both and reports this server as failed.
+//!
+//! Successful `GET /search` and `GET /explore` answers get the first kind of lie too: the first
+//! result event is altered the same way.
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -105,6 +108,8 @@ async fn forward_inner(upstream: &Upstream, request: Request) -> Result<Response
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), ToString::to_string);
     let is_get_events = parts.method == axum::http::Method::GET && parts.uri.path() == "/events";
+    let is_discovery = parts.method == axum::http::Method::GET
+        && matches!(parts.uri.path(), "/search" | "/explore");
     let body = axum::body::to_bytes(body, BODY_BYTES_MAX)
         .await
         .map_err(|error| error.to_string())?;
@@ -123,6 +128,9 @@ async fn forward_inner(upstream: &Upstream, request: Request) -> Result<Response
     let mut body = answer.bytes().await.map_err(|error| error.to_string())?;
     if is_get_events && status.is_success() {
         body = lie(&body)?;
+    }
+    if is_discovery && status.is_success() {
+        body = lie_in_results(&body)?;
     }
     let mut response = Response::builder().status(status);
     for (name, value) in &headers {
@@ -147,6 +155,29 @@ fn lie(body: &[u8]) -> Result<bytes::Bytes, String> {
     }
     events.events.push(injected()?);
     Ok(events.encode_to_vec().into())
+}
+
+/// Alters the first result event of a `/search` or `/explore` answer.
+fn lie_in_results(body: &[u8]) -> Result<bytes::Bytes, String> {
+    let mut answer = wire::ResultEventsAndRelatedEventsAndCursor::decode(body)
+        .map_err(|error| error.to_string())?;
+    if let Some(first) = answer
+        .result_events
+        .as_mut()
+        .and_then(|events| events.events.first_mut())
+    {
+        alter(first);
+    }
+    Ok(answer.encode_to_vec().into())
+}
+
+/// Flips the last byte of the signed bytes: the event still decodes, its signature fails.
+fn alter(event: &mut wire::SignedEvent) {
+    let mut altered = event.event.to_vec();
+    if let Some(last) = altered.last_mut() {
+        *last ^= 0x01;
+    }
+    event.event = altered.into();
 }
 
 /// A post validly signed by a fresh key: an event of a system nobody asked for.

@@ -1,7 +1,11 @@
 //! HTTP integration tests: real servers on port 0 (agora-testnet), real keys, real requests.
 
 mod bad_input;
+mod curation;
+mod discovery;
+mod identity;
 mod ingest;
+mod moderation;
 mod reads;
 mod shutdown;
 mod support;

@@ -16,6 +16,9 @@ pub(super) fn apply(
     let system = event.system().as_bytes().as_slice();
     let process = event.process().as_bytes().as_slice();
     let clock = clock_sql(event.logical_clock());
+    if let Some(reason) = super::curation::refusal(tx, system, process, clock)? {
+        return Ok(IngestOutcome::Rejected(reason));
+    }
     if slot_is_deleted(tx, system, process, clock)? {
         return Ok(IngestOutcome::AlreadyDeleted);
     }
@@ -51,6 +54,8 @@ pub(super) fn apply(
     }
     let id = insert_event(tx, event, received_ms, feed.as_ref())?;
     insert_references(tx, event, id)?;
+    super::discovery::index_event(tx, event, id, received_ms)?;
+    super::identity::record_claim(tx, event, id)?;
     if let Some(delete) = delete {
         let target = delete.process.as_bytes().as_slice();
         let target_clock = clock_sql(delete.logical_clock);
@@ -197,12 +202,13 @@ fn reference_subject(reference: &Reference) -> Option<(i64, Vec<u8>)> {
 }
 
 /// Removes a stored event and everything derived from it; a no-op when it is not stored.
-fn remove_event(
+/// Returns whether an event was removed. Also used by operator curation and purge.
+pub(super) fn remove_event(
     tx: &Transaction<'_>,
     system: &[u8],
     process: &[u8],
     clock: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let Some(id) = tx
         .prepare_cached(
             "SELECT id FROM events WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
@@ -210,7 +216,7 @@ fn remove_event(
         .query_row(params![system, process, clock], |row| row.get::<_, i64>(0))
         .optional()?
     else {
-        return Ok(());
+        return Ok(false);
     };
     let references: Vec<(i64, Vec<u8>, i64)> = tx
         .prepare_cached("SELECT kind, subject, from_type FROM refs WHERE event_id = ?1")?
@@ -232,7 +238,7 @@ fn remove_event(
     }
     tx.prepare_cached("DELETE FROM events WHERE id = ?1")?
         .execute([id])?;
-    Ok(())
+    Ok(true)
 }
 
 /// Recomputes the winning LWW write of (author, type, subject) from the live writes, and moves

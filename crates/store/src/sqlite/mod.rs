@@ -1,6 +1,10 @@
 //! The embedded SQLite engine: WAL, one writer thread with group commit, parallel readers.
 
+mod curation;
+mod discovery;
+mod identity;
 mod ingest;
+mod moderation;
 mod queries;
 
 use std::path::{Path, PathBuf};
@@ -8,14 +12,17 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use agora_protocol::{PublicKey, VerifiedEvent, wire};
+use agora_protocol::{Process, PublicKey, VerifiedEvent, wire};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::moderation::ReadFilter;
 use crate::{
-    IndexPage, IndexQuery, IngestOutcome, ProcessRanges, ReferencesPage, ReferencesQuery, Store,
-    StoreError,
+    CensorOutcome, CensorTarget, Censorship, CensorshipKind, ClaimQuery, ClaimVouchQuery,
+    HandleBinding, HandleClaimOutcome, IndexPage, IndexQuery, IngestOutcome, ProcessRanges,
+    ReferencesPage, ReferencesQuery, Store, StoreError, VouchedClaim,
 };
+use crate::{ExploreCursor, ExplorePage, SearchPage, SearchQuery, TopicCount, TrendingQuery};
 
 /// Tuning of the SQLite engine. `Default` is what `agora serve` uses.
 #[derive(Clone, Debug)]
@@ -28,6 +35,9 @@ pub struct SqliteOptions {
     /// the OS page cache for readers (they get 64 MiB each).
     pub writer_cache_kib: i64,
     pub reader_cache_kib: i64,
+    /// The local labeler (`agora serve --labeler-rules`). `None` is moderation off: no tags
+    /// are served and `moderation_filters` hide nothing.
+    pub labeler: Option<Arc<crate::moderation::Labeler>>,
 }
 
 impl Default for SqliteOptions {
@@ -37,6 +47,7 @@ impl Default for SqliteOptions {
             readers_max: 8,
             writer_cache_kib: 256 * 1024,
             reader_cache_kib: 64 * 1024,
+            labeler: None,
         }
     }
 }
@@ -44,15 +55,26 @@ impl Default for SqliteOptions {
 /// The SQLite store. Cloning shares the same database, writer and readers.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    /// Batches for the writer thread, which owns the only write connection.
-    writer: mpsc::Sender<WriteJob>,
+    /// Work for the writer thread, which owns the only write connection.
+    writer: mpsc::Sender<Job>,
     readers: Arc<ReaderPool>,
+    labeler: Option<Arc<crate::moderation::Labeler>>,
 }
 
 struct WriteJob {
     events: Vec<VerifiedEvent>,
     reply: oneshot::Sender<Result<Vec<IngestOutcome>, StoreError>>,
 }
+
+/// Work for the writer thread. Ingest batches queued together share one transaction; any other
+/// write (handles, purge, curation) runs alone, in order with the batches around it.
+enum Job {
+    Ingest(WriteJob),
+    Write(WriteTask),
+}
+
+/// A write other than ingest: runs on the writer connection and answers through its own channel.
+type WriteTask = Box<dyn FnOnce(&mut Connection) + Send>;
 
 impl SqliteStore {
     /// The database file inside a data directory.
@@ -65,13 +87,15 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join(Self::FILE_NAME);
-        let writer_connection = open_connection(&path, options.writer_cache_kib, false)?;
+        let mut writer_connection = open_connection(&path, options.writer_cache_kib, false)?;
         writer_connection.execute_batch(include_str!("schema.sql"))?;
+        moderation::prepare(&mut writer_connection, options.labeler.as_deref())?;
+        let labeler = options.labeler.clone();
         let (writer, jobs) = mpsc::channel();
         let group_events_max = options.group_events_max;
         std::thread::Builder::new()
             .name("agora-store-writer".into())
-            .spawn(move || run_writer(writer_connection, jobs, group_events_max))
+            .spawn(move || run_writer(writer_connection, jobs, group_events_max, labeler))
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
                 source,
@@ -82,7 +106,36 @@ impl SqliteStore {
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(options.readers_max),
         });
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            labeler: options.labeler,
+        })
+    }
+
+    /// Runs `write` in its own immediate transaction on the writer thread, committing when it
+    /// returns `Ok`. For every write that is not ingest.
+    async fn write<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let task: WriteTask = Box::new(move |connection: &mut Connection| {
+            let result = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StoreError::from)
+                .and_then(|tx| {
+                    let value = write(&tx)?;
+                    tx.commit()?;
+                    Ok(value)
+                });
+            let _ = reply.send(result);
+        });
+        self.writer
+            .send(Job::Write(task))
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// Runs `read` on a reader connection, off the async runtime.
@@ -183,16 +236,46 @@ impl ReaderPool {
 
 /// The writer loop: wait for one batch, take every batch already queued (up to
 /// `group_events_max` events), apply them all in one transaction, then answer each.
-fn run_writer(mut connection: Connection, jobs: mpsc::Receiver<WriteJob>, group_events_max: usize) {
-    while let Ok(first) = jobs.recv() {
+fn run_writer(
+    mut connection: Connection,
+    jobs: mpsc::Receiver<Job>,
+    group_events_max: usize,
+    labeler: Option<Arc<crate::moderation::Labeler>>,
+) {
+    let labeler = labeler.as_deref();
+    // A non-ingest job met while gathering a group waits here and runs right after it.
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        let first = match job {
+            Job::Write(task) => {
+                task(&mut connection);
+                continue;
+            }
+            Job::Ingest(first) => first,
+        };
         let mut group = vec![first];
         let mut events = group[0].events.len();
         while events < group_events_max {
-            let Ok(job) = jobs.try_recv() else { break };
-            events += job.events.len();
-            group.push(job);
+            match jobs.try_recv() {
+                Ok(Job::Ingest(job)) => {
+                    events += job.events.len();
+                    group.push(job);
+                }
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
         }
-        match commit_group(&mut connection, &group) {
+        match commit_group(&mut connection, &group, labeler) {
             Ok(outcomes) => {
                 for (job, outcome) in group.into_iter().zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
@@ -202,7 +285,7 @@ fn run_writer(mut connection: Connection, jobs: mpsc::Receiver<WriteJob>, group_
             Err(error) => {
                 tracing::warn!(%error, batches = group.len(), "group commit failed; retrying singly");
                 for job in group {
-                    let result = commit_group(&mut connection, std::slice::from_ref(&job))
+                    let result = commit_group(&mut connection, std::slice::from_ref(&job), labeler)
                         .map(|mut outcomes| outcomes.pop().unwrap_or_default());
                     let _ = job.reply.send(result);
                 }
@@ -214,6 +297,7 @@ fn run_writer(mut connection: Connection, jobs: mpsc::Receiver<WriteJob>, group_
 fn commit_group(
     connection: &mut Connection,
     group: &[WriteJob],
+    labeler: Option<&crate::moderation::Labeler>,
 ) -> Result<Vec<Vec<IngestOutcome>>, StoreError> {
     let received_ms = now_ms();
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -221,7 +305,11 @@ fn commit_group(
     for job in group {
         let mut job_outcomes = Vec::with_capacity(job.events.len());
         for event in &job.events {
-            job_outcomes.push(ingest::apply(&tx, event, received_ms)?);
+            let outcome = ingest::apply(&tx, event, received_ms)?;
+            if outcome == IngestOutcome::Stored {
+                moderation::label_stored(&tx, labeler, event)?;
+            }
+            job_outcomes.push(outcome);
         }
         outcomes.push(job_outcomes);
     }
@@ -235,6 +323,26 @@ fn now_ms() -> i64 {
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
+impl SqliteStore {
+    /// The SQL filter parameter of a read (`None`: hide nothing) and whether to attach tags.
+    fn moderation(&self, filter: &ReadFilter) -> (Option<String>, bool) {
+        let labeler = self.labeler.as_deref();
+        (moderation::filter_param(filter, labeler), labeler.is_some())
+    }
+}
+
+/// Attaches the server's tags to served events when moderation is on.
+fn tag(
+    connection: &Connection,
+    tagged: bool,
+    events: &mut [wire::SignedEvent],
+) -> Result<(), StoreError> {
+    if tagged {
+        moderation::attach_tags(connection, events)?;
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     async fn ingest(&self, events: Vec<VerifiedEvent>) -> Result<Vec<IngestOutcome>, StoreError> {
         if events.is_empty() {
@@ -242,7 +350,7 @@ impl Store for SqliteStore {
         }
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(WriteJob { events, reply })
+            .send(Job::Ingest(WriteJob { events, reply }))
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
@@ -253,13 +361,35 @@ impl Store for SqliteStore {
         ranges: Vec<ProcessRanges>,
         limit: usize,
     ) -> Result<Vec<wire::SignedEvent>, StoreError> {
-        self.read(move |connection| queries::events_in_ranges(connection, &system, &ranges, limit))
+        self.events_in_ranges_moderated(system, ranges, limit, ReadFilter::default())
             .await
     }
 
+    async fn events_in_ranges_moderated(
+        &self,
+        system: PublicKey,
+        ranges: Vec<ProcessRanges>,
+        limit: usize,
+        filter: ReadFilter,
+    ) -> Result<Vec<wire::SignedEvent>, StoreError> {
+        let (filter, tagged) = self.moderation(&filter);
+        self.read(move |connection| {
+            let mut events =
+                queries::events_in_ranges(connection, &system, &ranges, limit, filter.as_deref())?;
+            tag(connection, tagged, &mut events)?;
+            Ok(events)
+        })
+        .await
+    }
+
     async fn head(&self, system: PublicKey) -> Result<Vec<wire::SignedEvent>, StoreError> {
-        self.read(move |connection| queries::head(connection, &system))
-            .await
+        let tagged = self.labeler.is_some();
+        self.read(move |connection| {
+            let mut events = queries::head(connection, &system)?;
+            tag(connection, tagged, &mut events)?;
+            Ok(events)
+        })
+        .await
     }
 
     async fn ranges(&self, system: PublicKey) -> Result<Vec<ProcessRanges>, StoreError> {
@@ -272,18 +402,187 @@ impl Store for SqliteStore {
         system: PublicKey,
         content_types: Vec<u64>,
     ) -> Result<Vec<wire::SignedEvent>, StoreError> {
-        self.read(move |connection| queries::latest(connection, &system, &content_types))
-            .await
+        let tagged = self.labeler.is_some();
+        self.read(move |connection| {
+            let mut events = queries::latest(connection, &system, &content_types)?;
+            tag(connection, tagged, &mut events)?;
+            Ok(events)
+        })
+        .await
     }
 
     async fn index(&self, query: IndexQuery) -> Result<IndexPage, StoreError> {
-        self.read(move |connection| queries::index(connection, &query))
-            .await
+        self.index_moderated(query, ReadFilter::default()).await
+    }
+
+    async fn index_moderated(
+        &self,
+        query: IndexQuery,
+        filter: ReadFilter,
+    ) -> Result<IndexPage, StoreError> {
+        let (filter, tagged) = self.moderation(&filter);
+        self.read(move |connection| {
+            let mut page = queries::index(connection, &query, filter.as_deref())?;
+            tag(connection, tagged, &mut page.events)?;
+            tag(connection, tagged, &mut page.proof)?;
+            Ok(page)
+        })
+        .await
     }
 
     async fn references(&self, query: ReferencesQuery) -> Result<ReferencesPage, StoreError> {
-        self.read(move |connection| queries::references(connection, &query))
+        self.references_moderated(query, ReadFilter::default())
             .await
+    }
+
+    async fn references_moderated(
+        &self,
+        query: ReferencesQuery,
+        filter: ReadFilter,
+    ) -> Result<ReferencesPage, StoreError> {
+        // Spec section 7: a pointer subject (replies to one post) applies no moderation.
+        let filter = match query.subject {
+            crate::Subject::Pointer(_) => ReadFilter::default(),
+            crate::Subject::Bytes(_) => filter,
+        };
+        let (filter, tagged) = self.moderation(&filter);
+        self.read(move |connection| {
+            let mut page = queries::references(connection, &query, filter.as_deref())?;
+            for (event, _) in &mut page.items {
+                tag(connection, tagged, std::slice::from_mut(event))?;
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn claim_handle(
+        &self,
+        system: PublicKey,
+        handle: String,
+        proven: bool,
+    ) -> Result<HandleClaimOutcome, StoreError> {
+        self.write(move |tx| identity::claim_handle(tx, &system, &handle, proven, now_ms()))
+            .await
+    }
+
+    async fn resolve_handle(&self, handle: String) -> Result<Option<HandleBinding>, StoreError> {
+        self.read(move |connection| identity::binding_of_handle(connection, &handle))
+            .await
+    }
+
+    async fn release_handle(&self, system: PublicKey) -> Result<Option<String>, StoreError> {
+        self.write(move |tx| identity::release_handle(tx, &system))
+            .await
+    }
+
+    async fn resolve_claims(&self, query: ClaimQuery) -> Result<Vec<VouchedClaim>, StoreError> {
+        self.read(move |connection| identity::resolve_claims(connection, &query))
+            .await
+    }
+
+    async fn find_claim_and_vouch(
+        &self,
+        query: ClaimVouchQuery,
+    ) -> Result<Option<VouchedClaim>, StoreError> {
+        self.read(move |connection| identity::find_claim_and_vouch(connection, &query))
+            .await
+    }
+
+    async fn search(&self, query: SearchQuery) -> Result<SearchPage, StoreError> {
+        self.search_moderated(query, ReadFilter::default()).await
+    }
+
+    async fn search_moderated(
+        &self,
+        query: SearchQuery,
+        filter: ReadFilter,
+    ) -> Result<SearchPage, StoreError> {
+        // Spec section 7: only the messages search is filtered.
+        let filter = match query.kind {
+            crate::SearchKind::Messages => filter,
+            crate::SearchKind::Profiles => ReadFilter::default(),
+        };
+        let (filter, tagged) = self.moderation(&filter);
+        self.read(move |connection| {
+            let mut page = discovery::search(connection, &query, filter.as_deref())?;
+            tag(connection, tagged, &mut page.events)?;
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn explore(
+        &self,
+        cursor: Option<ExploreCursor>,
+        limit: usize,
+    ) -> Result<ExplorePage, StoreError> {
+        self.explore_moderated(cursor, limit, ReadFilter::default())
+            .await
+    }
+
+    async fn explore_moderated(
+        &self,
+        cursor: Option<ExploreCursor>,
+        limit: usize,
+        filter: ReadFilter,
+    ) -> Result<ExplorePage, StoreError> {
+        let (filter, tagged) = self.moderation(&filter);
+        self.read(move |connection| {
+            let mut page = discovery::explore(connection, cursor, limit, filter.as_deref())?;
+            tag(connection, tagged, &mut page.events)?;
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn trending_topics(&self, query: TrendingQuery) -> Result<Vec<TopicCount>, StoreError> {
+        self.read(move |connection| discovery::trending(connection, &query))
+            .await
+    }
+
+    async fn recommended_profiles(&self, count: usize) -> Result<Vec<PublicKey>, StoreError> {
+        self.read(move |connection| discovery::recommended(connection, count))
+            .await
+    }
+
+    async fn remove_system(&self, system: PublicKey) -> Result<usize, StoreError> {
+        self.write(move |tx| Ok(curation::remove_system(tx, system.as_bytes())?))
+            .await
+    }
+
+    async fn remove_event(
+        &self,
+        system: PublicKey,
+        process: Process,
+        logical_clock: u64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            Ok(curation::remove_slot(
+                tx,
+                system.as_bytes(),
+                process.as_bytes(),
+                ingest::clock_sql(logical_clock),
+            )?)
+        })
+        .await
+    }
+
+    async fn censor(
+        &self,
+        target: CensorTarget,
+        kind: CensorshipKind,
+    ) -> Result<CensorOutcome, StoreError> {
+        self.write(move |tx| curation::censor(tx, &target, kind, now_ms()))
+            .await
+    }
+
+    async fn uncensor(&self, target: CensorTarget) -> Result<Option<CensorshipKind>, StoreError> {
+        self.write(move |tx| curation::uncensor(tx, &target)).await
+    }
+
+    async fn censorships(&self) -> Result<Vec<Censorship>, StoreError> {
+        self.read(curation::censorships).await
     }
 
     async fn healthy(&self) -> bool {

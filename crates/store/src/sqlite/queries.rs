@@ -4,6 +4,7 @@ use agora_protocol::{Process, PublicKey, content, keys::slot_key, wire};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::ingest::clock_sql;
+use super::moderation::visible;
 use crate::prepare::{decode_event, signed_event};
 use crate::{
     CountSpec, IndexCursor, IndexPage, IndexQuery, ProcessRanges, ReferencesCursor, ReferencesPage,
@@ -21,12 +22,14 @@ pub(super) fn events_in_ranges(
     system: &PublicKey,
     ranges: &[ProcessRanges],
     limit: usize,
+    moderation: Option<&str>,
 ) -> Result<Vec<wire::SignedEvent>> {
-    let mut statement = connection.prepare_cached(
+    let mut statement = connection.prepare_cached(&format!(
         "SELECT signature, event FROM events
-         WHERE system = ?1 AND process = ?2 AND logical_clock BETWEEN ?3 AND ?4
+         WHERE system = ?1 AND process = ?2 AND logical_clock BETWEEN ?3 AND ?4 AND {}
          ORDER BY logical_clock LIMIT ?5",
-    )?;
+        visible("events", 6)
+    ))?;
     let mut events = Vec::new();
     for process_ranges in merge_overlaps(ranges) {
         for &(low, high) in &process_ranges.ranges {
@@ -40,7 +43,8 @@ pub(super) fn events_in_ranges(
                     process_ranges.process.as_bytes().as_slice(),
                     clock_sql(low),
                     clock_sql(high),
-                    remaining as i64
+                    remaining as i64,
+                    moderation
                 ],
                 |row| signed_from_row(row, 0),
             )?;
@@ -242,7 +246,11 @@ fn feed_row(row: &Row<'_>) -> rusqlite::Result<FeedRow> {
     })
 }
 
-pub(super) fn index(connection: &Connection, query: &IndexQuery) -> Result<IndexPage> {
+pub(super) fn index(
+    connection: &Connection,
+    query: &IndexQuery,
+    moderation: Option<&str>,
+) -> Result<IndexPage> {
     let system = query.system.as_bytes().as_slice();
     let content_type = query.content_type as i64;
     let limit = query.limit as i64;
@@ -250,22 +258,26 @@ pub(super) fn index(connection: &Connection, query: &IndexQuery) -> Result<Index
     let mut rows: Vec<FeedRow> = match query.cursor {
         IndexCursor::Start => connection
             .prepare_cached(&format!(
-                "SELECT {FEED_COLUMNS} FROM events WHERE system = ?1 AND feed_type = ?2 {order} LIMIT ?3"
+                "SELECT {FEED_COLUMNS} FROM events WHERE system = ?1 AND feed_type = ?2 AND {}
+                 {order} LIMIT ?3",
+                visible("events", 4)
             ))?
-            .query_map(params![system, content_type, limit], feed_row)?
+            .query_map(params![system, content_type, limit, moderation], feed_row)?
             .collect::<rusqlite::Result<_>>()?,
         IndexCursor::BeforeMillis(before) => connection
             .prepare_cached(&format!(
                 "SELECT {FEED_COLUMNS} FROM events
-                 WHERE system = ?1 AND feed_type = ?2 AND feed_ms < ?3 {order} LIMIT ?4"
+                 WHERE system = ?1 AND feed_type = ?2 AND feed_ms < ?3 AND {} {order} LIMIT ?4",
+                visible("events", 5)
             ))?
-            .query_map(params![system, content_type, before as i64, limit], feed_row)?
+            .query_map(params![system, content_type, before as i64, limit, moderation], feed_row)?
             .collect::<rusqlite::Result<_>>()?,
         IndexCursor::After { unix_milliseconds, process, logical_clock } => connection
             .prepare_cached(&format!(
                 "SELECT {FEED_COLUMNS} FROM events
                  WHERE system = ?1 AND feed_type = ?2 AND (feed_ms, feed_process, feed_lc) < (?3, ?4, ?5)
-                 {order} LIMIT ?6"
+                   AND {} {order} LIMIT ?6",
+                visible("events", 7)
             ))?
             .query_map(
                 params![
@@ -274,7 +286,8 @@ pub(super) fn index(connection: &Connection, query: &IndexQuery) -> Result<Index
                     unix_milliseconds as i64,
                     process.as_bytes().as_slice(),
                     clock_sql(logical_clock),
-                    limit
+                    limit,
+                    moderation
                 ],
                 feed_row,
             )?
@@ -282,10 +295,10 @@ pub(super) fn index(connection: &Connection, query: &IndexQuery) -> Result<Index
     };
     let full = rows.len() as i64 == limit && limit > 0;
     if full {
-        complete_last_millisecond(connection, query, &mut rows)?;
+        complete_last_millisecond(connection, query, &mut rows, moderation)?;
     }
     let next = full.then(|| rows.last().map(feed_cursor)).flatten();
-    let proof = proof(connection, query, &rows)?;
+    let proof = proof(connection, query, &rows, moderation)?;
     Ok(IndexPage {
         events: rows.into_iter().map(|row| row.event).collect(),
         proof,
@@ -303,6 +316,7 @@ fn complete_last_millisecond(
     connection: &Connection,
     query: &IndexQuery,
     rows: &mut Vec<FeedRow>,
+    moderation: Option<&str>,
 ) -> Result<()> {
     let Some(last) = rows.last() else {
         return Ok(());
@@ -311,7 +325,9 @@ fn complete_last_millisecond(
         .prepare_cached(&format!(
             "SELECT {FEED_COLUMNS} FROM events
              WHERE system = ?1 AND feed_type = ?2 AND feed_ms = ?3 AND (feed_process, feed_lc) < (?4, ?5)
-             ORDER BY feed_process DESC, feed_lc DESC LIMIT ?6"
+               AND {}
+             ORDER BY feed_process DESC, feed_lc DESC LIMIT ?6",
+            visible("events", 7)
         ))?
         .query_map(
             params![
@@ -320,7 +336,8 @@ fn complete_last_millisecond(
                 last.ms,
                 last.process,
                 last.clock,
-                TIE_ROWS_MAX
+                TIE_ROWS_MAX,
+                moderation
             ],
             feed_row,
         )?
@@ -342,6 +359,7 @@ fn proof(
     connection: &Connection,
     query: &IndexQuery,
     rows: &[FeedRow],
+    moderation: Option<&str>,
 ) -> Result<Vec<wire::SignedEvent>> {
     let (Some(latest), Some(earliest)) = (rows.first(), rows.last()) else {
         return Ok(Vec::new());
@@ -349,20 +367,22 @@ fn proof(
     let system = query.system.as_bytes().as_slice();
     let content_type = query.content_type as i64;
     let processes = processes(connection, &query.system)?;
-    let mut after = connection.prepare_cached(
+    let mut after = connection.prepare_cached(&format!(
         "SELECT signature, event FROM events
-         WHERE system = ?1 AND feed_type = ?2 AND feed_process = ?3 AND feed_ms >= ?4
+         WHERE system = ?1 AND feed_type = ?2 AND feed_process = ?3 AND feed_ms >= ?4 AND {}
          ORDER BY feed_ms, feed_lc LIMIT 1",
-    )?;
-    let mut before = connection.prepare_cached(
+        visible("events", 5)
+    ))?;
+    let mut before = connection.prepare_cached(&format!(
         "SELECT signature, event FROM events
-         WHERE system = ?1 AND feed_type = ?2 AND feed_process = ?3 AND feed_ms <= ?4
+         WHERE system = ?1 AND feed_type = ?2 AND feed_process = ?3 AND feed_ms <= ?4 AND {}
          ORDER BY feed_ms DESC, feed_lc DESC LIMIT 1",
-    )?;
+        visible("events", 5)
+    ))?;
     let mut proof = Vec::new();
     for process in &processes {
         if *process != latest.process {
-            let params = params![system, content_type, process, latest.ms];
+            let params = params![system, content_type, process, latest.ms, moderation];
             proof.extend(
                 after
                     .query_row(params, |row| signed_from_row(row, 0))
@@ -370,7 +390,7 @@ fn proof(
             );
         }
         if *process != earliest.process {
-            let params = params![system, content_type, process, earliest.ms];
+            let params = params![system, content_type, process, earliest.ms, moderation];
             proof.extend(
                 before
                     .query_row(params, |row| signed_from_row(row, 0))
@@ -392,6 +412,7 @@ struct Item {
 pub(super) fn references(
     connection: &Connection,
     query: &ReferencesQuery,
+    moderation: Option<&str>,
 ) -> Result<ReferencesPage> {
     let (kind, subjects) = subject_keys(&query.subject);
     let counts = query
@@ -406,7 +427,7 @@ pub(super) fn references(
             cursor: None,
         });
     };
-    let mut items = referencing_items(connection, kind, &subjects, events.from_type)?;
+    let mut items = referencing_items(connection, kind, &subjects, events.from_type, moderation)?;
     // Newest first among equal scores; the cursor resumes strictly after its position.
     items.sort_by_key(|item| std::cmp::Reverse((item.score, item.id)));
     if let Some(cursor) = query.cursor {
@@ -452,16 +473,19 @@ fn referencing_items(
     kind: i64,
     subjects: &[Vec<u8>],
     from_type: Option<u64>,
+    moderation: Option<&str>,
 ) -> Result<Vec<Item>> {
-    let mut statement = connection.prepare_cached(
+    let mut statement = connection.prepare_cached(&format!(
         "SELECT DISTINCT e.id, e.signature, e.event, e.system, e.process, e.logical_clock
          FROM refs r JOIN events e ON e.id = r.event_id
-         WHERE r.kind = ?1 AND r.subject = ?2 AND (?3 IS NULL OR r.from_type = ?3)",
-    )?;
+         WHERE r.kind = ?1 AND r.subject = ?2 AND (?3 IS NULL OR r.from_type = ?3) AND {}",
+        visible("e", 4)
+    ))?;
     let mut items: Vec<Item> = Vec::new();
     for subject in subjects {
-        let rows =
-            statement.query_map(params![kind, subject, from_type.map(|t| t as i64)], |row| {
+        let rows = statement.query_map(
+            params![kind, subject, from_type.map(|t| t as i64), moderation],
+            |row| {
                 let system: Vec<u8> = row.get(3)?;
                 let process: Vec<u8> = row.get(4)?;
                 Ok((
@@ -471,7 +495,8 @@ fn referencing_items(
                     process,
                     row.get::<_, i64>(5)?,
                 ))
-            })?;
+            },
+        )?;
         for row in rows {
             let (id, event, system, process, clock) = row?;
             if items.iter().any(|item| item.id == id) {

@@ -84,3 +84,168 @@ CREATE TABLE IF NOT EXISTS lww_counts (
     count INTEGER NOT NULL,
     PRIMARY KEY (kind, subject, value, from_type)
 ) WITHOUT ROWID;
+
+-- Operator curation (POST /censor, `agora admin censor`). `kind` is do_not_recommend or refuse_storage.
+CREATE TABLE IF NOT EXISTS censored_systems (
+    system BLOB PRIMARY KEY,
+    kind TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS censored_events (
+    system BLOB NOT NULL,
+    process BLOB NOT NULL,
+    logical_clock INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (system, process, logical_clock)
+) WITHOUT ROWID;
+
+-- Identity (handles and claims, crates/store/src/sqlite/identity.rs).
+-- One handle per system and one system per handle. `proven` = bound by a signed claim.
+CREATE TABLE IF NOT EXISTS handles (
+    handle TEXT PRIMARY KEY,
+    system BLOB NOT NULL UNIQUE,
+    proven INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+-- Every live CLAIM event, its type, and its fields; filled by ingest, emptied by the trigger
+-- below whenever the event row goes (delete, purge, any other removal).
+CREATE TABLE IF NOT EXISTS claims (
+    event_id INTEGER PRIMARY KEY,
+    system BLOB NOT NULL,
+    claim_type INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_system ON claims (system, claim_type);
+CREATE TABLE IF NOT EXISTS claim_fields (
+    event_id INTEGER NOT NULL,
+    key INTEGER NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claim_fields_value ON claim_fields (value, event_id);
+CREATE INDEX IF NOT EXISTS claim_fields_event ON claim_fields (event_id);
+CREATE TRIGGER IF NOT EXISTS claims_follow_events AFTER DELETE ON events
+WHEN OLD.content_type = 12
+BEGIN
+    DELETE FROM claims WHERE event_id = OLD.id;
+    DELETE FROM claim_fields WHERE event_id = OLD.id;
+END;
+
+-- Discovery (search, explore, trending topics, recommended profiles). Every row below is derived
+-- from one live event and written in the ingest transaction; the AFTER DELETE triggers remove
+-- them whatever path deletes the event (a DELETE event, purge, refuse_storage).
+
+-- Post text, rowid = events.id. Contentless: the text lives in `events` only.
+CREATE VIRTUAL TABLE IF NOT EXISTS post_search USING fts5(
+    text, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+);
+-- Every word indexed for search (`kind` 0: posts, 1: profiles), for typo expansion: the words
+-- of one first letter and a few lengths are one short range. Words stay when their documents
+-- go (a stale word only expands a query to nothing); they are never served.
+CREATE TABLE IF NOT EXISTS search_words (
+    kind INTEGER NOT NULL,
+    first TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    word TEXT NOT NULL,
+    PRIMARY KEY (kind, first, length, word)
+) WITHOUT ROWID;
+
+-- Live POSTs in explore order: `order_ms` is the post's time, capped at its arrival plus a margin.
+CREATE TABLE IF NOT EXISTS explore (
+    event_id INTEGER PRIMARY KEY,
+    system BLOB NOT NULL,
+    order_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS explore_order ON explore (order_ms, event_id);
+CREATE INDEX IF NOT EXISTS explore_system ON explore (system);
+
+-- The UTF-8 topic (bytes reference) of live POSTs; `folded` is lowercase without leading '/'.
+CREATE TABLE IF NOT EXISTS topics (
+    event_id INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    folded TEXT NOT NULL,
+    order_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS topics_time ON topics (order_ms, folded);
+CREATE INDEX IF NOT EXISTS topics_event ON topics (event_id);
+
+-- Live USERNAME and DESCRIPTION writes; the LWW winner per (system, type) is the profile.
+CREATE TABLE IF NOT EXISTS profile_fields (
+    event_id INTEGER PRIMARY KEY,
+    system BLOB NOT NULL,
+    content_type INTEGER NOT NULL,
+    lww_ms INTEGER NOT NULL,
+    process BLOB NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profile_fields_winner
+    ON profile_fields (system, content_type, lww_ms, process);
+-- One search document per identity; rowid = profile_search rowid.
+CREATE TABLE IF NOT EXISTS profiles (
+    id INTEGER PRIMARY KEY,
+    system BLOB NOT NULL UNIQUE
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS profile_search USING fts5(
+    username, description, content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER IF NOT EXISTS discovery_post_removed AFTER DELETE ON events
+WHEN old.content_type = 3 BEGIN
+    DELETE FROM post_search WHERE rowid = old.id;
+    DELETE FROM explore WHERE event_id = old.id;
+    DELETE FROM topics WHERE event_id = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS discovery_profile_field_removed AFTER DELETE ON events
+WHEN old.content_type IN (5, 6) BEGIN
+    DELETE FROM profile_fields WHERE event_id = old.id;
+END;
+-- The profile document always holds the current winners: rewritten whenever a write comes or goes.
+CREATE TRIGGER IF NOT EXISTS discovery_profile_added AFTER INSERT ON profile_fields BEGIN
+    INSERT OR IGNORE INTO profiles (system) VALUES (new.system);
+    DELETE FROM profile_search WHERE rowid = (SELECT id FROM profiles WHERE system = new.system);
+    INSERT INTO profile_search (rowid, username, description)
+    SELECT id,
+           (SELECT value FROM profile_fields WHERE system = new.system AND content_type = 5
+            ORDER BY lww_ms DESC, process DESC LIMIT 1),
+           (SELECT value FROM profile_fields WHERE system = new.system AND content_type = 6
+            ORDER BY lww_ms DESC, process DESC LIMIT 1)
+    FROM profiles WHERE system = new.system;
+END;
+CREATE TRIGGER IF NOT EXISTS discovery_profile_removed AFTER DELETE ON profile_fields BEGIN
+    DELETE FROM profile_search WHERE rowid = (SELECT id FROM profiles WHERE system = old.system);
+    INSERT INTO profile_search (rowid, username, description)
+    SELECT id,
+           (SELECT value FROM profile_fields WHERE system = old.system AND content_type = 5
+            ORDER BY lww_ms DESC, process DESC LIMIT 1),
+           (SELECT value FROM profile_fields WHERE system = old.system AND content_type = 6
+            ORDER BY lww_ms DESC, process DESC LIMIT 1)
+    FROM profiles
+    WHERE system = old.system
+      AND EXISTS (SELECT 1 FROM profile_fields WHERE system = old.system);
+END;
+
+-- Moderation (crates/store/src/sqlite/moderation.rs): the local labeler's output. A status row
+-- means "labeled by the rules with this digest"; tags are one (name, level) per category of
+-- those rules. The trigger drops both whenever the event row goes (delete, purge, any other
+-- removal). `moderation_meta` remembers which rules the stored labels follow.
+CREATE TABLE IF NOT EXISTS moderation_status (
+    event_id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    rules TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS moderation_tags (
+    event_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    PRIMARY KEY (event_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS moderation_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS moderation_follows_events AFTER DELETE ON events
+WHEN OLD.content_type IN (3, 5, 6)
+BEGIN
+    DELETE FROM moderation_status WHERE event_id = OLD.id;
+    DELETE FROM moderation_tags WHERE event_id = OLD.id;
+END;

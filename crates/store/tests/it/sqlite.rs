@@ -23,6 +23,17 @@ impl Engine for Sqlite {
     fn open(&self) -> SqliteStore {
         SqliteStore::open(self.dir.path(), SqliteOptions::default()).expect("sqlite store opens")
     }
+
+    fn open_labeled(
+        &self,
+        labeler: Option<std::sync::Arc<agora_store::moderation::Labeler>>,
+    ) -> SqliteStore {
+        let options = SqliteOptions {
+            labeler,
+            ..SqliteOptions::default()
+        };
+        SqliteStore::open(self.dir.path(), options).expect("sqlite store opens")
+    }
 }
 
 crate::conformance::suite!(Sqlite);

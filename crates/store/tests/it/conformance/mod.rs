@@ -2,10 +2,14 @@
 //! that takes a fresh store, so every engine runs the same checks through [`suite!`].
 
 pub mod counters;
+pub mod curation;
 pub mod deletes;
+pub mod discovery;
 pub mod durability;
 pub mod feeds;
+pub mod identity;
 pub mod ingest;
+pub mod moderation;
 pub mod references;
 pub mod support;
 
@@ -20,6 +24,12 @@ pub trait Engine {
 
     /// Opens the store at this place. Opening again after dropping the store is a restart.
     fn open(&self) -> Self::Store;
+
+    /// Opens the store at this place with a local labeler (`None`: moderation off).
+    fn open_labeled(
+        &self,
+        labeler: Option<std::sync::Arc<agora_store::moderation::Labeler>>,
+    ) -> Self::Store;
 }
 
 /// Instantiates every conformance test as a `#[tokio::test]` for one [`Engine`].
@@ -52,6 +62,38 @@ macro_rules! suite {
             feeds::index_proof_names_other_processes,
             feeds::head_is_highest_clock_per_process_with_its_system_processes,
             feeds::latest_is_highest_clock_per_type_and_falls_back_after_delete,
+            discovery::search_finds_posts_by_word_and_by_one_typo,
+            discovery::search_ranks_more_exact_terms_first,
+            discovery::search_pages_neither_skip_nor_repeat_while_posts_arrive,
+            discovery::one_word_search_pages_newest_first_past_many_matches,
+            discovery::removed_posts_leave_search_explore_and_trending_at_once,
+            discovery::profile_search_finds_only_current_values,
+            discovery::explore_is_newest_first_with_an_exact_cursor,
+            discovery::explore_orders_far_future_posts_by_arrival,
+            discovery::trending_counts_topics_over_windows_with_a_prefix,
+            discovery::recommended_profiles_are_distinct_live_and_not_curated,
+            discovery::curated_events_and_systems_are_left_out,
+            curation::removing_a_system_keeps_other_counters_exact,
+            curation::removing_an_event_falls_back_and_frees_tombstones,
+            curation::refuse_storage_of_a_system_removes_and_refuses_it,
+            curation::refuse_storage_of_an_event_refuses_only_its_slot,
+            curation::do_not_recommend_keeps_storage,
+            curation::censoring_is_idempotent_and_only_strengthens,
+            identity::handles_bind_move_and_refuse_taken_ones,
+            identity::proven_bindings_change_only_with_proof,
+            identity::claims_resolve_through_vouches_of_the_trust_root,
+            identity::claims_go_with_their_events,
+        );
+
+        $crate::conformance::suite!(@labeled $engine;
+            labeled_events_carry_a_tag_per_category_and_still_verify,
+            filters_hide_above_max_level_and_strict_hides_unknown_names,
+            filtered_pages_lose_nothing_and_repeat_nothing,
+            without_a_labeler_there_are_no_tags_and_filters_hide_nothing,
+            stored_events_follow_the_rules_after_a_restart,
+            topic_feeds_are_filtered_but_replies_and_plain_reads_are_not,
+            a_deleted_post_is_gone_from_filtered_reads,
+            posts_stored_while_rules_were_off_are_labeled_at_the_next_start,
         );
 
         #[tokio::test(flavor = "multi_thread")]
@@ -62,6 +104,18 @@ macro_rules! suite {
             })
             .await;
         }
+    };
+    (@labeled $engine:ty; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $test() {
+                let engine = <$engine as $crate::conformance::Engine>::create();
+                $crate::conformance::moderation::$test(|labeler| {
+                    <$engine as $crate::conformance::Engine>::open_labeled(&engine, labeler)
+                })
+                .await;
+            }
+        )*
     };
     (@fresh $engine:ty; $($module:ident :: $test:ident),* $(,)?) => {
         $(

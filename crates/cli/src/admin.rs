@@ -1,0 +1,251 @@
+//! `agora admin`: operator curation on a local data directory, opening the server's SQLite
+//! store directly. Safe while `agora serve` runs on the same directory: SQLite (WAL) serializes
+//! the two writers, each change is one transaction, and the server reads the censorship tables
+//! at every ingest, so a change takes effect at once without a restart.
+
+use std::path::PathBuf;
+
+use agora_protocol::encoding::base64url_encode;
+use agora_protocol::links::{Link, LinkError};
+use agora_store::sqlite::{SqliteOptions, SqliteStore};
+use agora_store::{CensorTarget, Censorship, CensorshipKind, Store};
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// Directory of the server's store [default: the same as `agora serve`].
+    #[arg(long, env = "AGORA_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AdminCommand {
+    /// Censor an identity or a post, given its link (`polycentric://…` or a web URL ending in
+    /// one). do-not-recommend keeps it stored and served but out of search, explore, trending
+    /// and recommendations; refuse-storage deletes it from this server and refuses it from now on.
+    Censor {
+        /// A system (identity) or event (post) link.
+        link: String,
+        /// How strongly: do-not-recommend or refuse-storage.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+    },
+    /// Lift the censorship of an identity or a post. What refuse-storage deleted comes back only
+    /// when someone publishes it again.
+    Uncensor {
+        /// The link given to `censor` (as `agora admin list` prints it).
+        link: String,
+    },
+    /// List every censorship in force.
+    List,
+}
+
+/// `--kind` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KindArg {
+    DoNotRecommend,
+    RefuseStorage,
+}
+
+impl From<KindArg> for CensorshipKind {
+    fn from(kind: KindArg) -> Self {
+        match kind {
+            KindArg::DoNotRecommend => Self::DoNotRecommend,
+            KindArg::RefuseStorage => Self::RefuseStorage,
+        }
+    }
+}
+
+pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => crate::serve::default_data_dir()?,
+    };
+    let store = open(&data_dir)?;
+    let output = match args.command {
+        AdminCommand::Censor { link, kind } => {
+            let target = parse_target(&link)?;
+            let kind = CensorshipKind::from(kind);
+            let outcome = store.censor(target.clone(), kind).await?;
+            let text = if outcome.changed {
+                format!(
+                    "censored {}: {}; {} stored event(s) removed\n",
+                    describe(&target),
+                    outcome.kind,
+                    outcome.events_removed
+                )
+            } else {
+                format!(
+                    "{} is already censored: {} stays in force\n",
+                    describe(&target),
+                    outcome.kind
+                )
+            };
+            Output {
+                text,
+                json: json!({
+                    "target": target_json(&target),
+                    "kind": outcome.kind.as_str(),
+                    "changed": outcome.changed,
+                    "events_removed": outcome.events_removed,
+                }),
+            }
+        }
+        AdminCommand::Uncensor { link } => {
+            let target = parse_target(&link)?;
+            let lifted = store.uncensor(target.clone()).await?;
+            let text = match lifted {
+                Some(kind) => format!("lifted {kind} from {}\n", describe(&target)),
+                None => format!("{} was not censored: nothing to lift\n", describe(&target)),
+            };
+            Output {
+                text,
+                json: json!({
+                    "target": target_json(&target),
+                    "lifted": lifted.map(CensorshipKind::as_str),
+                }),
+            }
+        }
+        AdminCommand::List => {
+            let list = store.censorships().await?;
+            Output {
+                text: list_text(&list),
+                json: list.iter().map(censorship_json).collect(),
+            }
+        }
+    };
+    output.print(json);
+    Ok(())
+}
+
+/// Opens an existing store; a directory without one is a mistake worth naming, not a new store.
+fn open(data_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
+    let file = data_dir.join(SqliteStore::FILE_NAME);
+    if !file.is_file() {
+        bail!(
+            "no Agora store in {}: pass the server's --data-dir (or AGORA_DATA_DIR)",
+            data_dir.display()
+        );
+    }
+    // A short-lived tool needs little page cache and no parallel readers.
+    let options = SqliteOptions {
+        readers_max: 1,
+        writer_cache_kib: 8 * 1024,
+        reader_cache_kib: 8 * 1024,
+        ..SqliteOptions::default()
+    };
+    SqliteStore::open(data_dir, options)
+        .with_context(|| format!("opening the store in {}", data_dir.display()))
+}
+
+fn parse_target(link: &str) -> anyhow::Result<CensorTarget> {
+    let text = link.trim();
+    let text = text.split(['?', '#']).next().unwrap_or(text);
+    match Link::parse(text) {
+        Ok(Link::System { system, .. }) => Ok(CensorTarget::System(system)),
+        Ok(Link::Event {
+            system,
+            process,
+            logical_clock,
+            ..
+        }) => Ok(CensorTarget::Event {
+            system,
+            process,
+            logical_clock,
+        }),
+        Err(LinkError::UrlType(url_type)) => {
+            bail!("link type {url_type} cannot be censored: give an identity (1) or post (2) link")
+        }
+        Err(error) => bail!("{link:?} is not an identity or post link: {error}"),
+    }
+}
+
+/// The link that names a target, for `list` output and `uncensor`.
+fn target_link(target: &CensorTarget) -> String {
+    match target {
+        CensorTarget::System(system) => Link::System {
+            system: *system,
+            servers: Vec::new(),
+        },
+        CensorTarget::Event {
+            system,
+            process,
+            logical_clock,
+        } => Link::Event {
+            system: *system,
+            process: *process,
+            logical_clock: *logical_clock,
+            servers: Vec::new(),
+        },
+    }
+    .to_url()
+}
+
+fn describe(target: &CensorTarget) -> String {
+    match target {
+        CensorTarget::System(system) => {
+            format!("identity {}", base64url_encode(system.as_bytes()))
+        }
+        CensorTarget::Event {
+            system,
+            process,
+            logical_clock,
+        } => format!(
+            "post {} of identity {} (process {})",
+            logical_clock,
+            base64url_encode(system.as_bytes()),
+            base64url_encode(process.as_bytes())
+        ),
+    }
+}
+
+fn target_json(target: &CensorTarget) -> Value {
+    match target {
+        CensorTarget::System(system) => json!({
+            "type": "system",
+            "system": base64url_encode(system.as_bytes()),
+            "link": target_link(target),
+        }),
+        CensorTarget::Event {
+            system,
+            process,
+            logical_clock,
+        } => json!({
+            "type": "event",
+            "system": base64url_encode(system.as_bytes()),
+            "process": base64url_encode(process.as_bytes()),
+            "logical_clock": logical_clock,
+            "link": target_link(target),
+        }),
+    }
+}
+
+fn censorship_json(censorship: &Censorship) -> Value {
+    json!({
+        "target": target_json(&censorship.target),
+        "kind": censorship.kind.as_str(),
+        "created_ms": censorship.created_ms,
+    })
+}
+
+fn list_text(list: &[Censorship]) -> String {
+    if list.is_empty() {
+        return "nothing is censored\n".to_owned();
+    }
+    let mut text = String::new();
+    for censorship in list {
+        text.push_str(&format!(
+            "{}  {}  {}\n  {}\n",
+            crate::read_cmds::utc_time(censorship.created_ms),
+            censorship.kind,
+            describe(&censorship.target),
+            target_link(&censorship.target)
+        ));
+    }
+    text
+}

@@ -1,0 +1,841 @@
+//! Discovery across servers: search, explore, trending topics and recommended profiles, asked of
+//! several servers at once. Every served event is verified; a server that serves one that does
+//! not verify is named as failed and its whole answer is dropped. The answers are merged without
+//! duplicates and every result keeps the servers that returned it, so a reader sees who curated
+//! what and a server that hides something cannot make it vanish.
+//!
+//! Merging:
+//! - message search: one result per event slot (system, process, clock), ordered by its best
+//!   position on any server's page, then by how many servers returned it, then newest first;
+//! - explore: one result per slot, newest first (event time), replies left out as official
+//!   clients do (spec section 6.7);
+//! - profile search and recommendations: one result per identity, ordered by best position (for
+//!   recommendations first by how many servers recommended it);
+//! - trending: one result per topic whose count is the **sum** of the servers' counts, ordered by
+//!   that sum. The spec's client divides the sum by the number of answers; that is the same
+//!   order, and the sum is what a reader can check against each server.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::str::FromStr;
+
+use agora_protocol::crdt::{LwwStamp, lww_element_replaces};
+use agora_protocol::encoding::base64url_encode;
+use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
+use futures::future::join_all;
+use prost::Message as _;
+
+use crate::client::normalize_server;
+use crate::read::{post_view, reply_target};
+use crate::remote::{Remote, ServerError};
+use crate::{Client, FeedPost, Gathered, Profile, ServerFailure};
+
+/// One merged result and the servers (base URLs) that returned it, in the order asked.
+#[derive(Clone, Debug)]
+pub struct Found<T> {
+    pub item: T,
+    pub servers: Vec<String>,
+}
+
+/// An identity found by profile search or recommended by a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundProfile {
+    pub system: PublicKey,
+    pub username: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A trending topic: its text and its count summed over the servers that returned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic {
+    pub topic: String,
+    pub count: u64,
+}
+
+/// The window `/top_string_references` counts over (spec section 6.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeRange {
+    Hours12,
+    Day,
+    Week,
+    #[default]
+    Month,
+}
+
+impl TimeRange {
+    /// The `time_range` query value.
+    pub fn as_param(self) -> &'static str {
+        match self {
+            Self::Hours12 => "12h",
+            Self::Day => "1d",
+            Self::Week => "7d",
+            Self::Month => "30d",
+        }
+    }
+}
+
+/// A time range that is not one of `12h`, `1d`, `7d`, `30d`.
+#[derive(Debug, thiserror::Error)]
+#[error("time range {0:?} is not one of 12h, 1d, 7d, 30d")]
+pub struct TimeRangeError(String);
+
+impl FromStr for TimeRange {
+    type Err = TimeRangeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "12h" => Ok(Self::Hours12),
+            "1d" => Ok(Self::Day),
+            "7d" => Ok(Self::Week),
+            "30d" => Ok(Self::Month),
+            other => Err(TimeRangeError(other.to_owned())),
+        }
+    }
+}
+
+impl Client {
+    /// Posts matching `text` on every one of `servers`, merged by relevance (module docs).
+    pub async fn search_posts(
+        &self,
+        servers: &[String],
+        text: &str,
+        limit: usize,
+    ) -> Gathered<Vec<Found<FeedPost>>> {
+        let page = EventsPage::search(text, limit, "messages");
+        let mut gathered = self.ask_all(servers, &page).await;
+        let answers = std::mem::take(&mut gathered.value);
+        let mut merged = merge(answers, slot_of, |_, _| {});
+        merged.retain(|entry| entry.item.content_type() == content::POST);
+        merged.sort_by_key(|entry| {
+            (
+                entry.best_rank,
+                std::cmp::Reverse(entry.servers.len()),
+                std::cmp::Reverse(entry.item.unix_milliseconds()),
+            )
+        });
+        self.posts_found(gathered, merged, limit).await
+    }
+
+    /// Recent posts of everyone on every one of `servers`, newest first, without replies.
+    pub async fn explore(
+        &self,
+        servers: &[String],
+        limit: usize,
+    ) -> Gathered<Vec<Found<FeedPost>>> {
+        let page = EventsPage {
+            path: "/explore",
+            params: vec![("limit", limit.to_string())],
+        };
+        let mut gathered = self.ask_all(servers, &page).await;
+        let answers = std::mem::take(&mut gathered.value);
+        let mut merged = merge(answers, slot_of, |_, _| {});
+        merged.retain(|entry| {
+            entry.item.content_type() == content::POST && reply_target(&entry.item).is_none()
+        });
+        merged.sort_by_key(|entry| {
+            (
+                std::cmp::Reverse(entry.item.unix_milliseconds()),
+                std::cmp::Reverse(entry.item.slot_key()),
+            )
+        });
+        self.posts_found(gathered, merged, limit).await
+    }
+
+    /// Identities whose username or description matches `text`, one result per identity.
+    pub async fn search_profiles(
+        &self,
+        servers: &[String],
+        text: &str,
+        limit: usize,
+    ) -> Gathered<Vec<Found<FoundProfile>>> {
+        let page = ProfilesPage(EventsPage::search(text, limit, "profiles"));
+        let mut gathered = self.ask_all(servers, &page).await;
+        let answers = std::mem::take(&mut gathered.value);
+        let mut merged = merge(answers, |profile: &Partial| profile.system, Partial::absorb);
+        merged.sort_by_key(|entry| (entry.best_rank, std::cmp::Reverse(entry.servers.len())));
+        merged.truncate(limit);
+        let found = merged
+            .into_iter()
+            .map(|entry| (entry.item.finish(), entry.servers))
+            .collect();
+        let found = self.complete_profiles(found).await;
+        with_value(gathered, found)
+    }
+
+    /// The most used topics on every one of `servers`; `prefix` narrows them (spec section 6.6).
+    pub async fn trending(
+        &self,
+        servers: &[String],
+        range: TimeRange,
+        prefix: Option<&str>,
+        limit: usize,
+    ) -> Gathered<Vec<Found<Topic>>> {
+        let mut params = vec![
+            ("limit", limit.to_string()),
+            ("time_range", range.as_param().to_owned()),
+        ];
+        if let Some(prefix) = prefix {
+            params.push(("query", prefix.to_owned()));
+        }
+        let mut gathered = self.ask_all(servers, &TopTopics { params }).await;
+        let answers = std::mem::take(&mut gathered.value);
+        let merged = merge(
+            answers,
+            |topic: &Topic| topic.topic.clone(),
+            |kept, other| kept.count = kept.count.saturating_add(other.count),
+        );
+        with_value(gathered, rank_topics(merged, limit))
+    }
+
+    /// The identities `servers` recommend, each once, with its current username when a server
+    /// that recommended it serves one.
+    pub async fn recommended(
+        &self,
+        servers: &[String],
+        limit: usize,
+    ) -> Gathered<Vec<Found<FoundProfile>>> {
+        let mut gathered = self.ask_all(servers, &Recommended).await;
+        let answers = std::mem::take(&mut gathered.value);
+        let mut merged = merge(answers, |system| *system, |_, _| {});
+        merged.sort_by_key(|entry| {
+            (
+                std::cmp::Reverse(entry.servers.len()),
+                entry.best_rank,
+                entry.item,
+            )
+        });
+        merged.truncate(limit);
+        let found = merged
+            .into_iter()
+            .map(|entry| {
+                let profile = FoundProfile {
+                    system: entry.item,
+                    username: None,
+                    description: None,
+                };
+                (profile, entry.servers)
+            })
+            .collect();
+        let found = self.complete_profiles(found).await;
+        with_value(gathered, found)
+    }
+
+    /// Asks every server at once; each answer is kept beside its server, each failure named.
+    async fn ask_all<A: Ask>(
+        &self,
+        servers: &[String],
+        ask: &A,
+    ) -> Gathered<Vec<(String, Vec<A::Item>)>> {
+        let servers = distinct_servers(servers);
+        let asked = servers.iter().map(|server| async move {
+            let remote = Remote {
+                http: &self.http,
+                base: server,
+            };
+            (server.clone(), ask.ask(remote).await)
+        });
+        let mut gathered = Gathered {
+            value: Vec::new(),
+            answered: Vec::new(),
+            failed: Vec::new(),
+        };
+        for (server, answer) in join_all(asked).await {
+            match answer {
+                Ok(items) => {
+                    gathered.answered.push(server.clone());
+                    gathered.value.push((server, items));
+                }
+                Err(error) => {
+                    tracing::warn!(%server, %error, "discovery query failed");
+                    gathered.failed.push(ServerFailure { server, error });
+                }
+            }
+        }
+        gathered
+    }
+
+    /// Turns merged post events into feed posts with their authors' usernames.
+    async fn posts_found<A>(
+        &self,
+        gathered: Gathered<A>,
+        mut merged: Vec<Merged<VerifiedEvent>>,
+        limit: usize,
+    ) -> Gathered<Vec<Found<FeedPost>>> {
+        merged.truncate(limit);
+        let authors: Vec<(PublicKey, Vec<String>)> = merged
+            .iter()
+            .map(|entry| (*entry.item.system(), entry.servers.clone()))
+            .collect();
+        let profiles = self.profiles_from(authors).await;
+        let found = merged
+            .into_iter()
+            .filter_map(|entry| {
+                let post = post_view(&entry.item)?;
+                let username = profiles
+                    .get(entry.item.system())
+                    .and_then(|profile| profile.username.clone());
+                let item = FeedPost {
+                    username,
+                    reply_to: reply_target(&entry.item),
+                    post,
+                };
+                Some(Found {
+                    item,
+                    servers: entry.servers,
+                })
+            })
+            .collect();
+        with_value(gathered, found)
+    }
+
+    /// Fills in missing usernames and descriptions from the servers that returned each identity.
+    async fn complete_profiles(
+        &self,
+        found: Vec<(FoundProfile, Vec<String>)>,
+    ) -> Vec<Found<FoundProfile>> {
+        let missing: Vec<(PublicKey, Vec<String>)> = found
+            .iter()
+            .filter(|(profile, _)| profile.username.is_none() || profile.description.is_none())
+            .map(|(profile, servers)| (profile.system, servers.clone()))
+            .collect();
+        let known = self.profiles_from(missing).await;
+        found
+            .into_iter()
+            .map(|(mut item, servers)| {
+                if let Some(profile) = known.get(&item.system) {
+                    item.username = item.username.or_else(|| profile.username.clone());
+                    item.description = item.description.or_else(|| profile.description.clone());
+                }
+                Found { item, servers }
+            })
+            .collect()
+    }
+
+    /// Each system's current username and description: from the local store when it has a
+    /// username, else from the first of the given servers that serves a verified one. Lookups
+    /// run concurrently; one that fails only leaves the name out.
+    async fn profiles_from(
+        &self,
+        systems: Vec<(PublicKey, Vec<String>)>,
+    ) -> HashMap<PublicKey, Profile> {
+        let mut seen = HashSet::new();
+        let lookups =
+            systems
+                .into_iter()
+                .filter(|(system, _)| seen.insert(*system))
+                .map(|(system, servers)| async move {
+                    (system, self.profile_of(system, &servers).await)
+                });
+        join_all(lookups).await.into_iter().collect()
+    }
+
+    async fn profile_of(&self, system: PublicKey, servers: &[String]) -> Profile {
+        if let Ok(local) = self.profile(system).await
+            && local.username.is_some()
+        {
+            return local;
+        }
+        for server in servers {
+            let remote = Remote {
+                http: &self.http,
+                base: server,
+            };
+            match latest_profile(remote, &system).await {
+                Ok(profile) if profile.username.is_some() => return profile,
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%server, %error, "profile lookup failed"),
+            }
+        }
+        Profile::default()
+    }
+}
+
+/// One discovery query, asked of each server the same way.
+trait Ask {
+    type Item;
+    async fn ask(&self, remote: Remote<'_>) -> Result<Vec<Self::Item>, ServerError>;
+}
+
+/// `/search` or `/explore`: a page of events.
+struct EventsPage {
+    path: &'static str,
+    params: Vec<(&'static str, String)>,
+}
+
+impl EventsPage {
+    fn search(text: &str, limit: usize, search_type: &str) -> Self {
+        Self {
+            path: "/search",
+            params: vec![
+                ("search", text.to_owned()),
+                ("limit", limit.to_string()),
+                ("search_type", search_type.to_owned()),
+            ],
+        }
+    }
+}
+
+impl Ask for EventsPage {
+    type Item = VerifiedEvent;
+
+    /// Every event verified, else the whole answer is refused.
+    async fn ask(&self, remote: Remote<'_>) -> Result<Vec<VerifiedEvent>, ServerError> {
+        let body = remote.get(self.path, &self.params).await?;
+        let answer = wire::ResultEventsAndRelatedEventsAndCursor::decode(body)
+            .map_err(|error| malformed("search or explore answer", error))?;
+        let events = answer.result_events.map(|events| events.events);
+        verify_all(&events.unwrap_or_default())
+    }
+}
+
+/// Profile search: USERNAME and DESCRIPTION events grouped per identity.
+struct ProfilesPage(EventsPage);
+
+impl Ask for ProfilesPage {
+    type Item = Partial;
+
+    async fn ask(&self, remote: Remote<'_>) -> Result<Vec<Partial>, ServerError> {
+        Ok(profiles_of(&self.0.ask(remote).await?))
+    }
+}
+
+/// `/top_string_references`.
+struct TopTopics {
+    params: Vec<(&'static str, String)>,
+}
+
+impl Ask for TopTopics {
+    type Item = Topic;
+
+    async fn ask(&self, remote: Remote<'_>) -> Result<Vec<Topic>, ServerError> {
+        let body = remote.get("/top_string_references", &self.params).await?;
+        let answer = wire::ResultTopStringReferences::decode(body)
+            .map_err(|error| malformed("top_string_references answer", error))?;
+        Ok(topics_of(&answer))
+    }
+}
+
+/// `/recommended_profiles`.
+struct Recommended;
+
+impl Ask for Recommended {
+    type Item = PublicKey;
+
+    async fn ask(&self, remote: Remote<'_>) -> Result<Vec<PublicKey>, ServerError> {
+        let body = remote.get("/recommended_profiles", &[]).await?;
+        let keys = wire::PublicKeys::decode(body)
+            .map_err(|error| malformed("recommended_profiles answer", error))?;
+        keys.systems
+            .iter()
+            .map(|key| {
+                PublicKey::try_from(key)
+                    .map_err(|error| malformed("recommended_profiles answer", error))
+            })
+            .collect()
+    }
+}
+
+impl Remote<'_> {
+    /// `GET path?params` on this server: the body of a successful answer.
+    async fn get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<bytes::Bytes, ServerError> {
+        let request = self.http.get(format!("{}{path}", self.base)).query(params);
+        self.read(request).await
+    }
+}
+
+/// Verifies every served event: the signature over its exact bytes and the content rules.
+fn verify_all(served: &[wire::SignedEvent]) -> Result<Vec<VerifiedEvent>, ServerError> {
+    served
+        .iter()
+        .map(|signed| {
+            let event = VerifiedEvent::verify(signed)
+                .map_err(|error| ServerError::InvalidEvent(error.to_string()))?;
+            content::check(event.event(), content::POST_TEXT_BYTES_MAX)
+                .map_err(ServerError::InvalidEvent)?;
+            Ok(event)
+        })
+        .collect()
+}
+
+/// A system's latest USERNAME and DESCRIPTION as one server holds them (`/query_latest`),
+/// verified and resolved by the LWW rule.
+async fn latest_profile(remote: Remote<'_>, system: &PublicKey) -> Result<Profile, ServerError> {
+    let types = wire::RepeatedUInt64 {
+        numbers: vec![content::USERNAME, content::DESCRIPTION],
+    };
+    let params = [
+        ("system", system.to_query_param()),
+        ("event_types", base64url_encode(&types.encode_to_vec())),
+    ];
+    let body = remote.get("/query_latest", &params).await?;
+    let answer =
+        wire::Events::decode(body).map_err(|error| malformed("query_latest answer", error))?;
+    let events = verify_all(&answer.events)?;
+    if let Some(other) = events.iter().find(|event| event.system() != system) {
+        return Err(ServerError::WrongSystem {
+            asked: system.to_string(),
+            served: other.system().to_string(),
+        });
+    }
+    let mut partial = Partial::new(*system);
+    for event in &events {
+        partial.add(event);
+    }
+    Ok(partial.finish().into())
+}
+
+impl From<FoundProfile> for Profile {
+    fn from(profile: FoundProfile) -> Self {
+        Self {
+            username: profile.username,
+            description: profile.description,
+        }
+    }
+}
+
+/// Profile search answers are USERNAME and DESCRIPTION events: grouped per identity in the
+/// order the server ranked them.
+fn profiles_of(events: &[VerifiedEvent]) -> Vec<Partial> {
+    let mut profiles: Vec<Partial> = Vec::new();
+    for event in events {
+        match profiles.iter_mut().find(|p| p.system == *event.system()) {
+            Some(profile) => profile.add(event),
+            None => {
+                let mut profile = Partial::new(*event.system());
+                profile.add(event);
+                profiles.push(profile);
+            }
+        }
+    }
+    profiles
+}
+
+/// A profile being assembled from LWW element events: per field, the winning write so far.
+#[derive(Clone, Debug)]
+struct Partial {
+    system: PublicKey,
+    username: Option<(LwwStamp, String)>,
+    description: Option<(LwwStamp, String)>,
+}
+
+impl Partial {
+    fn new(system: PublicKey) -> Self {
+        Self {
+            system,
+            username: None,
+            description: None,
+        }
+    }
+
+    /// Takes `event`'s value when it is a USERNAME or DESCRIPTION write newer than the held one.
+    fn add(&mut self, event: &VerifiedEvent) {
+        let field = match event.content_type() {
+            content::USERNAME => &mut self.username,
+            content::DESCRIPTION => &mut self.description,
+            _ => return,
+        };
+        let Some(element) = event.event().lww_element.as_ref() else {
+            return;
+        };
+        let Ok(value) = String::from_utf8(element.value.to_vec()) else {
+            return;
+        };
+        let stamp = LwwStamp {
+            unix_milliseconds: element.unix_milliseconds,
+            process: *event.process(),
+        };
+        replace_if_newer(field, (stamp, value));
+    }
+
+    /// Merges another server's view of the same identity.
+    fn absorb(&mut self, other: Partial) {
+        if let Some(username) = other.username {
+            replace_if_newer(&mut self.username, username);
+        }
+        if let Some(description) = other.description {
+            replace_if_newer(&mut self.description, description);
+        }
+    }
+
+    fn finish(self) -> FoundProfile {
+        FoundProfile {
+            system: self.system,
+            username: self.username.map(|(_, value)| value),
+            description: self.description.map(|(_, value)| value),
+        }
+    }
+}
+
+fn replace_if_newer(field: &mut Option<(LwwStamp, String)>, candidate: (LwwStamp, String)) {
+    if field
+        .as_ref()
+        .is_none_or(|(current, _)| lww_element_replaces(&candidate.0, current))
+    {
+        *field = Some(candidate);
+    }
+}
+
+/// The buckets of a trending answer as topics; keys are shown as UTF-8 text.
+fn topics_of(answer: &wire::ResultTopStringReferences) -> Vec<Topic> {
+    answer
+        .buckets
+        .iter()
+        .map(|bucket| Topic {
+            topic: String::from_utf8_lossy(&bucket.key).into_owned(),
+            count: u64::try_from(bucket.value).unwrap_or(0),
+        })
+        .collect()
+}
+
+/// Topics by summed count, then by how many servers returned them, then by text.
+fn rank_topics(mut merged: Vec<Merged<Topic>>, limit: usize) -> Vec<Found<Topic>> {
+    merged.sort_by(|a, b| {
+        b.item
+            .count
+            .cmp(&a.item.count)
+            .then(b.servers.len().cmp(&a.servers.len()))
+            .then_with(|| a.item.topic.cmp(&b.item.topic))
+    });
+    merged
+        .into_iter()
+        .take(limit)
+        .map(|entry| Found {
+            item: entry.item,
+            servers: entry.servers,
+        })
+        .collect()
+}
+
+/// One result while merging: the item, its best (smallest) position on any server's answer,
+/// and the servers that returned it.
+#[derive(Debug)]
+struct Merged<T> {
+    item: T,
+    best_rank: usize,
+    servers: Vec<String>,
+}
+
+/// Merges per-server answers, in the order given, into one entry per key. A key seen again
+/// calls `combine(kept, other)`, keeps the better rank and adds the server once.
+fn merge<T, K: Eq + Hash>(
+    answers: Vec<(String, Vec<T>)>,
+    key: impl Fn(&T) -> K,
+    combine: impl Fn(&mut T, T),
+) -> Vec<Merged<T>> {
+    let mut merged: Vec<Merged<T>> = Vec::new();
+    let mut index: HashMap<K, usize> = HashMap::new();
+    for (server, items) in answers {
+        for (rank, item) in items.into_iter().enumerate() {
+            let Some(&at) = index.get(&key(&item)) else {
+                index.insert(key(&item), merged.len());
+                merged.push(Merged {
+                    item,
+                    best_rank: rank,
+                    servers: vec![server.clone()],
+                });
+                continue;
+            };
+            let entry = &mut merged[at];
+            entry.best_rank = entry.best_rank.min(rank);
+            if !entry.servers.contains(&server) {
+                entry.servers.push(server.clone());
+            }
+            combine(&mut entry.item, item);
+        }
+    }
+    merged
+}
+
+fn slot_of(event: &VerifiedEvent) -> [u8; 56] {
+    event.slot_key()
+}
+
+/// The merged value with the gathering's answered and failed servers.
+fn with_value<A, T>(gathered: Gathered<A>, value: T) -> Gathered<T> {
+    Gathered {
+        value,
+        answered: gathered.answered,
+        failed: gathered.failed,
+    }
+}
+
+fn distinct_servers(servers: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    servers
+        .iter()
+        .map(|server| normalize_server(server))
+        .filter(|server| !server.is_empty() && seen.insert(server.clone()))
+        .collect()
+}
+
+fn malformed(what: &'static str, reason: impl ToString) -> ServerError {
+    ServerError::Malformed {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agora_protocol::author::Author;
+    use agora_protocol::{Process, SecretKey};
+
+    use super::*;
+
+    fn author(seed: u8) -> Author {
+        Author::new(
+            SecretKey::from_seed(&[seed; 32]),
+            Process::from_bytes(&[seed; 16]).expect("16 bytes"),
+        )
+    }
+
+    fn post(author: &mut Author, text: &str, ms: u64) -> VerifiedEvent {
+        author.post(text, ms).expect("post signs")
+    }
+
+    fn answer<T>(server: &str, items: Vec<T>) -> (String, Vec<T>) {
+        (server.to_owned(), items)
+    }
+
+    #[test]
+    fn an_event_on_two_servers_is_one_result_naming_both() {
+        let mut alice = author(1);
+        let (shared, only_b) = (
+            post(&mut alice, "shared", 10),
+            post(&mut alice, "b only", 20),
+        );
+        let merged = merge(
+            vec![
+                answer("http://a", vec![shared.clone()]),
+                answer("http://b", vec![only_b.clone(), shared.clone()]),
+            ],
+            slot_of,
+            |_, _| {},
+        );
+        let found: Vec<(Vec<u8>, Vec<String>, usize)> = merged
+            .iter()
+            .map(|entry| {
+                (
+                    entry.item.event_bytes().to_vec(),
+                    entry.servers.clone(),
+                    entry.best_rank,
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    shared.event_bytes().to_vec(),
+                    vec!["http://a".to_owned(), "http://b".to_owned()],
+                    0
+                ),
+                (
+                    only_b.event_bytes().to_vec(),
+                    vec!["http://b".to_owned()],
+                    0
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_server_repeating_an_item_is_named_once() {
+        let merged = merge(
+            vec![answer("http://a", vec![7_u8, 7, 7])],
+            |item| *item,
+            |_, _| {},
+        );
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].servers, vec!["http://a".to_owned()]);
+    }
+
+    #[test]
+    fn trending_sums_counts_per_topic_and_orders_by_the_sum() {
+        let topic = |text: &str, count| Topic {
+            topic: text.to_owned(),
+            count,
+        };
+        let merged = merge(
+            vec![
+                answer("http://a", vec![topic("rust", 5), topic("cats", 4)]),
+                answer("http://b", vec![topic("cats", 3), topic("dogs", 6)]),
+            ],
+            |topic: &Topic| topic.topic.clone(),
+            |kept, other| kept.count += other.count,
+        );
+        let ranked: Vec<(String, u64, usize)> = rank_topics(merged, 2)
+            .into_iter()
+            .map(|found| (found.item.topic, found.item.count, found.servers.len()))
+            .collect();
+        assert_eq!(
+            ranked,
+            vec![("cats".to_owned(), 7, 2), ("dogs".to_owned(), 6, 1)]
+        );
+    }
+
+    #[test]
+    fn profile_answers_group_per_identity_and_keep_the_newest_write() {
+        let mut alice = author(1);
+        let old = alice
+            .set_element(content::USERNAME, b"old name", 10)
+            .expect("signs");
+        let new = alice
+            .set_element(content::USERNAME, b"new name", 20)
+            .expect("signs");
+        let about = alice
+            .set_element(content::DESCRIPTION, b"about", 15)
+            .expect("signs");
+        let from_a = profiles_of(&[new, about]);
+        let from_b = profiles_of(&[old]);
+        assert_eq!(
+            from_a.len(),
+            1,
+            "two events of one identity are one profile"
+        );
+        let merged = merge(
+            vec![answer("http://b", from_b), answer("http://a", from_a)],
+            |profile: &Partial| profile.system,
+            Partial::absorb,
+        );
+        assert_eq!(merged.len(), 1);
+        let profile = merged.into_iter().next().expect("one").item.finish();
+        assert_eq!(profile.username.as_deref(), Some("new name"));
+        assert_eq!(profile.description.as_deref(), Some("about"));
+    }
+
+    #[test]
+    fn an_altered_event_fails_the_whole_answer() {
+        let mut alice = author(1);
+        let good = post(&mut alice, "good", 10).to_signed();
+        let mut forged = post(&mut alice, "forged", 11).to_signed();
+        let mut bytes = forged.event.to_vec();
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 1;
+        }
+        forged.event = bytes.into();
+        assert_eq!(
+            verify_all(std::slice::from_ref(&good))
+                .expect("verifies")
+                .len(),
+            1
+        );
+        assert!(matches!(
+            verify_all(&[good, forged]),
+            Err(ServerError::InvalidEvent(_))
+        ));
+    }
+
+    #[test]
+    fn time_ranges_are_the_four_the_spec_names() {
+        for range in ["12h", "1d", "7d", "30d"] {
+            let parsed: TimeRange = range.parse().expect("a range");
+            assert_eq!(parsed.as_param(), range);
+        }
+        assert!("2d".parse::<TimeRange>().is_err());
+    }
+}

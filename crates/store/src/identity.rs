@@ -1,0 +1,62 @@
+//! Values of the identity part of the store contract: handle bindings and claim queries.
+
+use agora_protocol::{PublicKey, wire};
+
+/// A handle bound to a system, and whether the binding was made with a signed proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandleBinding {
+    pub handle: String,
+    pub system: PublicKey,
+    /// Made by a claim signed by `system` over a server challenge. Such a binding can only be
+    /// changed by another signed claim of the same system (or by purging the system).
+    pub proven: bool,
+}
+
+/// What a claim of a handle did. Refusals change nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandleClaimOutcome {
+    /// The system now holds the handle (any previous handle of the system is released). A
+    /// repeat claim of the handle the system already holds is also `Bound`, and keeps the
+    /// binding's proof.
+    Bound,
+    /// Another system holds the handle.
+    Taken(PublicKey),
+    /// The system's current binding was made with proof and this claim has none.
+    ProvenBindingNeedsProof { current: String },
+}
+
+/// One CLAIM event vouched for by a VOUCH event (spec section 6.4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct VouchedClaim {
+    pub claim: wire::SignedEvent,
+    pub vouch: wire::SignedEvent,
+}
+
+/// How `/resolve_claim` matches a claim's fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimFieldMatch {
+    /// Some field's value equals this string exactly.
+    AnyField(String),
+    /// The claim holds every one of these (key, value) pairs.
+    AllFields(Vec<(u64, String)>),
+}
+
+/// `/resolve_claim`: claims of a type matching fields, vouched for by `trust_root`.
+#[derive(Clone, Debug)]
+pub struct ClaimQuery {
+    pub claim_type: u64,
+    pub trust_root: PublicKey,
+    pub fields: ClaimFieldMatch,
+    /// Most (claim, vouch) pairs returned, newest vouch first.
+    pub limit: usize,
+}
+
+/// `/find_claim_and_vouch`: the claim of `claiming_system` of a type holding all `fields`, with
+/// the latest vouch for it by `vouching_system`.
+#[derive(Clone, Debug)]
+pub struct ClaimVouchQuery {
+    pub claim_type: u64,
+    pub claiming_system: PublicKey,
+    pub vouching_system: PublicKey,
+    pub fields: Vec<(u64, String)>,
+}

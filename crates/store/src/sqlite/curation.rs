@@ -1,0 +1,523 @@
+//! Operator curation on SQLite: removing stored events with all their derived rows, the
+//! `censored_systems` / `censored_events` tables, and the ingest refusal they cause.
+//!
+//! Removal goes through ingest's own [`super::ingest::remove_event`], so reference counts,
+//! LWW winners and opinion counts are kept by the same code that keeps them on a DELETE; the
+//! AFTER DELETE triggers on `events` clean every other derived table (claims, discovery).
+
+use agora_protocol::{Process, PublicKey};
+use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
+
+use super::ingest::{clock_sql, remove_event};
+use crate::{CensorOutcome, CensorTarget, Censorship, CensorshipKind, StoreError};
+
+/// Removes every stored event of `system` and its tombstones; returns how many events went.
+/// Afterwards `/ranges` lists nothing for the system.
+pub(super) fn remove_system(tx: &Transaction<'_>, system: &[u8]) -> rusqlite::Result<usize> {
+    let slots: Vec<(Vec<u8>, i64)> = tx
+        .prepare_cached("SELECT process, logical_clock FROM events WHERE system = ?1")?
+        .query_map([system], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut removed = 0;
+    for (process, clock) in &slots {
+        if remove_event(tx, system, process, *clock)? {
+            removed += 1;
+        }
+    }
+    tx.prepare_cached("DELETE FROM deletions WHERE system = ?1")?
+        .execute([system])?;
+    Ok(removed)
+}
+
+/// Removes the event stored in one slot, if any, and the tombstone it holds when it is a
+/// DELETE (the deleted slot then holds nothing). A tombstone *in* the slot is kept: it records
+/// the author's own deletion, not the removed content.
+pub(super) fn remove_slot(
+    tx: &Transaction<'_>,
+    system: &[u8],
+    process: &[u8],
+    clock: i64,
+) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "DELETE FROM deletions WHERE system = ?1 AND delete_id =
+             (SELECT id FROM events WHERE system = ?1 AND process = ?2 AND logical_clock = ?3)",
+    )?
+    .execute(params![system, process, clock])?;
+    remove_event(tx, system, process, clock)
+}
+
+/// Why ingest must refuse an event in this slot, if an operator refused storage of it or of
+/// its whole system.
+pub(super) fn refusal(
+    tx: &Transaction<'_>,
+    system: &[u8],
+    process: &[u8],
+    clock: i64,
+) -> rusqlite::Result<Option<String>> {
+    let (system_refused, event_refused): (bool, bool) = tx
+        .prepare_cached(
+            "SELECT
+                 EXISTS (SELECT 1 FROM censored_systems
+                         WHERE system = ?1 AND kind = 'refuse_storage'),
+                 EXISTS (SELECT 1 FROM censored_events
+                         WHERE system = ?1 AND process = ?2 AND logical_clock = ?3
+                           AND kind = 'refuse_storage')",
+        )?
+        .query_row(params![system, process, clock], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(if system_refused {
+        Some("this server refuses to store events of this system (operator curation)".into())
+    } else if event_refused {
+        Some("this server refuses to store this event (operator curation)".into())
+    } else {
+        None
+    })
+}
+
+/// Records a censorship (a stronger kind replaces a weaker one; a weaker or equal one changes
+/// nothing), and for refuse_storage removes what is stored of the target.
+pub(super) fn censor(
+    tx: &Transaction<'_>,
+    target: &CensorTarget,
+    requested: CensorshipKind,
+    now_ms: i64,
+) -> Result<CensorOutcome, StoreError> {
+    let previous = kind_of(tx, target)?;
+    let changed = previous.is_none_or(|previous| requested > previous);
+    let kind = previous.map_or(requested, |previous| previous.max(requested));
+    if changed {
+        match target {
+            CensorTarget::System(system) => tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO censored_systems (system, kind, created_ms)
+                     VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![system.as_bytes().as_slice(), kind.as_str(), now_ms])?,
+            CensorTarget::Event {
+                system,
+                process,
+                logical_clock,
+            } => tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO censored_events
+                         (system, process, logical_clock, kind, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    system.as_bytes().as_slice(),
+                    process.as_bytes().as_slice(),
+                    clock_sql(*logical_clock),
+                    kind.as_str(),
+                    now_ms
+                ])?,
+        };
+    }
+    let mut events_removed = 0;
+    if kind == CensorshipKind::RefuseStorage {
+        match target {
+            CensorTarget::System(system) => {
+                let system = system.as_bytes().as_slice();
+                events_removed = remove_system(tx, system)?;
+                // Nothing of a refused system stays, its handle included.
+                tx.prepare_cached("DELETE FROM handles WHERE system = ?1")?
+                    .execute([system])?;
+            }
+            CensorTarget::Event {
+                system,
+                process,
+                logical_clock,
+            } => {
+                let removed = remove_slot(
+                    tx,
+                    system.as_bytes(),
+                    process.as_bytes(),
+                    clock_sql(*logical_clock),
+                )?;
+                events_removed = usize::from(removed);
+            }
+        }
+    }
+    Ok(CensorOutcome {
+        kind,
+        changed,
+        events_removed,
+    })
+}
+
+/// Lifts a censorship; returns the kind that was in force, if any. Removed events stay
+/// removed: they come back only when someone publishes them again.
+pub(super) fn uncensor(
+    tx: &Transaction<'_>,
+    target: &CensorTarget,
+) -> Result<Option<CensorshipKind>, StoreError> {
+    let previous = kind_of(tx, target)?;
+    match target {
+        CensorTarget::System(system) => tx
+            .prepare_cached("DELETE FROM censored_systems WHERE system = ?1")?
+            .execute([system.as_bytes().as_slice()])?,
+        CensorTarget::Event {
+            system,
+            process,
+            logical_clock,
+        } => tx
+            .prepare_cached(
+                "DELETE FROM censored_events
+                 WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
+            )?
+            .execute(params![
+                system.as_bytes().as_slice(),
+                process.as_bytes().as_slice(),
+                clock_sql(*logical_clock)
+            ])?,
+    };
+    Ok(previous)
+}
+
+/// Every censorship in force: systems first, then events, oldest first within each.
+pub(super) fn censorships(connection: &Connection) -> Result<Vec<Censorship>, StoreError> {
+    let mut list = Vec::new();
+    let systems: Vec<(Vec<u8>, String, i64)> = connection
+        .prepare_cached(
+            "SELECT system, kind, created_ms FROM censored_systems ORDER BY created_ms, system",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (system, kind, created_ms) in systems {
+        list.push(Censorship {
+            target: CensorTarget::System(public_key(&system)?),
+            kind: stored_kind(&kind)?,
+            created_ms: created_ms.max(0) as u64,
+        });
+    }
+    let events: Vec<CensoredEventRow> = connection
+        .prepare_cached(
+            "SELECT system, process, logical_clock, kind, created_ms FROM censored_events
+             ORDER BY created_ms, system, process, logical_clock",
+        )?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (system, process, clock, kind, created_ms) in events {
+        list.push(Censorship {
+            target: CensorTarget::Event {
+                system: public_key(&system)?,
+                process: Process::from_bytes(&process)
+                    .map_err(|error| StoreError::Corrupt(format!("censored process: {error}")))?,
+                logical_clock: clock as u64,
+            },
+            kind: stored_kind(&kind)?,
+            created_ms: created_ms.max(0) as u64,
+        });
+    }
+    Ok(list)
+}
+
+/// A `censored_events` row: system, process, clock, kind, created_ms.
+type CensoredEventRow = (Vec<u8>, Vec<u8>, i64, String, i64);
+
+fn kind_of(
+    tx: &Transaction<'_>,
+    target: &CensorTarget,
+) -> Result<Option<CensorshipKind>, StoreError> {
+    let stored: Option<String> = match target {
+        CensorTarget::System(system) => tx
+            .prepare_cached("SELECT kind FROM censored_systems WHERE system = ?1")?
+            .query_row([system.as_bytes().as_slice()], |row| row.get(0))
+            .optional()?,
+        CensorTarget::Event {
+            system,
+            process,
+            logical_clock,
+        } => tx
+            .prepare_cached(
+                "SELECT kind FROM censored_events
+                 WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
+            )?
+            .query_row(
+                params![
+                    system.as_bytes().as_slice(),
+                    process.as_bytes().as_slice(),
+                    clock_sql(*logical_clock)
+                ],
+                |row| row.get(0),
+            )
+            .optional()?,
+    };
+    stored.as_deref().map(stored_kind).transpose()
+}
+
+fn stored_kind(text: &str) -> Result<CensorshipKind, StoreError> {
+    CensorshipKind::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown censorship kind {text:?}")))
+}
+
+fn public_key(bytes: &[u8]) -> Result<PublicKey, StoreError> {
+    PublicKey::from_bytes(bytes)
+        .map_err(|error| StoreError::Corrupt(format!("censored system: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Removal leaves no derived row behind, whatever tables the schema holds: every table with
+    //! an `event_id` column (and the search index keyed by event id) points at live events only,
+    //! and every counter equals what its source rows say.
+
+    use agora_protocol::author::{Author, Draft};
+    use agora_protocol::content::{self, opinion};
+    use agora_protocol::{Process, SecretKey, VerifiedEvent, wire};
+    use prost::Message as _;
+    use rusqlite::Connection;
+
+    use crate::Store as _;
+    use crate::sqlite::{SqliteOptions, SqliteStore};
+
+    fn author(seed: u8) -> Author {
+        Author::new(
+            SecretKey::from_seed(&[seed; 32]),
+            Process::from_bytes(&[seed; 16]).expect("16 bytes"),
+        )
+    }
+
+    fn count(connection: &Connection, sql: &str) -> i64 {
+        connection
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap_or_else(|error| panic!("{sql}: {error}"))
+    }
+
+    fn rows(connection: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+        let mut statement = connection.prepare(sql).expect("prepare");
+        let width = statement.column_count();
+        let mut rows: Vec<Vec<rusqlite::types::Value>> = statement
+            .query_map([], |row| (0..width).map(|index| row.get(index)).collect())
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        rows
+    }
+
+    fn tables(connection: &Connection) -> Vec<String> {
+        let mut statement = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'")
+            .expect("prepare");
+        statement
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("names")
+    }
+
+    fn columns(connection: &Connection, table: &str) -> Vec<String> {
+        let mut statement = connection
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .expect("prepare");
+        statement
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("columns")
+    }
+
+    /// Every derived row points at a live event, and every count equals its source rows.
+    fn assert_consistent(connection: &Connection) {
+        for table in tables(connection) {
+            if table != "events" && columns(connection, &table).iter().any(|c| c == "event_id") {
+                let dangling = count(
+                    connection,
+                    &format!(
+                        "SELECT count(*) FROM {table} WHERE event_id NOT IN (SELECT id FROM events)"
+                    ),
+                );
+                assert_eq!(dangling, 0, "{table} has rows of removed events");
+            }
+        }
+        assert_eq!(
+            count(
+                connection,
+                "SELECT count(*) FROM deletions WHERE delete_id NOT IN (SELECT id FROM events)"
+            ),
+            0,
+            "tombstones whose DELETE is gone"
+        );
+        if tables(connection).iter().any(|t| t == "post_search_data") {
+            assert_eq!(
+                count(
+                    connection,
+                    "SELECT count(*) FROM post_search WHERE rowid NOT IN (SELECT id FROM events)"
+                ),
+                0,
+                "search documents of removed posts"
+            );
+        }
+        assert_eq!(
+            rows(
+                connection,
+                "SELECT kind, subject, from_type, count FROM ref_counts"
+            ),
+            rows(
+                connection,
+                "SELECT kind, subject, from_type, count(*) FROM refs GROUP BY kind, subject, from_type"
+            ),
+            "reference counts equal the live references"
+        );
+        assert_eq!(
+            rows(
+                connection,
+                "SELECT author, content_type, kind, subject, event_id, value FROM lww_latest"
+            ),
+            rows(
+                connection,
+                "SELECT author, content_type, kind, subject, event_id, value FROM (
+                     SELECT *, row_number() OVER (PARTITION BY author, content_type, kind, subject
+                                                  ORDER BY lww_ms DESC, process DESC) AS rank
+                     FROM lww_refs)
+                 WHERE rank = 1"
+            ),
+            "each winner is the latest live write"
+        );
+        assert_eq!(
+            rows(
+                connection,
+                "SELECT kind, subject, value, from_type, count FROM lww_counts"
+            ),
+            rows(
+                connection,
+                "SELECT kind, subject, value, content_type, count(*) FROM lww_latest
+                 GROUP BY kind, subject, value, content_type"
+            ),
+            "opinion counts equal the winners"
+        );
+    }
+
+    fn claim(author: &mut Author, value: &str, at: u64) -> VerifiedEvent {
+        let body = wire::Claim {
+            claim_type: 1,
+            claim_fields: vec![wire::ClaimFieldEntry {
+                key: 1,
+                value: value.to_owned(),
+            }],
+        };
+        author
+            .publish(
+                Draft {
+                    content_type: content::CLAIM,
+                    content: body.encode_to_vec(),
+                    ..Draft::default()
+                },
+                at,
+            )
+            .expect("claim")
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn removal_leaves_no_derived_row_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+        let (mut alice, mut bob, mut carol) = (author(1), author(2), author(3));
+        let alice_post = alice.post("alice", 100).expect("post");
+        let bob_post = bob
+            .topic_post("bob on walruses", "/walrus", 110)
+            .expect("post");
+        let mut events = vec![alice_post.clone(), bob_post.clone()];
+        events.push(
+            bob.set_element(content::USERNAME, b"bobname", 120)
+                .expect("name"),
+        );
+        events.push(
+            bob.set_element(content::DESCRIPTION, b"about bob", 130)
+                .expect("about"),
+        );
+        events.push(
+            bob.reply("hi alice", &alice_post.pointer(), 140)
+                .expect("reply"),
+        );
+        events.push(
+            bob.opinion(&alice_post.pointer(), opinion::LIKE, 150)
+                .expect("like"),
+        );
+        events.push(
+            bob.opinion(&alice_post.pointer(), opinion::DISLIKE, 160)
+                .expect("revote"),
+        );
+        events.push(claim(&mut bob, "bob@example", 170));
+        let regret = bob.post("regret", 180).expect("post");
+        events.push(regret.clone());
+        events.push(bob.delete(&regret, 190).expect("delete"));
+        let carol_like = carol
+            .opinion(&bob_post.pointer(), opinion::LIKE, 200)
+            .expect("like");
+        events.push(carol_like.clone());
+        events.push(
+            carol
+                .reply("hi bob", &bob_post.pointer(), 210)
+                .expect("reply"),
+        );
+        events.push(
+            carol
+                .opinion(&alice_post.pointer(), opinion::LIKE, 220)
+                .expect("like"),
+        );
+        events.push(
+            alice
+                .opinion(&bob_post.pointer(), opinion::DISLIKE, 230)
+                .expect("opinion"),
+        );
+        let outcomes = store.ingest(events).await.expect("ingest");
+        assert!(
+            outcomes.iter().all(|o| *o == crate::IngestOutcome::Stored),
+            "{outcomes:?}"
+        );
+
+        let connection = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).expect("open");
+        assert_consistent(&connection);
+        let bob_key = bob.system();
+        let bob_bytes = bob_key.as_bytes().as_slice();
+        assert!(
+            count(&connection, "SELECT count(*) FROM claims") > 0,
+            "the claim is indexed"
+        );
+
+        assert_eq!(
+            store.remove_system(bob_key).await.expect("remove"),
+            8,
+            "nine published, one of them deleted"
+        );
+        assert_consistent(&connection);
+        for table in tables(&connection) {
+            let columns = columns(&connection, &table);
+            // Curation rows, handles and profile ids are about the system, not its events.
+            let keeps = ["censored_systems", "censored_events", "handles", "profiles"];
+            for column in ["system", "author"] {
+                if columns.iter().any(|c| c == column) && !keeps.contains(&table.as_str()) {
+                    let left: i64 = connection
+                        .query_row(
+                            &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                            [bob_bytes],
+                            |row| row.get(0),
+                        )
+                        .expect("count");
+                    assert_eq!(left, 0, "{table}.{column} still holds the removed system");
+                }
+            }
+        }
+
+        let removed = store
+            .remove_event(
+                carol.system(),
+                *carol_like.process(),
+                carol_like.logical_clock(),
+            )
+            .await
+            .expect("remove");
+        assert!(removed);
+        assert_consistent(&connection);
+    }
+}

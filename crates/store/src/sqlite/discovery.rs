@@ -1,0 +1,625 @@
+//! Discovery in SQLite: the rows written at ingest (post text in FTS5, explore order, topics,
+//! profile fields) and the queries over them. Removal is not here: the AFTER DELETE triggers of
+//! schema.sql drop the derived rows whatever path deletes an event.
+
+use std::collections::{HashMap, HashSet};
+
+use agora_protocol::{PublicKey, Reference, VerifiedEvent, content, wire};
+use prost::Message as _;
+use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
+
+use crate::StoreError;
+use crate::discovery::{
+    ExploreCursor, ExplorePage, FUTURE_MARGIN_MS, SearchCursor, SearchKind, SearchPage,
+    SearchQuery, TopicCount, TrendingQuery, search_terms, typo_distance, words,
+};
+use crate::prepare::signed_event;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// The SQL condition that event `e` is not curated out, by its system or by itself.
+const NOT_CENSORED: &str = "NOT EXISTS (SELECT 1 FROM censored_systems c WHERE c.system = e.system)
+     AND NOT EXISTS (SELECT 1 FROM censored_events c WHERE c.system = e.system
+                     AND c.process = e.process AND c.logical_clock = e.logical_clock)";
+
+/// The last character, so `[prefix, prefix + LAST_CHAR)` is every string starting with `prefix`.
+const LAST_CHAR: char = '\u{10FFFF}';
+
+/// Most distinct identities one walk of recommended profiles looks at before giving up.
+const RECOMMEND_STEPS_MAX: usize = 1_000;
+
+/// Writes what discovery needs about a newly stored event, inside the ingest transaction.
+pub(super) fn index_event(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    id: i64,
+    received_ms: i64,
+) -> rusqlite::Result<()> {
+    match event.content_type() {
+        content::POST => index_post(tx, event, id, received_ms),
+        content::USERNAME | content::DESCRIPTION => index_profile_field(tx, event, id),
+        _ => Ok(()),
+    }
+}
+
+/// The time a post is ordered by: its own when plausible, its arrival when it claims to be from
+/// further ahead than the margin allows.
+fn order_ms(event: &VerifiedEvent, received_ms: i64) -> i64 {
+    let latest_plausible = received_ms.saturating_add(FUTURE_MARGIN_MS);
+    match event.unix_milliseconds().map(i64::try_from) {
+        Some(Ok(ms)) if ms <= latest_plausible => ms,
+        _ => received_ms,
+    }
+}
+
+fn index_post(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    id: i64,
+    received_ms: i64,
+) -> rusqlite::Result<()> {
+    let order_ms = order_ms(event, received_ms);
+    tx.prepare_cached("INSERT INTO explore (event_id, system, order_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, event.system().as_bytes().as_slice(), order_ms])?;
+    let text = wire::Post::decode(event.event().content.clone())
+        .ok()
+        .and_then(|post| post.content)
+        .unwrap_or_default();
+    if !text.trim().is_empty() {
+        tx.prepare_cached("INSERT INTO post_search (rowid, text) VALUES (?1, ?2)")?
+            .execute(params![id, text])?;
+        remember_words(tx, MESSAGES.kind, &text)?;
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    for reference in event.references() {
+        let Reference::Bytes(bytes) = reference else {
+            continue;
+        };
+        let Ok(topic) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        if topic.is_empty() || !seen.insert(topic) {
+            continue;
+        }
+        tx.prepare_cached(
+            "INSERT INTO topics (event_id, topic, folded, order_ms) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id, topic, fold_topic(topic), order_ms])?;
+    }
+    Ok(())
+}
+
+/// How topics compare for prefix queries: without case and without the leading '/' some
+/// clients write.
+fn fold_topic(topic: &str) -> String {
+    topic.trim_start_matches('/').to_lowercase()
+}
+
+fn index_profile_field(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    id: i64,
+) -> rusqlite::Result<()> {
+    let Some(element) = event.event().lww_element.as_ref() else {
+        return Ok(());
+    };
+    let value = String::from_utf8_lossy(&element.value);
+    remember_words(tx, PROFILES.kind, &value)?;
+    // The insert trigger rewrites the identity's search document from the winners.
+    tx.prepare_cached(
+        "INSERT INTO profile_fields (event_id, system, content_type, lww_ms, process, value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        event.system().as_bytes().as_slice(),
+        event.content_type() as i64,
+        i64::try_from(element.unix_milliseconds).unwrap_or(i64::MAX),
+        event.process().as_bytes().as_slice(),
+        value.as_ref(),
+    ])?;
+    Ok(())
+}
+
+/// Adds a text's words to the typo vocabulary of a search kind.
+fn remember_words(tx: &Transaction<'_>, kind: i64, text: &str) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO search_words (kind, first, length, word) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for word in words(text) {
+        let mut chars = word.chars();
+        let Some(first) = chars.next() else { continue };
+        let length = 1 + chars.count() as i64;
+        insert.execute(params![kind, first.to_string(), length, word])?;
+    }
+    Ok(())
+}
+
+/// The full-text index and vocabulary a search kind reads.
+struct SearchIndex {
+    documents: &'static str,
+    /// Its `kind` in `search_words`.
+    kind: i64,
+    /// Highest document id now, which pins a new search.
+    max_id: &'static str,
+}
+
+const MESSAGES: SearchIndex = SearchIndex {
+    documents: "post_search",
+    kind: 0,
+    max_id: "SELECT coalesce(max(id), 0) FROM events",
+};
+
+const PROFILES: SearchIndex = SearchIndex {
+    documents: "profile_search",
+    kind: 1,
+    max_id: "SELECT coalesce(max(id), 0) FROM profiles",
+};
+
+pub(super) fn search(
+    connection: &Connection,
+    query: &SearchQuery,
+    moderation: Option<&str>,
+) -> Result<SearchPage> {
+    let index = match query.kind {
+        SearchKind::Messages => &MESSAGES,
+        SearchKind::Profiles => &PROFILES,
+    };
+    let cursor = match query.cursor {
+        Some(cursor) => cursor,
+        None => SearchCursor {
+            pinned_id: connection.query_row(index.max_id, [], |row| row.get(0))?,
+            score: i64::MAX,
+            id: i64::MAX,
+        },
+    };
+    let terms = search_terms(&query.text);
+    let mut page = SearchPage {
+        events: Vec::new(),
+        cursor: cursor.encode(),
+    };
+    let mut shown = 0;
+    let mut candidates = Candidates::new(connection, index, &terms, cursor)?;
+    while shown < query.limit {
+        let Some((score, id)) = candidates.next(connection, index)? else {
+            break;
+        };
+        let events: Vec<(i64, wire::SignedEvent)> = match query.kind {
+            SearchKind::Messages => live_post(connection, id)?
+                .map(|event| (id, event))
+                .into_iter()
+                .collect(),
+            SearchKind::Profiles => profile_events(connection, id)?,
+        };
+        page.cursor = SearchCursor {
+            score,
+            id,
+            ..cursor
+        }
+        .encode();
+        // moderation: filters apply here, per event (a profile hit is two events)
+        let mut visible = Vec::with_capacity(events.len());
+        for (event_id, event) in events {
+            if super::moderation::shown(connection, event_id, moderation)? {
+                visible.push(event);
+            }
+        }
+        if !visible.is_empty() {
+            shown += 1;
+            page.events.extend(visible);
+        }
+    }
+    Ok(page)
+}
+
+/// Ranked documents after a cursor, best first. A one-term query without typo neighbours (the
+/// common case of one plain word) gives every match the same score, so it streams matches
+/// newest first from the index in chunks instead of scoring them all.
+enum Candidates {
+    Ranked(std::vec::IntoIter<(i64, i64)>),
+    Newest {
+        phrase: String,
+        pinned_id: i64,
+        before_id: i64,
+        chunk: std::vec::IntoIter<i64>,
+        exhausted: bool,
+    },
+}
+
+/// Documents one chunk of the one-term stream reads.
+const STREAM_CHUNK: i64 = 64;
+
+impl Candidates {
+    fn new(
+        connection: &Connection,
+        index: &SearchIndex,
+        terms: &[String],
+        cursor: SearchCursor,
+    ) -> Result<Self> {
+        if let [term] = terms
+            && typo_neighbours(connection, index, term)?.is_empty()
+        {
+            // Every match scores EXACT_SCORE; a cursor at a lower score is past them all.
+            let before_id = match cursor.score.cmp(&EXACT_SCORE) {
+                std::cmp::Ordering::Greater => i64::MAX,
+                std::cmp::Ordering::Equal => cursor.id,
+                std::cmp::Ordering::Less => i64::MIN,
+            };
+            return Ok(Self::Newest {
+                phrase: fts_phrase(term),
+                pinned_id: cursor.pinned_id,
+                before_id,
+                chunk: Vec::new().into_iter(),
+                exhausted: false,
+            });
+        }
+        let ranked = ranked_documents(connection, index, terms, &cursor)?;
+        Ok(Self::Ranked(ranked.into_iter()))
+    }
+
+    fn next(&mut self, connection: &Connection, index: &SearchIndex) -> Result<Option<(i64, i64)>> {
+        match self {
+            Self::Ranked(ranked) => Ok(ranked.next()),
+            Self::Newest {
+                phrase,
+                pinned_id,
+                before_id,
+                chunk,
+                exhausted,
+            } => {
+                if let Some(id) = chunk.next() {
+                    return Ok(Some((EXACT_SCORE, id)));
+                }
+                if *exhausted {
+                    return Ok(None);
+                }
+                let ids: Vec<i64> = connection
+                    .prepare_cached(&format!(
+                        "SELECT rowid FROM {0} WHERE {0} MATCH ?1 AND rowid <= ?2 AND rowid < ?3
+                         ORDER BY rowid DESC LIMIT ?4",
+                        index.documents
+                    ))?
+                    .query_map(
+                        params![&*phrase, *pinned_id, *before_id, STREAM_CHUNK],
+                        |row| row.get(0),
+                    )?
+                    .collect::<rusqlite::Result<_>>()?;
+                *exhausted = (ids.len() as i64) < STREAM_CHUNK;
+                if let Some(&last) = ids.last() {
+                    *before_id = last;
+                }
+                *chunk = ids.into_iter();
+                Ok(chunk.next().map(|id| (EXACT_SCORE, id)))
+            }
+        }
+    }
+}
+
+/// What a document scores per query term it holds exactly, and per term it holds only a typo
+/// neighbour of.
+const EXACT_SCORE: i64 = 2;
+const TYPO_SCORE: i64 = 1;
+
+/// Documents matching any term, at most `cursor.pinned_id` and strictly after the cursor, best
+/// first. The score is deterministic, so pages stay consistent while the index grows: for each
+/// query term, 2 when the document holds the term itself, 1 when it holds only a typo neighbour
+/// (a vocabulary term a few edits away), summed. Ties go to the newer document.
+fn ranked_documents(
+    connection: &Connection,
+    index: &SearchIndex,
+    terms: &[String],
+    cursor: &SearchCursor,
+) -> Result<Vec<(i64, i64)>> {
+    let mut scores: HashMap<i64, i64> = HashMap::new();
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT rowid FROM {0} WHERE {0} MATCH ?1 AND rowid <= ?2",
+        index.documents
+    ))?;
+    for term in terms {
+        let exact: HashSet<i64> = statement
+            .query_map(params![fts_phrase(term), cursor.pinned_id], |row| {
+                row.get(0)
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let neighbours = typo_neighbours(connection, index, term)?;
+        if !neighbours.is_empty() {
+            let any: Vec<String> = neighbours.iter().map(|word| fts_phrase(word)).collect();
+            let fuzzy = statement
+                .query_map(params![any.join(" OR "), cursor.pinned_id], |row| {
+                    row.get::<_, i64>(0)
+                })?;
+            for id in fuzzy {
+                let id = id?;
+                if !exact.contains(&id) {
+                    *scores.entry(id).or_default() += TYPO_SCORE;
+                }
+            }
+        }
+        for id in exact {
+            *scores.entry(id).or_default() += EXACT_SCORE;
+        }
+    }
+    let mut ranked: Vec<(i64, i64)> = scores
+        .into_iter()
+        .map(|(id, score)| (score, id))
+        .filter(|&key| key < (cursor.score, cursor.id))
+        .collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(ranked)
+}
+
+/// A term as an FTS5 string, so no character of it is read as query syntax.
+fn fts_phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// Indexed words within the term's typo distance, other than the term itself. Only words with
+/// the same first letter and a length in reach are compared: one short range of `search_words`,
+/// not a pass over the whole vocabulary.
+fn typo_neighbours(
+    connection: &Connection,
+    index: &SearchIndex,
+    term: &str,
+) -> Result<Vec<String>> {
+    let chars = term.chars().count();
+    let distance = typo_distance(chars);
+    let Some(first) = term.chars().next() else {
+        return Ok(Vec::new());
+    };
+    if distance == 0 {
+        return Ok(Vec::new());
+    }
+    let mut statement = connection.prepare_cached(
+        "SELECT word FROM search_words
+         WHERE kind = ?1 AND first = ?2 AND length BETWEEN ?3 AND ?4",
+    )?;
+    let rows = statement.query_map(
+        params![
+            index.kind,
+            first.to_string(),
+            (chars - distance) as i64,
+            (chars + distance) as i64
+        ],
+        |row| row.get::<_, String>(0),
+    )?;
+    let mut neighbours = Vec::new();
+    for candidate in rows {
+        let candidate = candidate?;
+        if candidate != term && strsim::levenshtein(&candidate, term) <= distance {
+            neighbours.push(candidate);
+        }
+    }
+    Ok(neighbours)
+}
+
+/// A live, not curated-out POST by event id.
+fn live_post(connection: &Connection, id: i64) -> Result<Option<wire::SignedEvent>> {
+    Ok(connection
+        .prepare_cached(&format!(
+            "SELECT e.signature, e.event FROM events e
+             WHERE e.id = ?1 AND e.content_type = 3 AND {NOT_CENSORED}"
+        ))?
+        .query_row([id], |row| Ok(signed_event(row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
+/// The current USERNAME and DESCRIPTION events of a profile document's identity, with their
+/// event ids.
+fn profile_events(
+    connection: &Connection,
+    profile_id: i64,
+) -> Result<Vec<(i64, wire::SignedEvent)>> {
+    let mut winner = connection.prepare_cached(&format!(
+        "SELECT e.id, e.signature, e.event FROM events e
+         WHERE e.id = (SELECT f.event_id FROM profiles p
+                       JOIN profile_fields f ON f.system = p.system AND f.content_type = ?2
+                       WHERE p.id = ?1 ORDER BY f.lww_ms DESC, f.process DESC LIMIT 1)
+           AND {NOT_CENSORED}"
+    ))?;
+    let mut events = Vec::new();
+    for content_type in [content::USERNAME, content::DESCRIPTION] {
+        let event = winner
+            .query_row(params![profile_id, content_type as i64], |row| {
+                Ok((row.get(0)?, signed_event(row.get(1)?, row.get(2)?)))
+            })
+            .optional()?;
+        events.extend(event);
+    }
+    Ok(events)
+}
+
+pub(super) fn explore(
+    connection: &Connection,
+    cursor: Option<ExploreCursor>,
+    limit: usize,
+    moderation: Option<&str>,
+) -> Result<ExplorePage> {
+    let after = cursor.unwrap_or(ExploreCursor {
+        order_ms: i64::MAX,
+        id: i64::MAX,
+    });
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT x.order_ms, x.event_id, e.signature, e.event
+         FROM explore x JOIN events e ON e.id = x.event_id
+         WHERE (x.order_ms, x.event_id) < (?1, ?2) AND {NOT_CENSORED} AND {}
+         ORDER BY x.order_ms DESC, x.event_id DESC LIMIT ?3",
+        // moderation: filters apply here (in the query, so pages stay full)
+        super::moderation::visible("e", 4)
+    ))?;
+    let rows = statement.query_map(
+        params![after.order_ms, after.id, limit as i64, moderation],
+        |row| {
+            Ok((
+                ExploreCursor {
+                    order_ms: row.get(0)?,
+                    id: row.get(1)?,
+                },
+                signed_event(row.get(2)?, row.get(3)?),
+            ))
+        },
+    )?;
+    let mut page = ExplorePage::default();
+    for row in rows {
+        let (position, event) = row?;
+        page.cursor = Some(position.encode());
+        page.events.push(event);
+    }
+    Ok(page)
+}
+
+pub(super) fn trending(connection: &Connection, query: &TrendingQuery) -> Result<Vec<TopicCount>> {
+    let prefix = query.prefix.as_deref().map(fold_topic).unwrap_or_default();
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT t.topic, count(*) AS posts
+         FROM topics t JOIN events e ON e.id = t.event_id
+         WHERE t.order_ms >= ?1 AND t.folded >= ?2 AND t.folded < ?3 AND {NOT_CENSORED}
+         GROUP BY t.topic ORDER BY posts DESC, t.topic LIMIT ?4"
+    ))?;
+    let rows = statement.query_map(
+        params![
+            query.since_ms,
+            prefix,
+            format!("{prefix}{LAST_CHAR}"),
+            query.limit as i64
+        ],
+        |row| {
+            Ok(TopicCount {
+                topic: row.get(0)?,
+                count: row.get::<_, i64>(1)? as u64,
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Up to `count` distinct identities with live posts, none curated out: a walk in key order
+/// from a random key, wrapping once, so each call shows a different slice of the identities and
+/// costs one index seek per identity looked at.
+pub(super) fn recommended(connection: &Connection, count: usize) -> Result<Vec<PublicKey>> {
+    let mut next = connection
+        .prepare_cached("SELECT system FROM explore WHERE system > ?1 ORDER BY system LIMIT 1")?;
+    let mut censored =
+        connection.prepare_cached("SELECT 1 FROM censored_systems WHERE system = ?1")?;
+    let start: Vec<u8> = connection.query_row("SELECT randomblob(32)", [], |row| row.get(0))?;
+    let mut last = start;
+    let mut wrapped = false;
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut systems = Vec::new();
+    for _ in 0..RECOMMEND_STEPS_MAX {
+        if systems.len() == count {
+            break;
+        }
+        let found: Option<Vec<u8>> = next.query_row([&last], |row| row.get(0)).optional()?;
+        let Some(system) = found else {
+            if wrapped {
+                break;
+            }
+            wrapped = true;
+            last = Vec::new();
+            continue;
+        };
+        if !seen.insert(system.clone()) {
+            break;
+        }
+        if !censored.exists([&system])? {
+            let key = PublicKey::from_bytes(&system)
+                .map_err(|error| StoreError::Corrupt(format!("stored system key: {error}")))?;
+            systems.push(key);
+        }
+        last = system;
+    }
+    Ok(systems)
+}
+
+#[cfg(test)]
+mod tests {
+    use agora_protocol::author::Author;
+    use agora_protocol::{Process, SecretKey};
+
+    use super::*;
+
+    fn database() -> Connection {
+        let connection = Connection::open_in_memory().expect("in-memory database");
+        connection
+            .execute_batch(include_str!("schema.sql"))
+            .expect("schema applies");
+        connection
+    }
+
+    fn apply(connection: &mut Connection, events: &[&VerifiedEvent]) {
+        let tx = connection.transaction().expect("transaction");
+        for event in events {
+            super::super::ingest::apply(&tx, event, 1_000).expect("ingest");
+        }
+        tx.commit().expect("commit");
+    }
+
+    fn count(connection: &Connection, sql: &str) -> i64 {
+        connection
+            .query_row(sql, [], |row| row.get(0))
+            .expect("count")
+    }
+
+    /// Whatever deletes an event row (purge and refuse_storage delete directly), the triggers
+    /// take every derived row with it, and a profile falls back to the remaining winner.
+    #[test]
+    fn deleting_event_rows_directly_removes_every_derived_row() {
+        let mut connection = database();
+        let mut alice = Author::new(
+            SecretKey::from_seed(&[1; 32]),
+            Process::from_bytes(&[1; 16]).expect("16 bytes"),
+        );
+        let post = alice
+            .topic_post("walrus sighting", "sea", 100)
+            .expect("sign");
+        let old_name = alice
+            .set_element(content::USERNAME, b"Ferdinand", 100)
+            .expect("sign");
+        let new_name = alice
+            .set_element(content::USERNAME, b"Leopold", 200)
+            .expect("sign");
+        apply(&mut connection, &[&post, &old_name, &new_name]);
+        let name_matches = |connection: &Connection, name: &str| {
+            count(
+                connection,
+                &format!("SELECT count(*) FROM profile_search WHERE profile_search MATCH '{name}'"),
+            )
+        };
+        assert_eq!(
+            count(
+                &connection,
+                "SELECT count(*) FROM post_search WHERE post_search MATCH 'walrus'"
+            ),
+            1
+        );
+        assert_eq!(name_matches(&connection, "leopold"), 1);
+        assert_eq!(name_matches(&connection, "ferdinand"), 0);
+
+        connection
+            .execute(
+                "DELETE FROM events WHERE content_type = 3 OR logical_clock = 3",
+                [],
+            )
+            .expect("direct delete");
+
+        for sql in [
+            "SELECT count(*) FROM post_search WHERE post_search MATCH 'walrus'",
+            "SELECT count(*) FROM explore",
+            "SELECT count(*) FROM topics",
+        ] {
+            assert_eq!(count(&connection, sql), 0, "{sql}");
+        }
+        assert_eq!(name_matches(&connection, "leopold"), 0);
+        assert_eq!(
+            name_matches(&connection, "ferdinand"),
+            1,
+            "the former name is current again"
+        );
+
+        connection
+            .execute("DELETE FROM events", [])
+            .expect("purge everything");
+        assert_eq!(name_matches(&connection, "ferdinand"), 0);
+        assert_eq!(count(&connection, "SELECT count(*) FROM profile_fields"), 0);
+    }
+}

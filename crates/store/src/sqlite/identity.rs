@@ -1,0 +1,299 @@
+//! Handles and claims in SQLite: the `handles`, `claims` and `claim_fields` tables.
+//!
+//! Claims are recorded by ingest in the same transaction as their event, and removed by the
+//! `claims_follow_events` trigger whenever the event row goes, so no removal path can leave a
+//! claim behind. Vouches are found through the `refs` table ingest already keeps.
+
+use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
+use prost::Message as _;
+use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
+
+use crate::prepare::signed_event;
+use crate::{
+    ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleBinding, HandleClaimOutcome, StoreError,
+    VouchedClaim,
+};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Records a newly inserted CLAIM event (row `id`) and its fields. Other types are ignored, and
+/// so is a claim body that does not decode (ingest's content check refuses those first).
+pub(super) fn record_claim(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    id: i64,
+) -> rusqlite::Result<()> {
+    if event.content_type() != content::CLAIM {
+        return Ok(());
+    }
+    let Ok(claim) = wire::Claim::decode(event.event().content.clone()) else {
+        return Ok(());
+    };
+    tx.prepare_cached("INSERT INTO claims (event_id, system, claim_type) VALUES (?1, ?2, ?3)")?
+        .execute(params![
+            id,
+            event.system().as_bytes().as_slice(),
+            claim.claim_type as i64
+        ])?;
+    for field in &claim.claim_fields {
+        tx.prepare_cached("INSERT INTO claim_fields (event_id, key, value) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, field.key as i64, field.value])?;
+    }
+    Ok(())
+}
+
+/// Binds a handle in the writer's transaction; see [`crate::Store::claim_handle`].
+pub(super) fn claim_handle(
+    tx: &Transaction<'_>,
+    system: &PublicKey,
+    handle: &str,
+    proven: bool,
+    now_ms: i64,
+) -> Result<HandleClaimOutcome> {
+    if let Some(holder) = binding_of_handle(tx, handle)? {
+        if holder.system != *system {
+            return Ok(HandleClaimOutcome::Taken(holder.system));
+        }
+        // Claiming the handle one already holds changes nothing; a proven binding stays
+        // proven even when the repeat claim is unsigned.
+        if holder.proven || !proven {
+            return Ok(HandleClaimOutcome::Bound);
+        }
+    }
+    let current = binding_of_system(tx, system)?.filter(|current| current.proven && !proven);
+    if let Some(current) = current {
+        return Ok(HandleClaimOutcome::ProvenBindingNeedsProof {
+            current: current.handle,
+        });
+    }
+    tx.prepare_cached("DELETE FROM handles WHERE system = ?1")?
+        .execute([system.as_bytes().as_slice()])?;
+    tx.prepare_cached(
+        "INSERT INTO handles (handle, system, proven, updated_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        handle,
+        system.as_bytes().as_slice(),
+        proven,
+        now_ms
+    ])?;
+    Ok(HandleClaimOutcome::Bound)
+}
+
+/// Removes the system's binding; returns the handle it held.
+pub(super) fn release_handle(tx: &Transaction<'_>, system: &PublicKey) -> Result<Option<String>> {
+    let released = binding_of_system(tx, system)?.map(|binding| binding.handle);
+    tx.prepare_cached("DELETE FROM handles WHERE system = ?1")?
+        .execute([system.as_bytes().as_slice()])?;
+    Ok(released)
+}
+
+pub(super) fn binding_of_handle(
+    connection: &Connection,
+    handle: &str,
+) -> Result<Option<HandleBinding>> {
+    let row: Option<(String, Vec<u8>, bool)> = connection
+        .prepare_cached("SELECT handle, system, proven FROM handles WHERE handle = ?1")?
+        .query_row([handle], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    row.map(binding).transpose()
+}
+
+fn binding_of_system(connection: &Connection, system: &PublicKey) -> Result<Option<HandleBinding>> {
+    let row: Option<(String, Vec<u8>, bool)> = connection
+        .prepare_cached("SELECT handle, system, proven FROM handles WHERE system = ?1")?
+        .query_row([system.as_bytes().as_slice()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    row.map(binding).transpose()
+}
+
+fn binding((handle, system, proven): (String, Vec<u8>, bool)) -> Result<HandleBinding> {
+    let system = PublicKey::from_bytes(&system)
+        .map_err(|error| StoreError::Corrupt(format!("handle {handle:?} system: {error}")))?;
+    Ok(HandleBinding {
+        handle,
+        system,
+        proven,
+    })
+}
+
+/// A stored claim: its row id and signed event, and where it sits (for finding vouches).
+struct ClaimRow {
+    id: i64,
+    signed: wire::SignedEvent,
+    slot: Vec<u8>,
+}
+
+/// `/resolve_claim` (spec section 6.4), with at most `query.limit` results.
+pub(super) fn resolve_claims(
+    connection: &Connection,
+    query: &ClaimQuery,
+) -> Result<Vec<VouchedClaim>> {
+    let candidates = match &query.fields {
+        ClaimFieldMatch::AnyField(value) => claims_with_value(connection, query.claim_type, value)?,
+        ClaimFieldMatch::AllFields(fields) => {
+            claims_with_fields(connection, query.claim_type, None, fields)?
+        }
+    };
+    let mut matches = Vec::new();
+    for claim in candidates {
+        for vouch in vouches(connection, &claim.slot, &query.trust_root)? {
+            matches.push((vouch.0, claim.id, claim.signed.clone(), vouch.1));
+        }
+    }
+    // Newest vouch first; ties in a stable order so pages are repeatable.
+    matches.sort_by(|left, right| right.0.cmp(&left.0).then(left.1.cmp(&right.1)));
+    matches.truncate(query.limit);
+    Ok(matches
+        .into_iter()
+        .map(|(_, _, claim, vouch)| VouchedClaim { claim, vouch })
+        .collect())
+}
+
+/// `/find_claim_and_vouch`: the latest vouch over every matching claim of the system.
+pub(super) fn find_claim_and_vouch(
+    connection: &Connection,
+    query: &ClaimVouchQuery,
+) -> Result<Option<VouchedClaim>> {
+    let candidates = claims_with_fields(
+        connection,
+        query.claim_type,
+        Some(&query.claiming_system),
+        &query.fields,
+    )?;
+    let mut best: Option<(i64, VouchedClaim)> = None;
+    for claim in candidates {
+        let latest = vouches(connection, &claim.slot, &query.vouching_system)?
+            .into_iter()
+            .next()
+            .filter(|(vouch_ms, _)| best.as_ref().is_none_or(|(best_ms, _)| vouch_ms > best_ms));
+        if let Some((vouch_ms, vouch)) = latest {
+            best = Some((
+                vouch_ms,
+                VouchedClaim {
+                    claim: claim.signed,
+                    vouch,
+                },
+            ));
+        }
+    }
+    Ok(best.map(|(_, found)| found))
+}
+
+const CLAIM_COLUMNS: &str = "e.id, e.signature, e.event, e.system, e.process, e.logical_clock";
+
+fn claim_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimRow> {
+    let mut slot: Vec<u8> = row.get(3)?;
+    slot.extend_from_slice(&row.get::<_, Vec<u8>>(4)?);
+    slot.extend_from_slice(&(row.get::<_, i64>(5)? as u64).to_be_bytes());
+    Ok(ClaimRow {
+        id: row.get(0)?,
+        signed: signed_event(row.get(1)?, row.get(2)?),
+        slot,
+    })
+}
+
+fn claims_with_value(
+    connection: &Connection,
+    claim_type: u64,
+    value: &str,
+) -> Result<Vec<ClaimRow>> {
+    let sql = format!(
+        "SELECT DISTINCT {CLAIM_COLUMNS} FROM claim_fields f
+         JOIN claims c ON c.event_id = f.event_id
+         JOIN events e ON e.id = c.event_id
+         WHERE f.value = ?1 AND c.claim_type = ?2"
+    );
+    let rows = connection
+        .prepare_cached(&sql)?
+        .query_map(params![value, claim_type as i64], claim_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Claims of a type (of one system, when given) holding every (key, value) pair.
+fn claims_with_fields(
+    connection: &Connection,
+    claim_type: u64,
+    system: Option<&PublicKey>,
+    fields: &[(u64, String)],
+) -> Result<Vec<ClaimRow>> {
+    let system = system.map(|system| system.as_bytes().to_vec());
+    // With a field to match, start from the claims holding its value (indexed); without one,
+    // every claim of the type (of the system, when given) matches.
+    let candidates = match fields.first() {
+        Some((key, value)) => {
+            let sql = format!(
+                "SELECT DISTINCT {CLAIM_COLUMNS} FROM claim_fields f
+                 JOIN claims c ON c.event_id = f.event_id
+                 JOIN events e ON e.id = c.event_id
+                 WHERE f.value = ?1 AND f.key = ?2 AND c.claim_type = ?3
+                   AND (?4 IS NULL OR c.system = ?4)"
+            );
+            connection
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![value, *key as i64, claim_type as i64, system],
+                    claim_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+        None => {
+            let sql = format!(
+                "SELECT {CLAIM_COLUMNS} FROM claims c JOIN events e ON e.id = c.event_id
+                 WHERE c.claim_type = ?1 AND (?2 IS NULL OR c.system = ?2)"
+            );
+            connection
+                .prepare_cached(&sql)?
+                .query_map(params![claim_type as i64, system], claim_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+    };
+    let mut matching = Vec::new();
+    for candidate in candidates {
+        if holds_fields(connection, candidate.id, fields)? {
+            matching.push(candidate);
+        }
+    }
+    Ok(matching)
+}
+
+fn holds_fields(connection: &Connection, id: i64, fields: &[(u64, String)]) -> Result<bool> {
+    let mut statement = connection.prepare_cached(
+        "SELECT 1 FROM claim_fields WHERE event_id = ?1 AND key = ?2 AND value = ?3",
+    )?;
+    for (key, value) in fields {
+        if !statement.exists(params![id, *key as i64, value])? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Live VOUCH events of `voucher` pointing at the claim's slot, newest first, with their time.
+fn vouches(
+    connection: &Connection,
+    claim_slot: &[u8],
+    voucher: &PublicKey,
+) -> Result<Vec<(i64, wire::SignedEvent)>> {
+    let rows = connection
+        .prepare_cached(
+            "SELECT COALESCE(v.unix_ms, 0), v.signature, v.event FROM refs r
+             JOIN events v ON v.id = r.event_id
+             WHERE r.kind = ?1 AND r.subject = ?2 AND r.from_type = ?3 AND v.system = ?4
+             ORDER BY v.unix_ms DESC, v.id DESC",
+        )?
+        .query_map(
+            params![
+                content::REFERENCE_POINTER as i64,
+                claim_slot,
+                content::VOUCH as i64,
+                voucher.as_bytes().as_slice()
+            ],
+            |row| Ok((row.get(0)?, signed_event(row.get(1)?, row.get(2)?))),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,543 @@
+//! Discovery: full-text search over live posts and current profiles (with typo tolerance and
+//! stable paging), explore, trending topics and recommended profiles, and that curation and
+//! every removal path take events out of all of them at once (spec sections 6.5 to 6.8).
+
+use std::collections::HashSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use agora_protocol::author::{Author, Draft};
+use agora_protocol::{VerifiedEvent, content, wire};
+use agora_store::{
+    CensorTarget, CensorshipKind, ExploreCursor, SearchCursor, SearchKind, SearchPage, SearchQuery,
+    Store, TopicCount, TrendingQuery,
+};
+use prost::Message as _;
+
+use super::support::*;
+
+const HOUR_MS: u64 = 60 * 60 * 1000;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+async fn search<S: Store>(
+    store: &S,
+    text: &str,
+    kind: SearchKind,
+    cursor: Option<SearchCursor>,
+    limit: usize,
+) -> SearchPage {
+    store
+        .search(SearchQuery {
+            text: text.to_owned(),
+            kind,
+            cursor,
+            limit,
+        })
+        .await
+        .expect("search")
+}
+
+/// What a user sees of each result: the post text, or `type:value` for profile fields.
+fn shown(events: &[wire::SignedEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|signed| {
+            let event = VerifiedEvent::verify(signed).expect("served events verify");
+            match event.content_type() {
+                content::POST => wire::Post::decode(event.event().content.clone())
+                    .expect("post body")
+                    .content
+                    .unwrap_or_default(),
+                other => {
+                    let value = &event.event().lww_element.as_ref().expect("lww").value;
+                    format!("{other}:{}", String::from_utf8_lossy(value))
+                }
+            }
+        })
+        .collect()
+}
+
+async fn messages<S: Store>(store: &S, text: &str) -> Vec<String> {
+    let mut found = shown(
+        &search(store, text, SearchKind::Messages, None, 100)
+            .await
+            .events,
+    );
+    found.sort();
+    found
+}
+
+async fn profiles<S: Store>(store: &S, text: &str) -> Vec<String> {
+    let mut found = shown(
+        &search(store, text, SearchKind::Profiles, None, 100)
+            .await
+            .events,
+    );
+    found.sort();
+    found
+}
+
+/// Every page of a messages search, `limit` at a time, until the empty page official clients
+/// stop on; `between` runs after the first page.
+async fn all_pages<S: Store>(
+    store: &S,
+    text: &str,
+    limit: usize,
+    mut between: impl AsyncFnMut(),
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for page_number in 0.. {
+        assert!(page_number < 100, "paging never ended");
+        let page = search(store, text, SearchKind::Messages, cursor, limit).await;
+        assert!(page.events.len() <= limit, "page larger than the limit");
+        if page.events.is_empty() {
+            break;
+        }
+        seen.extend(shown(&page.events));
+        cursor = Some(SearchCursor::decode(&page.cursor).expect("cursor decodes"));
+        if page_number == 0 {
+            between().await;
+        }
+    }
+    seen
+}
+
+async fn explore_all<S: Store>(store: &S, limit: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.explore(cursor, limit).await.expect("explore");
+        if page.events.is_empty() {
+            assert!(page.cursor.is_none(), "an empty page has no cursor");
+            break;
+        }
+        seen.extend(shown(&page.events));
+        let bytes = page.cursor.expect("a non-empty page has a cursor");
+        cursor = Some(ExploreCursor::decode(&bytes).expect("16-byte cursor"));
+    }
+    seen
+}
+
+async fn trending<S: Store>(
+    store: &S,
+    prefix: Option<&str>,
+    window_ms: u64,
+    limit: usize,
+) -> Vec<(String, u64)> {
+    let topics = store
+        .trending_topics(TrendingQuery {
+            prefix: prefix.map(str::to_owned),
+            since_ms: (now_ms() - window_ms) as i64,
+            limit,
+        })
+        .await
+        .expect("trending");
+    topics
+        .into_iter()
+        .map(|TopicCount { topic, count }| (topic, count))
+        .collect()
+}
+
+fn post(author: &mut Author, text: &str, ms: u64) -> VerifiedEvent {
+    author.post(text, ms).expect("sign")
+}
+
+pub async fn search_finds_posts_by_word_and_by_one_typo<S: Store>(store: S) {
+    let (mut alice, mut bob) = (author(1, 1), author(2, 2));
+    let elephant = post(&mut alice, "The quick brown Elephant", 100);
+    let turtle = post(&mut bob, "a slow turtle", 200);
+    let name = alice
+        .set_element(content::USERNAME, b"elephant lover", 300)
+        .expect("sign");
+    let about = alice
+        .set_element(content::DESCRIPTION, b"elephant keeper", 400)
+        .expect("sign");
+    ingest_new(&store, [&elephant, &turtle, &name, &about]).await;
+
+    let want = ["The quick brown Elephant"];
+    assert_eq!(
+        messages(&store, "elephant").await,
+        want,
+        "posts only, never the username or description"
+    );
+    // Deletion, substitution, insertion, and a transposition (two edits, which an eight-letter
+    // word allows).
+    for typo in ["elepant", "elephent", "eleephant", "ELEPHNAT"] {
+        assert_eq!(messages(&store, typo).await, want, "{typo}");
+    }
+    assert_eq!(
+        messages(&store, "turtle, elephant!").await,
+        ["The quick brown Elephant", "a slow turtle"]
+    );
+    assert!(messages(&store, "giraffe").await.is_empty());
+    assert!(messages(&store, "tortoise").await.is_empty());
+    assert!(messages(&store, "  ?! ").await.is_empty());
+}
+
+pub async fn search_ranks_more_exact_terms_first<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let both = post(&mut alice, "rust async runtime", 100);
+    let one = post(&mut alice, "rust borrow checker", 200);
+    let typo = post(&mut alice, "rusty nail", 300);
+    ingest_new(&store, [&both, &one, &typo]).await;
+
+    let page = search(&store, "rust runtime", SearchKind::Messages, None, 10).await;
+    assert_eq!(
+        shown(&page.events),
+        ["rust async runtime", "rust borrow checker", "rusty nail"],
+        "both terms, then one exact term, then one typo neighbour"
+    );
+}
+
+pub async fn search_pages_neither_skip_nor_repeat_while_posts_arrive<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let first: Vec<VerifiedEvent> = (0..25)
+        .map(|n| {
+            let extra = if n % 3 == 0 { " zebra" } else { "" };
+            post(&mut alice, &format!("harbor number {n}{extra}"), 1_000 + n)
+        })
+        .collect();
+    ingest_new(&store, &first).await;
+    let want: HashSet<String> = shown(
+        &first
+            .iter()
+            .map(VerifiedEvent::to_signed)
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .collect();
+
+    // The late posts score below the first page, so only the pinned id keeps them out of the
+    // pages still to come.
+    let store_ref = &store;
+    let mut later = author(2, 2);
+    let seen = all_pages(&store, "harbor zebra", 7, async || {
+        let newer: Vec<VerifiedEvent> = (0..5)
+            .map(|n| post(&mut later, &format!("harbor late {n}"), 5_000 + n))
+            .collect();
+        ingest_new(store_ref, &newer).await;
+    })
+    .await;
+
+    assert_eq!(seen.len(), 25, "each result once: {seen:?}");
+    assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), want);
+    assert!(
+        seen[..9].iter().all(|text| text.ends_with("zebra")),
+        "the nine posts with both words come first: {seen:?}"
+    );
+    let fresh = all_pages(&store, "harbor zebra", 7, async || {}).await;
+    assert_eq!(fresh.len(), 30, "a new search sees the posts that arrived");
+}
+
+pub async fn one_word_search_pages_newest_first_past_many_matches<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let first: Vec<VerifiedEvent> = (0..150)
+        .map(|n| post(&mut alice, &format!("kraken {n}"), 1_000 + n))
+        .collect();
+    ingest_new(&store, &first).await;
+    let hidden = &first[70];
+    store
+        .censor(
+            CensorTarget::Event {
+                system: alice.system(),
+                process: alice.process(),
+                logical_clock: hidden.logical_clock(),
+            },
+            CensorshipKind::DoNotRecommend,
+        )
+        .await
+        .expect("censor");
+
+    let store_ref = &store;
+    let mut later = author(2, 2);
+    let seen = all_pages(&store, "KRAKEN", 40, async || {
+        let newer = post(&mut later, "kraken late", 9_000);
+        ingest_new(store_ref, [&newer]).await;
+    })
+    .await;
+
+    let want: Vec<String> = (0..150)
+        .rev()
+        .filter(|&n| n != 70)
+        .map(|n| format!("kraken {n}"))
+        .collect();
+    assert_eq!(
+        seen, want,
+        "every match once, newest first, the curated one left out"
+    );
+}
+
+pub async fn removed_posts_leave_search_explore_and_trending_at_once<S: Store>(store: S) {
+    let now = now_ms();
+    let (mut alice, mut bob) = (author(1, 1), author(2, 2));
+    let volcano = alice
+        .topic_post("volcano erupts", "news", now - HOUR_MS)
+        .expect("sign");
+    let refused = bob
+        .topic_post("volcano calm", "news", now - HOUR_MS)
+        .expect("sign");
+    ingest_new(&store, [&volcano, &refused]).await;
+    assert_eq!(
+        messages(&store, "volcano").await,
+        ["volcano calm", "volcano erupts"]
+    );
+    assert_eq!(
+        trending(&store, None, DAY_MS, 10).await,
+        [("news".into(), 2)]
+    );
+
+    let delete = alice.delete(&volcano, now).expect("sign");
+    ingest_new(&store, [&delete]).await;
+    assert_eq!(messages(&store, "volcano").await, ["volcano calm"]);
+    assert_eq!(messages(&store, "erupts").await, Vec::<String>::new());
+    assert_eq!(explore_all(&store, 10).await, ["volcano calm"]);
+    assert_eq!(
+        trending(&store, None, DAY_MS, 10).await,
+        [("news".into(), 1)]
+    );
+
+    // Another removal path: refusing storage deletes the rows without a DELETE event.
+    store
+        .censor(
+            CensorTarget::Event {
+                system: bob.system(),
+                process: bob.process(),
+                logical_clock: refused.logical_clock(),
+            },
+            CensorshipKind::RefuseStorage,
+        )
+        .await
+        .expect("censor");
+    assert!(messages(&store, "volcano").await.is_empty());
+    assert!(explore_all(&store, 10).await.is_empty());
+    assert!(trending(&store, None, DAY_MS, 10).await.is_empty());
+}
+
+pub async fn profile_search_finds_only_current_values<S: Store>(store: S) {
+    let (mut alice, mut bob) = (author(1, 1), author(2, 2));
+    let old_name = alice
+        .set_element(content::USERNAME, b"Margarethe", 100)
+        .expect("sign");
+    let new_name = alice
+        .set_element(content::USERNAME, b"Wilhelmina", 200)
+        .expect("sign");
+    let about = alice
+        .set_element(content::DESCRIPTION, b"gardener and beekeeper", 150)
+        .expect("sign");
+    let bob_name = bob
+        .set_element(content::USERNAME, b"Gardener Bob", 100)
+        .expect("sign");
+    let bob_post = post(&mut bob, "Wilhelmina is a fine name", 100);
+    // The newer name arrives first: the winner is by LWW time, not arrival.
+    ingest_new(&store, [&new_name, &old_name, &about, &bob_name, &bob_post]).await;
+
+    assert!(
+        profiles(&store, "Margarethe").await.is_empty(),
+        "a former name"
+    );
+    assert_eq!(
+        profiles(&store, "wilhelmina").await,
+        ["5:Wilhelmina", "6:gardener and beekeeper"],
+        "the identity's current username and description, not bob's post"
+    );
+    assert_eq!(
+        profiles(&store, "gardener").await,
+        ["5:Gardener Bob", "5:Wilhelmina", "6:gardener and beekeeper"]
+    );
+    assert_eq!(profiles(&store, "Wilhelmyna").await.len(), 2, "a typo");
+    assert_eq!(
+        messages(&store, "Wilhelmina").await,
+        ["Wilhelmina is a fine name"]
+    );
+
+    // Deleting the winning name brings the former one back.
+    let delete = alice.delete(&new_name, 300).expect("sign");
+    ingest_new(&store, [&delete]).await;
+    assert_eq!(
+        profiles(&store, "margarethe").await,
+        ["5:Margarethe", "6:gardener and beekeeper"]
+    );
+    assert!(profiles(&store, "wilhelmina").await.is_empty());
+}
+
+pub async fn explore_is_newest_first_with_an_exact_cursor<S: Store>(store: S) {
+    let (mut alice, mut bob) = (author(1, 1), author(2, 2));
+    let mut events = Vec::new();
+    for n in 0..6 {
+        events.push(post(&mut alice, &format!("alice {n}"), 1_000 + n * 10));
+        // Bob posts in the same milliseconds, so page boundaries fall inside one millisecond.
+        events.push(post(&mut bob, &format!("bob {n}"), 1_000 + n * 10));
+    }
+    let name = alice
+        .set_element(content::USERNAME, b"not a post", 9_000)
+        .expect("sign");
+    events.push(name);
+    ingest_new(&store, &events).await;
+
+    let seen = explore_all(&store, 5).await;
+    let mut want = Vec::new();
+    for n in (0..6).rev() {
+        want.push(format!("bob {n}"));
+        want.push(format!("alice {n}"));
+    }
+    assert_eq!(
+        seen, want,
+        "newest first, later arrival first within a millisecond"
+    );
+}
+
+pub async fn explore_orders_far_future_posts_by_arrival<S: Store>(store: S) {
+    let (mut alice, mut bob) = (author(1, 1), author(2, 2));
+    let year_3000 = 32_503_680_000_000;
+    let pinned = post(&mut alice, "from the future", year_3000);
+    ingest_new(&store, [&pinned]).await;
+    let honest = post(&mut bob, "posted just now", now_ms());
+    ingest_new(&store, [&honest]).await;
+    let skewed = post(&mut bob, "clock a little fast", now_ms() + 60_000);
+    ingest_new(&store, [&skewed]).await;
+
+    assert_eq!(
+        explore_all(&store, 10).await,
+        ["clock a little fast", "posted just now", "from the future"]
+    );
+}
+
+pub async fn trending_counts_topics_over_windows_with_a_prefix<S: Store>(store: S) {
+    let now = now_ms();
+    let mut alice = author(1, 1);
+    let mut events = Vec::new();
+    let mut topic = |topic: &str, ms: u64| alice.topic_post("on topic", topic, ms).expect("sign");
+    for _ in 0..3 {
+        events.push(topic("rust", now - HOUR_MS));
+    }
+    events.push(topic("rust", now - 3 * DAY_MS));
+    events.push(topic("ruby", now - 2 * HOUR_MS));
+    events.push(topic("ruby", now - 2 * HOUR_MS));
+    events.push(topic("python", now - 2 * HOUR_MS));
+    events.push(topic("python", now - 2 * HOUR_MS));
+    events.push(topic("go", now - 40 * DAY_MS));
+    let binary = alice
+        .publish(
+            Draft {
+                content_type: content::POST,
+                content: wire::Post {
+                    content: Some("binary topic".into()),
+                    image: None,
+                }
+                .encode_to_vec(),
+                references: vec![wire::Reference {
+                    reference_type: content::REFERENCE_BYTES,
+                    reference: vec![0xff, 0xfe].into(),
+                }],
+                ..Draft::default()
+            },
+            now,
+        )
+        .expect("sign");
+    events.push(binary);
+    ingest_new(&store, &events).await;
+
+    let pairs = |list: &[(&str, u64)]| -> Vec<(String, u64)> {
+        list.iter().map(|(t, n)| ((*t).to_owned(), *n)).collect()
+    };
+    assert_eq!(
+        trending(&store, None, DAY_MS, 10).await,
+        pairs(&[("rust", 3), ("python", 2), ("ruby", 2)]),
+        "count desc, ties by topic, non-UTF-8 topics skipped"
+    );
+    assert_eq!(
+        trending(&store, None, 7 * DAY_MS, 10).await,
+        pairs(&[("rust", 4), ("python", 2), ("ruby", 2)])
+    );
+    assert_eq!(
+        trending(&store, Some("ru"), 7 * DAY_MS, 10).await,
+        pairs(&[("rust", 4), ("ruby", 2)])
+    );
+    assert_eq!(
+        trending(&store, Some("/RU"), 7 * DAY_MS, 1).await,
+        pairs(&[("rust", 4)])
+    );
+    assert!(
+        trending(&store, Some("go"), 30 * DAY_MS, 10)
+            .await
+            .is_empty()
+    );
+}
+
+pub async fn recommended_profiles_are_distinct_live_and_not_curated<S: Store>(store: S) {
+    let mut authors: Vec<Author> = (1..=6).map(|n| author(n, n)).collect();
+    let posts: Vec<VerifiedEvent> = authors
+        .iter_mut()
+        .map(|author| post(author, "hello", 100))
+        .collect();
+    ingest_new(&store, &posts).await;
+    let gone = authors[0].delete(&posts[0], 200).expect("sign");
+    ingest_new(&store, [&gone]).await;
+    store
+        .censor(
+            CensorTarget::System(authors[1].system()),
+            CensorshipKind::DoNotRecommend,
+        )
+        .await
+        .expect("censor");
+    let name_only = author(9, 9)
+        .set_element(content::USERNAME, b"no posts", 100)
+        .expect("sign");
+    ingest_new(&store, [&name_only]).await;
+
+    let want: HashSet<_> = authors[2..].iter().map(Author::system).collect();
+    for _ in 0..5 {
+        let systems = store.recommended_profiles(10).await.expect("recommended");
+        let distinct: HashSet<_> = systems.iter().copied().collect();
+        assert_eq!(distinct.len(), systems.len(), "distinct: {systems:?}");
+        assert_eq!(distinct, want);
+    }
+    let two = store.recommended_profiles(2).await.expect("recommended");
+    assert_eq!(two.len(), 2);
+    assert!(two.iter().all(|system| want.contains(system)));
+}
+
+pub async fn curated_events_and_systems_are_left_out<S: Store>(store: S) {
+    let now = now_ms();
+    let (mut alice, mut bob, mut carol) = (author(1, 1), author(2, 2), author(3, 3));
+    let a = alice.topic_post("secret alpha", "t", now).expect("sign");
+    let b = bob.topic_post("secret beta", "t", now).expect("sign");
+    let c = carol.topic_post("secret gamma", "t", now).expect("sign");
+    let bob_name = bob
+        .set_element(content::USERNAME, b"secret bob", 100)
+        .expect("sign");
+    ingest_new(&store, [&a, &b, &c, &bob_name]).await;
+    store
+        .censor(
+            CensorTarget::Event {
+                system: alice.system(),
+                process: alice.process(),
+                logical_clock: a.logical_clock(),
+            },
+            CensorshipKind::DoNotRecommend,
+        )
+        .await
+        .expect("censor");
+    store
+        .censor(
+            CensorTarget::System(bob.system()),
+            CensorshipKind::DoNotRecommend,
+        )
+        .await
+        .expect("censor");
+
+    assert_eq!(messages(&store, "secret").await, ["secret gamma"]);
+    assert!(profiles(&store, "secret").await.is_empty());
+    assert_eq!(explore_all(&store, 10).await, ["secret gamma"]);
+    assert_eq!(trending(&store, None, DAY_MS, 10).await, [("t".into(), 1)]);
+    let recommended = store.recommended_profiles(10).await.expect("recommended");
+    assert!(recommended.contains(&carol.system()));
+    assert!(!recommended.contains(&bob.system()), "bob is curated out");
+}
