@@ -4,6 +4,7 @@ mod export_cmd;
 mod output;
 mod read_cmds;
 mod serve;
+mod sync_cmd;
 mod user;
 
 use clap::{Parser, Subcommand};
@@ -32,7 +33,7 @@ enum Command {
     User(user::UserCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     // User commands report server failures in their output, so their logs stay quiet.
     let default_filter = match cli.command {
@@ -49,9 +50,10 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
-        Command::Loadgen(args) => runtime.block_on(agora_loadgen::run(args)),
+    let status = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)).map(|()| 0),
+        Command::Loadgen(args) => runtime.block_on(agora_loadgen::run(args)).map(|()| 0),
         Command::User(command) => runtime.block_on(user::run(command, cli.json)),
-    }
+    }?;
+    Ok(std::process::ExitCode::from(status))
 }

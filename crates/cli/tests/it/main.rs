@@ -2,8 +2,13 @@
 
 mod export;
 mod interop;
+mod interop_read;
+mod media;
 mod misbehave;
 mod read;
+mod scenario;
 mod serve;
 mod support;
+mod syncing;
+mod tls;
 mod user;
