@@ -21,17 +21,25 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { APIMethods, Models, Queries, Util } from '@polycentric/polycentric-core';
 import {
-    APIMethods,
-    Models,
-    ProcessHandle,
-    Protocol,
-    Queries,
-    Util,
-} from '@polycentric/polycentric-core';
+    SERVER,
+    CT,
+    SCHEME,
+    decodeEvent,
+    postText,
+    bytesEqual,
+    decodeURLInfo,
+    observeUntil,
+    postsUntil,
+    readerOf,
+    stopHandle,
+    postStatsQuery,
+    assertPointerTo,
+} from './common.mjs';
 
 const ENV = {
-    server: (process.env.AGORA_SERVER ?? '').replace(/\/+$/, ''),
+    server: SERVER,
     link: process.env.AGORA_LINK,
     followed: process.env.AGORA_FOLLOWED,
     name: process.env.AGORA_NAME,
@@ -40,14 +48,6 @@ const ENV = {
     reply: process.env.AGORA_REPLY,
 };
 const MISSING = Object.entries(ENV).filter(([, value]) => !value).map(([key]) => key);
-const SERVER = ENV.server;
-const WAIT_MS = Number(process.env.AGORA_INTEROP_WAIT_MS ?? 20000);
-const CT = Models.ContentType;
-const SCHEME = 'polycentric://';
-
-const decodeEvent = (signedEvent) => Models.Event.fromBuffer(signedEvent.event);
-const postText = (event) => Protocol.Post.decode(event.content).content;
-const bytesEqual = (a, b) => Buffer.from(a).equals(Buffer.from(b));
 
 // Everything the official client logs (it reports failed network loads and
 // rejected events with console.log/warn/error); the last test asserts it is empty.
@@ -61,82 +61,8 @@ for (const level of ['log', 'warn', 'error']) {
 }
 
 function decodeSystemLink(text) {
-    const encoded = text.trim().slice(SCHEME.length);
     assert.ok(text.trim().startsWith(SCHEME), `not a ${SCHEME} link: ${text}`);
-    return Models.URLInfo.getSystemLink(Protocol.URLInfo.decode(Buffer.from(encoded, 'base64url')));
-}
-
-// Subscribe to an official client observable until `predicate(value)` holds.
-function observeUntil(what, observable, predicate, describeValue) {
-    return new Promise((resolve, reject) => {
-        let last = '(no value emitted)';
-        let done = false;
-        let subscription;
-        const finish = (fn) => {
-            if (done) return;
-            done = true;
-            clearTimeout(timer);
-            setImmediate(() => subscription?.unsubscribe());
-            fn();
-        };
-        const timer = setTimeout(() => {
-            finish(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}; last value: ${last}`)));
-        }, WAIT_MS);
-        subscription = observable.subscribe({
-            next: (value) => {
-                last = describeValue(value);
-                if (predicate(value)) finish(() => resolve(value));
-            },
-            error: (err) => finish(() => reject(err)),
-        });
-    });
-}
-
-// The signed post events of `system` through the official QueryIndex query,
-// once `predicate(texts)` holds.
-function postsUntil(handle, system, predicate) {
-    return new Promise((resolve, reject) => {
-        let cells = [];
-        let done = false;
-        const signed = () => cells.filter((c) => c.signedEvent !== undefined).map((c) => c.signedEvent);
-        const texts = () => signed().map((s) => postText(decodeEvent(s)));
-        const query = handle.queryManager.queryIndex.query(system, CT.ContentTypePost, (patch) => {
-            cells = Queries.QueryIndex.applyPatch(cells, patch);
-            if (!done && predicate(texts())) {
-                done = true;
-                clearTimeout(timer);
-                query.unregister();
-                resolve(signed());
-            }
-        });
-        const timer = setTimeout(() => {
-            done = true;
-            query.unregister();
-            reject(new Error(`timed out on query_index; posts: ${JSON.stringify(texts())}`));
-        }, WAIT_MS);
-        query.advance(50);
-    });
-}
-
-// Stop a handle's background work so the test process can exit (see interop.test.mjs).
-function stopHandle(handle) {
-    const qm = handle.queryManager;
-    qm.skipLoadedBatchUpdate = true;
-    qm.queryHead.shouldUseNetwork(false);
-    qm.queryLatest.shouldUseNetwork(false);
-    qm.queryEvent.shouldUseNetwork(false);
-    qm.queryIndex.useNetwork(false);
-    handle.synchronizer.cleanup();
-}
-
-function assertPointerTo(reference, pointer, what) {
-    assert.ok(reference, `${what}: reference missing`);
-    assert.equal(reference.referenceType.toNumber(), 2, `${what}: reference_type must be 2 (pointer)`);
-    const p = Protocol.Pointer.decode(reference.reference);
-    assert.ok(bytesEqual(p.system.key, pointer.system.key), `${what}: pointer system`);
-    assert.ok(bytesEqual(p.process.process, pointer.process.process), `${what}: pointer process`);
-    assert.equal(p.logicalClock.toString(), pointer.logicalClock.toString(), `${what}: pointer logical clock`);
-    assert.ok(bytesEqual(p.eventDigest.digest, pointer.eventDigest.digest), `${what}: pointer digest`);
+    return Models.URLInfo.getSystemLink(decodeURLInfo(text));
 }
 
 describe('the official client reads what the Agora client published', {
@@ -147,10 +73,9 @@ describe('the official client reads what the Agora client published', {
     let post;
 
     before(async () => {
-        reader = await ProcessHandle.createTestProcessHandle();
         author = decodeSystemLink(ENV.link);
         // Where the author lives comes from the link alone, as when a person opens it.
-        for (const server of author.servers) reader.addAddressHint(author.system, server);
+        reader = await readerOf(author.system, author.servers);
     });
 
     after(() => {
@@ -190,9 +115,8 @@ describe('the official client reads what the Agora client published', {
 
     test('the username and description through the official CRDT queries', async () => {
         // A second handle that has ingested nothing, so the values come from the network.
-        const fresh = await ProcessHandle.createTestProcessHandle();
+        const fresh = await readerOf(author.system);
         try {
-            fresh.addAddressHint(author.system, SERVER);
             const crdt = fresh.queryManager.queryCRDT;
             const describe = (v) => JSON.stringify({ missingData: v.missingData, value: v.value && Util.decodeText(v.value) });
             const name = await observeUntil(
@@ -245,17 +169,7 @@ describe('the official client reads what the Agora client published', {
 
     test('the like and the reply are counted in the official post stats', async () => {
         assert.ok(post, 'the previous test found the post');
-        const stats = await APIMethods.getQueryReferences(
-            SERVER,
-            Models.pointerToReference(post),
-            undefined,
-            { fromType: CT.ContentTypePost, countLwwElementReferences: [], countReferences: [] },
-            [
-                { value: Models.Opinion.OpinionLike, fromType: CT.ContentTypeOpinion },
-                { value: Models.Opinion.OpinionDislike, fromType: CT.ContentTypeOpinion },
-            ],
-            [{ fromType: CT.ContentTypePost }],
-        );
+        const stats = await postStatsQuery(post);
         assert.deepEqual(stats.counts.map((c) => c.toNumber()), [1, 0, 1], 'counts = [likes, dislikes, replies]');
         assert.equal(stats.items.length, 1, 'one reply listed');
         // query_references items are not checked by APIMethods; check this one as the client does.

@@ -2,13 +2,11 @@
 //! a post, a reply, a follow and a like) against a real `agora serve` is read and verified by
 //! `@polycentric/polycentric-core` through its own queries (interop/read_agora.test.mjs).
 
-use std::process::Command;
-
 use serde_json::json;
 
 use agora_testnet::lying::LyingServer;
 
-use crate::support::{agora, install_official_client, serve, terminate};
+use crate::support::{agora, install_official_client, official_client_tests, serve, terminate};
 
 const NAME: &str = "Agora author ✓";
 const DESCRIPTION: &str = "written with the agora CLI: ünïcödé";
@@ -17,7 +15,7 @@ const REPLY: &str = "a reply from Agora to its own post";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_client_reads_an_agora_profile_follow_reply_and_like() {
-    let dir = install_official_client();
+    install_official_client();
     let data_dir = tempfile::tempdir().expect("tempdir");
     let served = serve(data_dir.path());
     let url = served.url.clone();
@@ -79,11 +77,11 @@ async fn the_official_client_reads_an_agora_profile_follow_reply_and_like() {
         ("AGORA_POST", POST),
         ("AGORA_REPLY", REPLY),
     ];
-    let (passed, report) = official_client_reads(&dir, &url, &env).await;
+    let (passed, report) = official_client_reads(&url, &env);
     // The same checks through a server that flips a byte of what it serves must fail on the
     // official client's own signature check: so the pass above means it verified Agora's events.
     let mut liar = LyingServer::start(&url).await;
-    let (liar_passed, liar_report) = official_client_reads(&dir, &liar.url(), &env).await;
+    let (liar_passed, liar_report) = official_client_reads(&liar.url(), &env);
     liar.stop().await;
     let stopped_cleanly = terminate(served);
 
@@ -100,23 +98,9 @@ async fn the_official_client_reads_an_agora_profile_follow_reply_and_like() {
 }
 
 /// Runs read_agora.test.mjs against `server` with `env`; whether it passed, and its report.
-async fn official_client_reads(
-    dir: &std::path::Path,
-    server: &str,
-    env: &[(&str, &str)],
-) -> (bool, String) {
-    let mut node = Command::new("node");
-    node.args(["--test", "--test-reporter=spec", "read_agora.test.mjs"])
-        .current_dir(dir)
-        .env("AGORA_SERVER", server)
-        .envs(env.iter().copied());
-    let output = tokio::task::spawn_blocking(move || node.output().expect("node is installed"))
-        .await
-        .expect("node thread");
-    let report = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), report)
+fn official_client_reads(server: &str, env: &[(&str, &str)]) -> (bool, String) {
+    // Off the runtime's worker, so the servers on this runtime keep serving meanwhile.
+    let run =
+        tokio::task::block_in_place(|| official_client_tests("read_agora.test.mjs", server, env));
+    (run.success, format!("{}\n{}", run.stdout, run.stderr))
 }

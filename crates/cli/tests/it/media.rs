@@ -11,16 +11,7 @@ use agora_testnet::TestServer;
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::{Value, json};
 
-use crate::support::agora;
-
-/// A new identity in `home` with `servers`, returning its system link.
-async fn identity(home: &Path, servers: &[&str]) -> String {
-    agora(home, &["init"]).await.ok();
-    for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
-    }
-    agora(home, &["link"]).await.ok().trim().to_owned()
-}
+use crate::support::{agora, event_pointer, identity};
 
 /// Pixels no compressor can shrink much (a fixed linear congruential sequence), so the PNG is
 /// several 512 KiB sections long.
@@ -39,23 +30,6 @@ fn write_image(dir: &Path, name: &str, image: &DynamicImage, format: ImageFormat
     let path = dir.join(name);
     image.save_with_format(&path, format).expect("write image");
     path
-}
-
-fn event_pointer(link: &str) -> Pointer {
-    match Link::parse(link).expect("link") {
-        Link::Event {
-            system,
-            process,
-            logical_clock,
-            ..
-        } => Pointer {
-            system,
-            process,
-            logical_clock,
-            digest: None,
-        },
-        other => panic!("not an event link: {other:?}"),
-    }
 }
 
 /// The blob section events of a post's image that `server` alone serves, read by a fresh

@@ -7,18 +7,9 @@ use agora_client::{Client, Home};
 use agora_protocol::Pointer;
 use agora_protocol::links::Link;
 use agora_testnet::TestServer;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{DEAD_SERVER, agora};
-
-/// A new identity in `home` with `servers`, returning its system link.
-async fn identity(home: &Path, servers: &[&str]) -> String {
-    agora(home, &["init"]).await.ok();
-    for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
-    }
-    agora(home, &["link"]).await.ok().trim().to_owned()
-}
+use crate::support::{DEAD_SERVER, agora, identity, texts};
 
 /// Posts `text` and returns the post's event link.
 async fn post(home: &Path, args: &[&str]) -> String {
@@ -26,15 +17,6 @@ async fn post(home: &Path, args: &[&str]) -> String {
     args.extend(["--json"]);
     let posted = agora(home, &[&["post"][..], &args].concat()).await.json();
     posted["link"].as_str().expect("link").to_owned()
-}
-
-fn texts(posts: &Value) -> Vec<&str> {
-    posts
-        .as_array()
-        .unwrap_or_else(|| panic!("an array: {posts}"))
-        .iter()
-        .map(|post| post["text"].as_str().expect("text"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

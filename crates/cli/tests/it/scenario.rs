@@ -14,78 +14,50 @@ use agora_testnet::lying::{INJECTED_TEXT, Lies, LyingServer};
 use prost::Message as _;
 use serde_json::{Value, json};
 
-use crate::support::agora;
+use crate::support::{
+    agora, entry, event_pointer, failed_servers, identity, link_to, sorted_texts, system_of,
+};
 
-/// The posts of a `feed --json` or `show --json` answer, by text, sorted.
-fn texts(posts: &Value) -> Vec<String> {
-    let mut texts: Vec<String> = posts
-        .as_array()
-        .unwrap_or_else(|| panic!("an array: {posts}"))
-        .iter()
-        .map(|post| post["text"].as_str().expect("text").to_owned())
-        .collect();
-    texts.sort();
-    texts
+/// The servers given, sorted (the order servers are asked in is not what this test is about).
+fn sorted<'a>(servers: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut servers: Vec<&str> = servers.into_iter().collect();
+    servers.sort_unstable();
+    servers
 }
 
-/// The post of a feed with this text.
-fn find<'a>(posts: &'a Value, text: &str) -> &'a Value {
-    posts
-        .as_array()
-        .and_then(|posts| posts.iter().find(|post| post["text"] == text))
-        .unwrap_or_else(|| panic!("no post {text:?} in {posts}"))
-}
-
-/// The servers named in a `failed` list, sorted (the order servers are asked in is not
-/// what this test is about).
+/// The servers named in a `failed` list, sorted.
 fn failed(json: &Value) -> Vec<&str> {
-    let mut servers: Vec<&str> = json["failed"]
-        .as_array()
-        .unwrap_or_else(|| panic!("failed is an array: {json}"))
-        .iter()
-        .map(|failure| failure["server"].as_str().expect("server"))
-        .collect();
-    servers.sort_unstable();
-    servers
-}
-
-fn sorted<const N: usize>(servers: [&String; N]) -> Vec<&str> {
-    let mut servers: Vec<&str> = servers.iter().map(|server| server.as_str()).collect();
-    servers.sort_unstable();
-    servers
-}
-
-/// The error a `failed` list gives for `server`.
-fn error_of<'a>(json: &'a Value, server: &str) -> &'a str {
-    json["failed"]
-        .as_array()
-        .and_then(|list| list.iter().find(|failure| failure["server"] == server))
-        .and_then(|failure| failure["error"].as_str())
-        .unwrap_or_else(|| panic!("{server} is not named as failed in {json}"))
+    sorted(failed_servers(json))
 }
 
 /// The servers named in an `answered` list, sorted.
 fn answered(json: &Value) -> Vec<&str> {
-    let mut servers: Vec<&str> = json["answered"]
-        .as_array()
-        .unwrap_or_else(|| panic!("answered is an array: {json}"))
-        .iter()
-        .map(|server| server.as_str().expect("server"))
-        .collect();
-    servers.sort_unstable();
-    servers
+    sorted(
+        json["answered"]
+            .as_array()
+            .unwrap_or_else(|| panic!("answered is an array: {json}"))
+            .iter()
+            .map(|server| server.as_str().expect("server")),
+    )
 }
 
-/// The one pull entry of `sync --json` for `system`.
-fn pull_of<'a>(sync: &'a Value, system: &PublicKey) -> &'a Value {
-    sync["pull"]
-        .as_array()
-        .and_then(|pulls| {
-            pulls
-                .iter()
-                .find(|pull| pull["system"] == system.to_string())
-        })
-        .unwrap_or_else(|| panic!("no pull of {system} in {sync}"))
+/// The post of a feed with this text.
+fn find<'a>(posts: &'a Value, text: &str) -> &'a Value {
+    entry(posts, "text", text)
+}
+
+/// The error a `failed` list gives for `server`.
+fn error_of<'a>(json: &'a Value, server: &str) -> &'a str {
+    entry(&json["failed"], "server", server)["error"]
+        .as_str()
+        .expect("error")
+}
+
+/// Runs `sync --json` in `home`: its answer, and its one pull entry for `system`.
+async fn sync_pull(home: &Path, system: &PublicKey) -> (Value, Value) {
+    let sync = agora(home, &["sync", "--json"]).await.json();
+    let pull = entry(&sync["pull"], "system", &system.to_string()).clone();
+    (sync, pull)
 }
 
 /// Events sent to `server` according to a push report.
@@ -120,11 +92,16 @@ fn count(ranges: &[ProcessRanges]) -> u64 {
         .sum()
 }
 
-/// What the author's own store holds of its own system (no CLI runs meanwhile).
-async fn own_ranges(home: &Path) -> Vec<ProcessRanges> {
-    let client = Client::open(Home::open(home).expect("home"))
+/// The client of the identity in `home` (no CLI runs meanwhile).
+async fn open(home: &Path) -> Client {
+    Client::open(Home::open(home).expect("home"))
         .await
-        .expect("client");
+        .expect("client")
+}
+
+/// What the author's own store holds of its own system.
+async fn own_ranges(home: &Path) -> Vec<ProcessRanges> {
+    let client = open(home).await;
     client
         .store()
         .ranges(client.system())
@@ -134,10 +111,8 @@ async fn own_ranges(home: &Path) -> Vec<ProcessRanges> {
 
 /// The event in `slot` as the identity in `home` holds it.
 async fn held(home: &Path, slot: &Pointer) -> VerifiedEvent {
-    let client = Client::open(Home::open(home).expect("home"))
+    open(home)
         .await
-        .expect("client");
-    client
         .load(slot)
         .await
         .expect("load")
@@ -159,10 +134,7 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
 
     // The author publishes to A and B: a profile, two posts and a reply.
     let author = tempfile::tempdir().expect("tempdir");
-    agora(author.path(), &["init"]).await.ok();
-    for server in [&url_a, &url_b] {
-        agora(author.path(), &["server", "add", server]).await.ok();
-    }
+    let link = identity(author.path(), &[&url_a, &url_b]).await;
     let profile = agora(
         author.path(),
         &[
@@ -189,14 +161,13 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     post(author.path(), &["a reply", "--reply-to", &first_link]).await;
 
     // The author's link carries A and B as hints; it is all the reader knows of the author.
-    let link = agora(author.path(), &["link"]).await.ok().trim().to_owned();
     let system = match Link::parse(&link).expect("a link") {
         Link::System {
             system,
             mut servers,
         } => {
             servers.sort();
-            assert_eq!(servers, sorted([&url_a, &url_b]), "{link}");
+            assert_eq!(servers, sorted([url_a.as_str(), url_b.as_str()]), "{link}");
             system
         }
         other => panic!("not a system link: {other:?}"),
@@ -204,8 +175,7 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
 
     // The reader's own server is C; following the link fetches the author from A and B.
     let reader = tempfile::tempdir().expect("tempdir");
-    agora(reader.path(), &["init"]).await.ok();
-    agora(reader.path(), &["server", "add", &url_c]).await.ok();
+    identity(reader.path(), &[&url_c]).await;
     let followed = agora(reader.path(), &["follow", &link, "--json"])
         .await
         .json();
@@ -220,13 +190,14 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
         "the reader added only C"
     );
     // `sync` has no link to go by: it finds A and B in the author's own SERVER events.
-    let sync = agora(reader.path(), &["sync", "--json"]).await.json();
-    let pull = pull_of(&sync, &system);
+    let (sync, pull) = sync_pull(reader.path(), &system).await;
     assert_eq!(pull["failed"], json!([]), "{sync}");
-    assert!(answered(pull).contains(&url_a.as_str()), "{sync}");
+    assert!(answered(&pull).contains(&url_a.as_str()), "{sync}");
 
     let feed = agora(reader.path(), &["feed", "--json"]).await.json();
-    assert_eq!(texts(&feed), ["a reply", "first post", "second post"]);
+    // What the reader should see of the author, sorted by text.
+    let mut expected = vec!["a reply", "first post", "second post"];
+    assert_eq!(sorted_texts(&feed), expected);
     let reply = find(&feed, "a reply");
     assert_eq!(reply["username"], "Ada", "{feed}");
     assert_eq!(reply["system"], system.to_string());
@@ -253,30 +224,25 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     // A goes down. The author's next post reaches B only; the reader reads it from B.
     a.stop().await;
     let while_down = post(author.path(), &["written while A is down"]).await;
+    expected.push("written while A is down");
     assert_eq!(sent_to(&while_down, &url_b), Some(1), "{while_down}");
     assert_eq!(failed(&while_down), [url_a.as_str()], "{while_down}");
-    let sync = agora(reader.path(), &["sync", "--json"]).await.json();
-    let pull = pull_of(&sync, &system);
+    let (sync, pull) = sync_pull(reader.path(), &system).await;
     assert_eq!(pull["received"], 1, "{sync}");
-    assert!(answered(pull).contains(&url_b.as_str()), "{sync}");
-    assert_eq!(failed(pull), [url_a.as_str()], "{sync}");
+    assert!(answered(&pull).contains(&url_b.as_str()), "{sync}");
+    assert_eq!(failed(&pull), [url_a.as_str()], "{sync}");
     let text = agora(reader.path(), &["sync"]).await.ok();
     assert!(text.contains(&format!("FAILED server {url_a}")), "{text}");
     let shown = agora(reader.path(), &["show", &link, "--json"])
         .await
         .json();
+    assert_eq!(sorted_texts(&shown["posts"]), expected, "{shown}");
+    assert_eq!(shown["username"], "Ada", "{shown}");
     assert_eq!(
-        texts(&shown["posts"]),
-        [
-            "a reply",
-            "first post",
-            "second post",
-            "written while A is down"
-        ],
+        answered(&shown),
+        sorted([url_b.as_str(), url_c.as_str()]),
         "{shown}"
     );
-    assert_eq!(shown["username"], "Ada", "{shown}");
-    assert_eq!(answered(&shown), sorted([&url_b, &url_c]), "{shown}");
     assert_eq!(failed(&shown), [url_a.as_str()], "{shown}");
     let feed = agora(reader.path(), &["feed", "--json"]).await.json();
     assert_eq!(
@@ -295,11 +261,14 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     assert_eq!(sent_to(&lied_about, &url_b), Some(1), "{lied_about}");
 
     // With A down and B lying, the reader takes nothing from B and names it.
-    let sync = agora(reader.path(), &["sync", "--json"]).await.json();
-    let pull = pull_of(&sync, &system);
+    let (sync, pull) = sync_pull(reader.path(), &system).await;
     assert_eq!(pull["received"], 0, "{sync}");
-    assert_eq!(failed(pull), sorted([&url_a, &url_b]), "{sync}");
-    let error = error_of(pull, &url_b);
+    assert_eq!(
+        failed(&pull),
+        sorted([url_a.as_str(), url_b.as_str()]),
+        "{sync}"
+    );
+    let error = error_of(&pull, &url_b);
     assert!(error.contains("served an invalid event"), "{error}");
     let text = agora(reader.path(), &["sync"]).await.ok();
     assert!(
@@ -309,13 +278,8 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     );
     let feed = agora(reader.path(), &["feed", "--json"]).await.json();
     assert_eq!(
-        texts(&feed),
-        [
-            "a reply",
-            "first post",
-            "second post",
-            "written while A is down"
-        ],
+        sorted_texts(&feed),
+        expected,
         "neither the altered nor the injected event was taken: {feed}"
     );
 
@@ -346,42 +310,17 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     );
 
     // The reader now gets the true post from A, byte for byte what the author signed.
-    let sync = agora(reader.path(), &["sync", "--json"]).await.json();
-    let pull = pull_of(&sync, &system);
+    expected.push("written while B lies");
+    let (sync, pull) = sync_pull(reader.path(), &system).await;
     assert_eq!(pull["received"], 1, "{sync}");
-    assert!(answered(pull).contains(&url_a.as_str()), "{sync}");
+    assert!(answered(&pull).contains(&url_a.as_str()), "{sync}");
     let feed = agora(reader.path(), &["feed", "--json"]).await.json();
-    assert_eq!(
-        texts(&feed),
-        [
-            "a reply",
-            "first post",
-            "second post",
-            "written while A is down",
-            "written while B lies"
-        ],
-        "{feed}"
-    );
-    let latest = Link::parse(
+    assert_eq!(sorted_texts(&feed), expected, "{feed}");
+    let slot = event_pointer(
         find(&feed, "written while B lies")["link"]
             .as_str()
             .expect("link"),
-    )
-    .expect("an event link");
-    let Link::Event {
-        process,
-        logical_clock,
-        ..
-    } = latest
-    else {
-        panic!("not an event link: {latest:?}");
-    };
-    let slot = Pointer {
-        system,
-        process,
-        logical_clock,
-        digest: None,
-    };
+    );
     let (reader_copy, author_copy) = (
         held(reader.path(), &slot).await,
         held(author.path(), &slot).await,
@@ -394,12 +333,8 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
 
     // A fresh reader who lists B first sees B named as the liar and the truth from A.
     let fresh = tempfile::tempdir().expect("tempdir");
-    agora(fresh.path(), &["init"]).await.ok();
-    let b_first = Link::System {
-        system,
-        servers: vec![url_b.clone(), url_a.clone()],
-    }
-    .to_url();
+    identity(fresh.path(), &[]).await;
+    let b_first = link_to(system, &[&url_b, &url_a]);
     let text = agora(fresh.path(), &["show", &b_first]).await.ok();
     assert!(
         text.contains(&format!("FAILED server {url_b}: served an invalid event"))
@@ -415,18 +350,11 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
 async fn each_lie_alone_is_caught_and_the_liar_named() {
     let honest = TestServer::start().await;
     let author = tempfile::tempdir().expect("tempdir");
-    agora(author.path(), &["init"]).await.ok();
-    agora(author.path(), &["server", "add", &honest.url()])
-        .await
-        .ok();
+    let system = system_of(&identity(author.path(), &[&honest.url()]).await);
     agora(author.path(), &["profile", "--name", "Ada"])
         .await
         .ok();
     post(author.path(), &["the truth"]).await;
-    let link = agora(author.path(), &["link"]).await.ok().trim().to_owned();
-    let Link::System { system, .. } = Link::parse(&link).expect("a link") else {
-        panic!("not a system link: {link}");
-    };
 
     for (lies, says) in [
         (Lies::ALTER, "served an invalid event"),
@@ -438,13 +366,9 @@ async fn each_lie_alone_is_caught_and_the_liar_named() {
             lies,
         )
         .await;
-        let only_liar = Link::System {
-            system,
-            servers: vec![liar.url()],
-        }
-        .to_url();
+        let only_liar = link_to(system, &[&liar.url()]);
         let reader = tempfile::tempdir().expect("tempdir");
-        agora(reader.path(), &["init"]).await.ok();
+        identity(reader.path(), &[]).await;
         let shown = agora(reader.path(), &["show", &only_liar, "--json"])
             .await
             .json();
@@ -458,11 +382,7 @@ async fn each_lie_alone_is_caught_and_the_liar_named() {
         let error = error_of(&shown, &liar.url());
         assert!(error.contains(says), "{lies:?}: {error}");
 
-        let liar_first = Link::System {
-            system,
-            servers: vec![liar.url(), honest.url()],
-        }
-        .to_url();
+        let liar_first = link_to(system, &[&liar.url(), &honest.url()]);
         let text = agora(reader.path(), &["show", &liar_first]).await.ok();
         assert!(
             text.contains(&format!("FAILED server {}: {says}", liar.url()))

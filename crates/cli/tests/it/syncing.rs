@@ -1,55 +1,15 @@
 //! `agora sync` and `agora follow` as a script sees them: the exit status, the per-server
 //! summary, plain stderr when it is not a terminal, and what a follow fetched.
 
-use std::path::Path;
 use std::process::Command;
 
 use agora_testnet::TestServer;
 use serde_json::{Value, json};
 
-use crate::support::{DEAD_SERVER, agora};
-
-/// What one run printed, and its exit code.
-struct Exit {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `agora ARGS --home HOME` with stdout and stderr piped (not terminals).
-async fn agora_exit(home: &Path, args: &[&str]) -> Exit {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
-    command
-        .args(args)
-        .arg("--home")
-        .arg(home)
-        .env_remove("AGORA_HOME")
-        .env("RUST_LOG", "off");
-    let output = tokio::task::spawn_blocking(move || command.output().expect("agora runs"))
-        .await
-        .expect("agora thread");
-    Exit {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-async fn identity(home: &Path, servers: &[&str]) -> String {
-    agora(home, &["init"]).await.ok();
-    for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
-    }
-    agora(home, &["link"]).await.ok().trim().to_owned()
-}
+use crate::support::{DEAD_SERVER, agora, entry, identity};
 
 fn server_entry<'a>(sync: &'a Value, server: &str) -> &'a Value {
-    sync["servers"]
-        .as_array()
-        .expect("servers")
-        .iter()
-        .find(|entry| entry["server"] == server)
-        .unwrap_or_else(|| panic!("{server} in {sync}"))
+    entry(&sync["servers"], "server", server)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,7 +17,7 @@ async fn sync_exits_3_when_no_server_answers_and_0_with_a_warning_when_some_do()
     let alone = tempfile::tempdir().expect("tempdir");
     identity(alone.path(), &[DEAD_SERVER]).await;
     agora(alone.path(), &["post", "unsent"]).await;
-    let failed = agora_exit(alone.path(), &["sync"]).await;
+    let failed = agora(alone.path(), &["sync"]).await;
     assert_eq!(failed.code, Some(3), "{}{}", failed.stdout, failed.stderr);
     assert!(
         failed.stderr.contains("no server answered") && failed.stderr.contains(DEAD_SERVER),
@@ -82,7 +42,7 @@ async fn sync_exits_3_when_no_server_answers_and_0_with_a_warning_when_some_do()
     agora(home.path(), &["server", "add", &server.url()])
         .await
         .ok();
-    let partial = agora_exit(home.path(), &["sync"]).await;
+    let partial = agora(home.path(), &["sync"]).await;
     assert_eq!(
         partial.code,
         Some(0),
@@ -112,7 +72,7 @@ async fn sync_exits_3_when_no_server_answers_and_0_with_a_warning_when_some_do()
         );
     }
 
-    let json = agora_exit(home.path(), &["sync", "--json"]).await;
+    let json = agora(home.path(), &["sync", "--json"]).await;
     assert_eq!(json.code, Some(0));
     let sync: Value = serde_json::from_str(&json.stdout).expect("json");
     let live = server_entry(&sync, &server.url());
@@ -140,7 +100,7 @@ async fn sync_counts_what_each_server_took_and_gave() {
         .await
         .ok();
 
-    let run = agora_exit(bob.path(), &["sync", "--json"]).await;
+    let run = agora(bob.path(), &["sync", "--json"]).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let sync: Value = serde_json::from_str(&run.stdout).expect("json");
     let entry = server_entry(&sync, &server.url());
@@ -150,7 +110,7 @@ async fn sync_counts_what_each_server_took_and_gave() {
         "{sync}"
     );
     assert_eq!(run.stderr, "", "nothing to warn about");
-    let again = agora_exit(bob.path(), &["sync"]).await;
+    let again = agora(bob.path(), &["sync"]).await;
     assert!(
         again.stdout.contains(&format!(
             "{}: ok, pushed 0 event(s), pulled 0 event(s)",
@@ -224,7 +184,7 @@ async fn sync_draws_a_progress_bar_only_on_a_terminal() {
         "{printed:?}"
     );
 
-    let piped = agora_exit(home.path(), &["sync"]).await;
+    let piped = agora(home.path(), &["sync"]).await;
     assert_eq!(piped.code, Some(0));
     assert!(!piped.stderr.contains("sync ["), "{:?}", piped.stderr);
     assert_eq!(

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agora_testnet::TestServer;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::support::agora;
+use crate::support::{agora, texts};
 
 /// A TLS front for `backend` on a loopback port with a new self-signed certificate for
 /// `localhost`: returns its `https://` URL and the certificate's PEM file in `dir`.
@@ -57,15 +57,6 @@ fn backend_addr(server: &TestServer) -> SocketAddr {
         .trim_start_matches("http://")
         .parse()
         .expect("a socket address")
-}
-
-fn texts(posts: &Value) -> Vec<&str> {
-    posts
-        .as_array()
-        .unwrap_or_else(|| panic!("an array: {posts}"))
-        .iter()
-        .map(|post| post["text"].as_str().expect("text"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
