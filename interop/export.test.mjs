@@ -26,46 +26,21 @@ import {
     PersistenceDriver,
     ProcessHandle,
     Protocol,
-    Queries,
 } from '@polycentric/polycentric-core';
-
-const SERVER = (process.env.AGORA_SERVER ?? '').replace(/\/+$/, '');
-const WAIT_MS = Number(process.env.AGORA_INTEROP_WAIT_MS ?? 20000);
-const CT = Models.ContentType;
-const SCHEME = 'polycentric://';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const decodeEvent = (signedEvent) => Models.Event.fromBuffer(signedEvent.event);
-const postText = (event) => Protocol.Post.decode(event.content).content;
-const bytesEqual = (a, b) => Buffer.from(a).equals(Buffer.from(b));
-
-async function waitFor(what, fn, timeoutMs = WAIT_MS) {
-    const deadline = Date.now() + timeoutMs;
-    let last;
-    for (;;) {
-        try {
-            last = await fn();
-            if (last.ok) return last.value;
-        } catch (err) {
-            last = { detail: `threw: ${err?.message ?? err}` };
-        }
-        if (Date.now() > deadline) {
-            assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last?.detail}`);
-        }
-        await sleep(100);
-    }
-}
-
-// Stop a handle's background work so the test process can exit (see interop.test.mjs).
-function stopHandle(handle) {
-    const qm = handle.queryManager;
-    qm.skipLoadedBatchUpdate = true;
-    qm.queryHead.shouldUseNetwork(false);
-    qm.queryLatest.shouldUseNetwork(false);
-    qm.queryEvent.shouldUseNetwork(false);
-    qm.queryIndex.useNetwork(false);
-    handle.synchronizer.cleanup();
-}
+import {
+    SERVER,
+    CT,
+    SCHEME,
+    decodeEvent,
+    postText,
+    bytesEqual,
+    decodeURLInfo,
+    waitFor,
+    postsUntil,
+    readerOf,
+    stopHandle,
+    serverRanges,
+} from './common.mjs';
 
 // The link form of an export bundle, as the official apps show it.
 function encodeExportLink(bundle) {
@@ -76,40 +51,7 @@ function encodeExportLink(bundle) {
     return SCHEME + Buffer.from(info).toString('base64url');
 }
 
-function decodeExportLink(text) {
-    const trimmed = text.trim();
-    const encoded = trimmed.startsWith(SCHEME) ? trimmed.slice(SCHEME.length) : trimmed;
-    const info = Protocol.URLInfo.decode(Buffer.from(encoded, 'base64url'));
-    return Models.URLInfo.getExportBundle(info);
-}
-
-// Post texts of `system` that the server holds, through the official query_index query.
-function postsOf(handle, system, predicate) {
-    return new Promise((resolve, reject) => {
-        let cells = [];
-        let done = false;
-        const texts = () =>
-            cells.filter((c) => c.signedEvent !== undefined).map((c) => ({
-                text: postText(decodeEvent(c.signedEvent)),
-                event: decodeEvent(c.signedEvent),
-            }));
-        const query = handle.queryManager.queryIndex.query(system, CT.ContentTypePost, (patch) => {
-            cells = Queries.QueryIndex.applyPatch(cells, patch);
-            if (!done && predicate(texts())) {
-                done = true;
-                clearTimeout(timer);
-                query.unregister();
-                resolve(texts());
-            }
-        });
-        const timer = setTimeout(() => {
-            done = true;
-            query.unregister();
-            reject(new Error(`timed out on query_index; posts: ${JSON.stringify(texts().map((p) => p.text))}`));
-        }, WAIT_MS);
-        query.advance(50);
-    });
-}
+const decodeExportLink = (text) => Models.URLInfo.getExportBundle(decodeURLInfo(text));
 
 const handles = [];
 after(() => handles.forEach(stopHandle));
@@ -134,11 +76,11 @@ describe('export bundles between the official client and Agora', { skip: !SERVER
     test('(a2) the official client reads back what Agora posted under the imported key', { skip: !process.env.AGORA_OFFICIAL_BUNDLE }, async () => {
         const bundle = decodeExportLink(fs.readFileSync(process.env.AGORA_OFFICIAL_BUNDLE, 'utf8'));
         const system = Models.PublicKey.fromProto({ keyType: bundle.keyPair.keyType, key: bundle.keyPair.publicKey });
-        const reader = await ProcessHandle.createTestProcessHandle();
+        const reader = await readerOf(system);
         handles.push(reader);
-        reader.addAddressHint(system, SERVER);
         const expected = process.env.AGORA_EXPECT_POST;
-        const posts = await postsOf(reader, system, (ps) => ps.some((p) => p.text === expected));
+        const signed = await postsUntil(reader, system, (texts) => texts.includes(expected));
+        const posts = signed.map((s) => ({ text: postText(decodeEvent(s)), event: decodeEvent(s) }));
         const agoraPost = posts.find((p) => p.text === expected);
         const before = posts.find((p) => p.text === 'official post before export');
         assert.ok(before, 'the official post is still there');
@@ -177,11 +119,7 @@ describe('export bundles between the official client and Agora', { skip: !SERVER
         assert.ok(bytesEqual(pointer.system.key, bundle.keyPair.publicKey), 'under the same key');
         await ProcessHandle.fullSync(handle);
         await waitFor('the server to accept the official post', async () => {
-            const ranges = await APIMethods.getRanges(SERVER, handle.system());
-            const mine = ranges.rangesForProcesses.find((r) =>
-                Models.Process.equal(Models.Process.fromProto(r.process), handle.process()),
-            );
-            const held = mine ? mine.ranges.map((r) => [r.low.toNumber(), r.high.toNumber()]) : [];
+            const held = await serverRanges(handle.system(), handle.process());
             return { ok: held.some(([lo, hi]) => lo <= 1 && clock <= hi), detail: JSON.stringify(held) };
         });
     });

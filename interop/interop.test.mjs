@@ -22,17 +22,28 @@ import {
     APIMethods,
     Models,
     ProcessHandle,
-    Protocol,
     Queries,
     Util,
     Version,
 } from '@polycentric/polycentric-core';
+import {
+    SERVER,
+    CT,
+    sleep,
+    waitFor,
+    observeUntil,
+    queryIndexUntil,
+    cellPostTexts,
+    stopHandle,
+    decodeEvent,
+    postText,
+    bytesEqual,
+    postStatsQuery,
+    assertPointerTo,
+    serverRanges,
+} from './common.mjs';
 
-const SERVER = (process.env.AGORA_SERVER ?? '').replace(/\/+$/, '');
 const TRACE = process.env.AGORA_INTEROP_TRACE === '1';
-const WAIT_MS = Number(process.env.AGORA_INTEROP_WAIT_MS ?? 20000);
-
-const CT = Models.ContentType;
 const RUN = crypto.randomBytes(4).toString('hex');
 
 // ---------------------------------------------------------------- tracing --
@@ -51,102 +62,9 @@ if (TRACE) {
 }
 
 // ---------------------------------------------------------------- helpers --
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what, fn, timeoutMs = WAIT_MS) {
-    const deadline = Date.now() + timeoutMs;
-    let last;
-    for (;;) {
-        try {
-            last = await fn();
-            if (last.ok) return last.value;
-        } catch (err) {
-            last = { detail: `threw: ${err?.message ?? err}` };
-        }
-        if (Date.now() > deadline) {
-            assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last?.detail ?? JSON.stringify(last)}`);
-        }
-        await sleep(100);
-    }
-}
-
-// Subscribe to an official client observable until `predicate(value)` holds.
-function observeUntil(what, observable, predicate, describeValue, timeoutMs = WAIT_MS) {
-    return new Promise((resolve, reject) => {
-        let last = '(no value emitted)';
-        let done = false;
-        let subscription;
-        const finish = (fn) => {
-            if (done) return;
-            done = true;
-            clearTimeout(timer);
-            // subscribe() may call back synchronously, before `subscription` is set.
-            setImmediate(() => subscription?.unsubscribe());
-            fn();
-        };
-        const timer = setTimeout(() => {
-            finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${last}`)));
-        }, timeoutMs);
-        subscription = observable.subscribe({
-            next: (value) => {
-                last = describeValue(value);
-                if (predicate(value)) finish(() => resolve(value));
-            },
-            error: (err) => finish(() => reject(err)),
-        });
-    });
-}
-
-// Collect the cells of an official QueryIndex query (network + disk) until
-// `predicate(cells)` holds.
-function queryIndexUntil(handle, system, contentType, predicate, describeCells, timeoutMs = WAIT_MS) {
-    return new Promise((resolve, reject) => {
-        let cells = [];
-        let done = false;
-        const queryHandle = handle.queryManager.queryIndex.query(system, contentType, (patch) => {
-            cells = Queries.QueryIndex.applyPatch(cells, patch);
-            if (!done && predicate(cells)) {
-                done = true;
-                clearTimeout(timer);
-                queryHandle.unregister();
-                resolve(cells);
-            }
-        });
-        const timer = setTimeout(() => {
-            done = true;
-            queryHandle.unregister();
-            reject(new Error(`timed out after ${timeoutMs} ms on query_index; cells: ${describeCells(cells)}`));
-        }, timeoutMs);
-        queryHandle.advance(50);
-    });
-}
-
-// Stop a handle's background work so the test process can exit. Without
-// this, a second process of an identity keeps re-ingesting the other
-// process's SERVER event once its synchroniser is gone: ingest ->
-// updateHeadIfNeeded -> new head query -> new server-list query ->
-// GET /query_index content_type=10 -> ingest ... (a client-side loop).
-function stopHandle(handle) {
-    const qm = handle.queryManager;
-    qm.skipLoadedBatchUpdate = true;
-    qm.queryHead.shouldUseNetwork(false);
-    qm.queryLatest.shouldUseNetwork(false);
-    qm.queryEvent.shouldUseNetwork(false);
-    qm.queryIndex.useNetwork(false);
-    handle.synchronizer.cleanup();
-}
-
-const decodeEvent = (signedEvent) => Models.Event.fromBuffer(signedEvent.event);
-const postText = (event) => Protocol.Post.decode(event.content).content;
-const bytesEqual = (a, b) => Buffer.from(a).equals(Buffer.from(b));
+// (The shared ones are in common.mjs.)
 const hex = (b) => Buffer.from(b).toString('hex');
 const u64 = (n) => Long.fromNumber(n, true);
-
-function cellPostTexts(cells) {
-    return cells
-        .filter((c) => c.signedEvent !== undefined)
-        .map((c) => postText(decodeEvent(c.signedEvent)));
-}
 
 // Local ranges of one process of `system` in `handle`'s store, as [low, high] numbers.
 async function localRanges(handle, system, proc) {
@@ -159,14 +77,6 @@ function rangesCover(got, want) {
     return want.every(([lo, hi]) => got.some(([glo, ghi]) => glo <= lo && hi <= ghi));
 }
 
-async function serverRanges(system, proc) {
-    const ranges = await APIMethods.getRanges(SERVER, system);
-    const forProcess = ranges.rangesForProcesses.find((r) =>
-        Models.Process.equal(Models.Process.fromProto(r.process), proc),
-    );
-    return forProcess ? forProcess.ranges.map((r) => [r.low.toNumber(), r.high.toNumber()]) : [];
-}
-
 // Push one handle's events with the official one-shot sync, then poll
 // GET /ranges until the server holds every local event of that process.
 async function syncAndWait(handle) {
@@ -177,31 +87,6 @@ async function syncAndWait(handle) {
         return { ok: rangesCover(got, want), detail: JSON.stringify(got) };
     });
     return want;
-}
-
-function postStatsQuery(pointer) {
-    // The web client's post-stats request: counts = [likes, dislikes, replies].
-    return APIMethods.getQueryReferences(
-        SERVER,
-        Models.pointerToReference(pointer),
-        undefined,
-        { fromType: CT.ContentTypePost, countLwwElementReferences: [], countReferences: [] },
-        [
-            { value: Models.Opinion.OpinionLike, fromType: CT.ContentTypeOpinion },
-            { value: Models.Opinion.OpinionDislike, fromType: CT.ContentTypeOpinion },
-        ],
-        [{ fromType: CT.ContentTypePost }],
-    );
-}
-
-function assertPointerTo(reference, pointer, what) {
-    assert.ok(reference, `${what}: reference missing`);
-    assert.equal(reference.referenceType.toNumber(), 2, `${what}: reference_type must be 2 (pointer)`);
-    const p = Protocol.Pointer.decode(reference.reference);
-    assert.ok(bytesEqual(p.system.key, pointer.system.key), `${what}: pointer system`);
-    assert.ok(bytesEqual(p.process.process, pointer.process.process), `${what}: pointer process`);
-    assert.equal(p.logicalClock.toString(), pointer.logicalClock.toString(), `${what}: pointer logical clock`);
-    assert.ok(bytesEqual(p.eventDigest.digest, pointer.eventDigest.digest), `${what}: pointer digest`);
 }
 
 // ------------------------------------------------------------------ tests --

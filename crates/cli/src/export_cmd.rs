@@ -1,7 +1,6 @@
 //! `agora export` and `agora import`: the account backup link of spec section 2.6.
 
 use std::io::Read as _;
-use std::path::Path;
 
 use agora_client::{Client, Home, import_bundle};
 use agora_protocol::encoding::base64_standard_encode;
@@ -9,6 +8,7 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use crate::output::{Output, answered_text, failures_json};
+use crate::user::HomeArgs;
 
 /// Prints the identity's backup link; the warning goes to stderr so the link alone is on stdout.
 pub async fn export(client: &Client) -> anyhow::Result<Output> {
@@ -26,7 +26,9 @@ pub async fn export(client: &Client) -> anyhow::Result<Output> {
 
 /// Creates the identity of a backup link in `dir` with a new process, then pulls its history
 /// from its servers.
-pub async fn import(dir: &Path, link: &str) -> anyhow::Result<Output> {
+pub async fn import(home: &HomeArgs, link: &str) -> anyhow::Result<Output> {
+    let dir = &home.dir()?;
+    let options = home.client_options()?;
     if dir.join(Home::KEY_FILE).exists() {
         bail!(
             "an identity already exists in {}; refusing to overwrite it (pass another --home DIR)",
@@ -46,7 +48,7 @@ pub async fn import(dir: &Path, link: &str) -> anyhow::Result<Output> {
     let home = import_bundle(dir, link)
         .await
         .with_context(|| format!("cannot import the backup into {}", dir.display()))?;
-    let client = Client::open(home).await?;
+    let client = Client::open_with(home, options).await?;
     let system = client.system();
     let process = base64_standard_encode(client.process().as_bytes());
     let servers = client.servers().await?;

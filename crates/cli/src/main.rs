@@ -7,6 +7,7 @@ mod handle_cmd;
 mod output;
 mod read_cmds;
 mod serve;
+mod sync_cmd;
 mod user;
 
 use clap::{Parser, Subcommand};
@@ -39,7 +40,7 @@ enum Command {
     User(user::UserCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     // User commands report server failures in their output, so their logs stay quiet.
     let default_filter = match cli.command {
@@ -57,11 +58,14 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
-        Command::Admin(args) => runtime.block_on(admin::run(args, cli.json)),
-        Command::Handle(args) => runtime.block_on(handle_cmd::run(args, cli.json)),
-        Command::Loadgen(args) => runtime.block_on(agora_loadgen::run(args)),
+    let status = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)).map(|()| 0),
+        Command::Admin(args) => runtime.block_on(admin::run(args, cli.json)).map(|()| 0),
+        Command::Handle(args) => runtime
+            .block_on(handle_cmd::run(args, cli.json))
+            .map(|()| 0),
+        Command::Loadgen(args) => runtime.block_on(agora_loadgen::run(args)).map(|()| 0),
         Command::User(command) => runtime.block_on(user::run(command, cli.json)),
-    }
+    }?;
+    Ok(std::process::ExitCode::from(status))
 }

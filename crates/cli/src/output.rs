@@ -1,6 +1,7 @@
 //! What a user command prints: one value with a readable text form and a JSON form for scripts.
 
-use agora_client::{ServerFailure, SyncReport};
+use agora_client::{Gathered, ImageInfo, ServerFailure, SyncReport};
+use agora_protocol::PublicKey;
 use serde_json::{Value, json};
 
 /// A command's result, printed as text by default or as JSON with `--json`.
@@ -67,4 +68,40 @@ pub fn answered_text(answered: &[String]) -> String {
     } else {
         answered.join(", ")
     }
+}
+
+/// One pull of one system: what it fetched, from where, and which servers failed.
+pub fn pull_text(system: PublicKey, pulled: &Gathered<usize>) -> String {
+    let mut text = format!(
+        "  fetched {} new event(s) of {system} from {}\n",
+        pulled.value,
+        answered_text(&pulled.answered)
+    );
+    for failure in &pulled.failed {
+        text.push_str(&format!("  FAILED {failure}\n"));
+    }
+    if pulled.answered.is_empty() {
+        text.push_str("  nothing fetched now; the next `agora sync` tries its servers again\n");
+    }
+    text
+}
+
+/// `{"system", "received", "answered", "failed"}` for one pull.
+pub fn pull_json(system: PublicKey, pulled: &Gathered<usize>) -> Value {
+    json!({
+        "system": system.to_string(),
+        "received": pulled.value,
+        "answered": pulled.answered,
+        "failed": failures_json(&pulled.failed),
+    })
+}
+
+/// `{"mime", "width", "height", "byte_count"}` of an image manifest.
+pub fn image_json(image: &ImageInfo) -> Value {
+    json!({
+        "mime": image.mime,
+        "width": image.width,
+        "height": image.height,
+        "byte_count": image.byte_count,
+    })
 }

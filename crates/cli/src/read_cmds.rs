@@ -1,14 +1,21 @@
-//! The reading commands: `agora profile`, `agora feed` and `agora show`. The feed reads only the
-//! local store, so it works offline; `show` asks servers first and says which answered.
+//! The reading commands: `agora profile`, `agora feed`, `agora show` and `agora image`. The feed
+//! reads only the local store, so it works offline; `show` asks servers first and says which
+//! answered; `image` writes a post's image or an avatar after checking every section event.
 
-use agora_client::{Client, FeedPost, Gathered, PostView, Profile, post_view, reply_target};
+use std::path::PathBuf;
+
+use agora_client::{
+    Client, ClientError, FeedPost, Gathered, ImageError, ImageInfo, PostView, Profile,
+    post_manifest, post_view, reply_target,
+};
 use agora_protocol::encoding::base64url_encode;
 use agora_protocol::links::Link;
 use agora_protocol::{Pointer, PublicKey};
+use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::output::{Output, failures_json};
-use crate::user::{HomeArgs, parse_link, published, resolve_event};
+use crate::output::{Output, failures_json, image_json};
+use crate::user::{HomeArgs, image_error, parse_link, published, read_image_file, resolve_event};
 
 /// Posts `agora show` prints for a system link.
 const SHOW_POSTS_MAX: usize = 20;
@@ -23,9 +30,35 @@ pub struct ProfileArgs {
     /// Publish this description.
     #[arg(long)]
     pub description: Option<String>,
+    /// Publish this image (PNG, JPEG, GIF or WebP) as your avatar: 256, 128 and 32 px squares,
+    /// center-cropped, as the official web client publishes them.
+    #[arg(long, value_name = "FILE")]
+    pub avatar: Option<PathBuf>,
     /// Show the profile of this link's system instead of your own.
-    #[arg(conflicts_with_all = ["name", "description"])]
+    #[arg(conflicts_with_all = ["name", "description", "avatar"])]
     pub link: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// A `polycentric://` link: a system's (profile and posts) or an event's (post and replies).
+    pub link: String,
+    /// Most replies to list for a post; the count of the others is printed.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImageArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// An event link of a post with an image, or a system link (its avatar, largest size).
+    pub link: String,
+    /// Where to write the PNG.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,41 +72,44 @@ pub struct FeedArgs {
 
 /// Sets the profile when flags are given, else shows a profile (another's after pulling it).
 pub async fn profile(client: &Client, args: ProfileArgs) -> anyhow::Result<Output> {
-    if args.name.is_some() || args.description.is_some() {
-        return set_profile(client, args.name.as_deref(), args.description.as_deref()).await;
+    if args.name.is_some() || args.description.is_some() || args.avatar.is_some() {
+        return set_profile(client, &args).await;
     }
     let Some(link) = args.link else {
-        let profile = client.profile(client.system()).await?;
-        return Ok(profile_output(client.system(), &profile));
+        return profile_output(client, client.system()).await;
     };
     let (system, hints) = link_system(&link)?;
     let pulled = client.pull(system, &hints).await?;
-    let mut output = profile_output(system, &client.profile(system).await?);
+    let mut output = profile_output(client, system).await?;
     add_pull_warning(&mut output, &pulled);
     Ok(output)
 }
 
-async fn set_profile(
-    client: &Client,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> anyhow::Result<Output> {
+async fn set_profile(client: &Client, args: &ProfileArgs) -> anyhow::Result<Output> {
     let mut last = None;
-    if let Some(name) = name {
+    if let Some(path) = &args.avatar {
+        let bytes = read_image_file(path)?;
+        let set = client.set_avatar(&bytes).await;
+        last = Some(set.map_err(|error| image_error(path, error))?);
+    }
+    if let Some(name) = &args.name {
         last = Some(client.set_username(name).await?);
     }
-    if let Some(description) = description {
+    if let Some(description) = &args.description {
         last = Some(client.set_description(description).await?);
     }
-    let pointer = last.expect("a flag was given");
+    let pointer = last.ok_or_else(|| anyhow::anyhow!("nothing to set"))?;
     let mut output = published(client, "profile updated:", &pointer).await?;
-    let profile = client.profile(client.system()).await?;
-    output.json["username"] = json!(profile.username);
-    output.json["description"] = json!(profile.description);
+    let shown = profile_output(client, client.system()).await?;
+    for key in ["username", "description", "avatar"] {
+        output.json[key] = shown.json[key].clone();
+    }
     Ok(output)
 }
 
-fn profile_output(system: PublicKey, profile: &Profile) -> Output {
+/// A system's profile as the local store knows it: name, description and avatar sizes.
+async fn profile_output(client: &Client, system: PublicKey) -> anyhow::Result<Output> {
+    let profile: Profile = client.profile(system).await?;
     let mut text = format!("system:      {system}\n");
     if let Some(name) = &profile.username {
         text.push_str(&format!("username:    {name}\n"));
@@ -81,12 +117,38 @@ fn profile_output(system: PublicKey, profile: &Profile) -> Output {
     if let Some(description) = &profile.description {
         text.push_str(&format!("description: {description}\n"));
     }
+    let avatar = client.avatar(system).await?;
+    let images: Vec<ImageInfo> = avatar
+        .iter()
+        .flat_map(|bundle| bundle.image_manifests.iter().map(ImageInfo::of))
+        .collect();
+    if !images.is_empty() {
+        let sizes: Vec<String> = images
+            .iter()
+            .map(|image| format!("{}x{}", image.width, image.height))
+            .collect();
+        text.push_str(&format!(
+            "avatar:      {} {} (save it with `agora image {} --out FILE`)\n",
+            sizes.join(", "),
+            images[0].mime,
+            system_link(client, system).await?
+        ));
+    }
     let json = json!({
         "system": system.to_string(),
         "username": profile.username,
         "description": profile.description,
+        "avatar": avatar.map(|_| images.iter().map(image_json).collect::<Vec<_>>()),
     });
-    Output { text, json }
+    Ok(Output { text, json })
+}
+
+async fn system_link(client: &Client, system: PublicKey) -> anyhow::Result<String> {
+    Ok(Link::System {
+        system,
+        servers: client.servers_of(system).await?,
+    }
+    .to_url())
 }
 
 /// The newest posts of this identity and everyone it follows, from the local store.
@@ -109,13 +171,72 @@ pub async fn feed(client: &Client, limit: usize) -> anyhow::Result<Output> {
 }
 
 /// Shows a system link's profile and posts, or an event link's post with replies and counts.
-pub async fn show(client: &Client, text: &str) -> anyhow::Result<Output> {
+pub async fn show(client: &Client, args: &ShowArgs) -> anyhow::Result<Output> {
+    let text = args.link.as_str();
     match parse_link(text)? {
         Link::System { system, servers } => show_system(client, system, &servers).await,
         Link::Event {
             system, servers, ..
-        } => show_event(client, text, system, servers).await,
+        } => show_event(client, text, (system, servers), args.limit).await,
     }
+}
+
+/// Writes a post's image, or a system's largest avatar, to `--out`; every section event is
+/// verified, and the system is pulled first when the local store lacks any of them.
+pub async fn image(client: &Client, args: &ImageArgs) -> anyhow::Result<Output> {
+    let (system, hints, manifest) = match parse_link(&args.link)? {
+        Link::Event {
+            system, servers, ..
+        } => {
+            let subject = resolve_event(client, &args.link).await?;
+            let event = client
+                .load(&subject)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("event {} was deleted", args.link))?;
+            let manifest = post_manifest(&event).ok_or_else(|| {
+                anyhow::anyhow!("event {} is not a post with an image", args.link)
+            })?;
+            (system, servers, manifest)
+        }
+        Link::System { system, servers } => {
+            let pulled = client.pull(system, &servers).await?;
+            let bundle = client.avatar(system).await?;
+            let largest = bundle
+                .into_iter()
+                .flat_map(|bundle| bundle.image_manifests)
+                .max_by_key(|manifest| manifest.width.saturating_mul(manifest.height));
+            let manifest = largest.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{system} has no avatar (servers answered: {})",
+                    crate::output::answered_text(&pulled.answered)
+                )
+            })?;
+            (system, servers, manifest)
+        }
+    };
+    let bytes = match client.image_bytes(system, &manifest).await {
+        Err(ClientError::Image(ImageError::Incomplete { .. })) => {
+            // The sections are not all held yet: fetch the author's events, then try again.
+            client.pull(system, &hints).await?;
+            client.image_bytes(system, &manifest).await
+        }
+        other => other,
+    }
+    .with_context(|| format!("cannot get the image of {}", args.link))?;
+    std::fs::write(&args.out, &bytes)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let info = ImageInfo::of(&manifest);
+    Ok(Output {
+        text: format!(
+            "wrote {} ({}x{} {}, {} bytes)\n",
+            args.out.display(),
+            info.width,
+            info.height,
+            info.mime,
+            bytes.len()
+        ),
+        json: json!({"file": args.out, "image": image_json(&info)}),
+    })
 }
 
 async fn show_system(
@@ -124,7 +245,7 @@ async fn show_system(
     hints: &[String],
 ) -> anyhow::Result<Output> {
     let pulled = client.pull(system, hints).await?;
-    let mut output = profile_output(system, &client.profile(system).await?);
+    let mut output = profile_output(client, system).await?;
     let username = client.profile(system).await?.username;
     let mut posts = Vec::new();
     for post in client.posts(system).await?.into_iter().take(SHOW_POSTS_MAX) {
@@ -145,8 +266,8 @@ async fn show_system(
 async fn show_event(
     client: &Client,
     text: &str,
-    system: PublicKey,
-    mut servers: Vec<String>,
+    (system, mut servers): (PublicKey, Vec<String>),
+    replies_max: usize,
 ) -> anyhow::Result<Output> {
     let subject = resolve_event(client, text).await?;
     let event = client
@@ -157,7 +278,9 @@ async fn show_event(
         anyhow::anyhow!("event {text} is not a post (type {})", event.content_type())
     })?;
     servers.extend(client.servers_of(system).await?);
-    let stats = client.post_stats(&subject, &servers).await;
+    let stats = client
+        .post_stats_paged(&subject, &servers, replies_max)
+        .await;
     let item = FeedPost {
         username: client.profile(system).await?.username,
         reply_to: reply_target(&event),
@@ -170,7 +293,8 @@ async fn show_event(
         stats.value.likes, stats.value.dislikes, stats.value.replies
     ));
     let mut replies = Vec::new();
-    for reply in &stats.value.reply_events {
+    let listed = stats.value.reply_events.len().min(replies_max);
+    for reply in &stats.value.reply_events[..listed] {
         let Some(post) = post_view(reply) else {
             continue;
         };
@@ -186,8 +310,16 @@ async fn show_event(
         ));
         replies.push(line.json());
     }
+    let more = (stats.value.replies as usize).saturating_sub(listed);
+    if more > 0 {
+        out.push_str(&format!(
+            "  … {more} more repl{} (raise --limit to list them)\n",
+            if more == 1 { "y" } else { "ies" }
+        ));
+    }
     out.push_str(&answered_text(&stats));
     let json = json!({
+        "more_replies": more,
         "post": line.json(),
         "likes": stats.value.likes,
         "dislikes": stats.value.dislikes,
@@ -241,6 +373,7 @@ struct PostLine {
     text: String,
     link: String,
     reply_to: Option<String>,
+    image: Option<ImageInfo>,
 }
 
 impl PostLine {
@@ -256,6 +389,7 @@ impl PostLine {
             text: item.post.text.clone(),
             link: event_link(client, &item.post.pointer).await?,
             reply_to,
+            image: item.post.image.clone(),
         })
     }
 
@@ -265,7 +399,14 @@ impl PostLine {
             .clone()
             .unwrap_or_else(|| short_key(&self.system));
         let time = self.unix_milliseconds.map_or("?".to_owned(), utc_time);
-        format!("{author}  {time}  {}\n  {}\n", self.text, self.link)
+        let mut text = format!("{author}  {time}  {}\n  {}\n", self.text, self.link);
+        if let Some(image) = &self.image {
+            text.push_str(&format!(
+                "  image: {}x{} {}, {} bytes (save it with `agora image LINK --out FILE`)\n",
+                image.width, image.height, image.mime, image.byte_count
+            ));
+        }
+        text
     }
 
     fn json(&self) -> Value {
@@ -278,6 +419,9 @@ impl PostLine {
         });
         if let Some(reply_to) = &self.reply_to {
             json["reply_to"] = Value::from(reply_to.as_str());
+        }
+        if let Some(image) = &self.image {
+            json["image"] = image_json(image);
         }
         json
     }

@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use agora_client::{Client, Home, SyncReport};
+use agora_client::{Client, ClientError, ClientOptions, Home, SyncReport, post_view};
 use agora_protocol::encoding::base64_standard_encode;
 use agora_protocol::links::Link;
 use agora_protocol::{Pointer, PublicKey};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::output::{Output, answered_text, failures_json, push_json, push_text};
+use crate::output::{Output, pull_json, pull_text, push_json, push_text};
 
 /// Where the identity lives; every user command takes it.
 #[derive(Debug, clap::Args)]
@@ -19,6 +19,10 @@ pub struct HomeArgs {
     /// ~/.local/share/agora/home].
     #[arg(long, env = "AGORA_HOME")]
     home: Option<PathBuf>,
+    /// Also trust the PEM certificate(s) in FILE as roots for https:// servers, besides the
+    /// built-in Mozilla roots (for a private or self-signed server).
+    #[arg(long, env = "AGORA_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -51,6 +55,10 @@ pub enum UserCommand {
         /// Post in this topic.
         #[arg(long)]
         topic: Option<String>,
+        /// Attach this image (PNG, JPEG, GIF or WebP); it is published as PNG, scaled down to
+        /// fit 1000×1000.
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
     },
     /// Follow the system of a link (`agora link` prints one).
     Follow(LinkArgs),
@@ -65,13 +73,17 @@ pub enum UserCommand {
     /// Delete one of your own events.
     Delete(LinkArgs),
     /// Send your events to your servers and fetch yours and every followed system's.
+    ///
+    /// Exit status 0 when at least one server answered (failed ones are named), 3 when none did.
     Sync(HomeArgs),
     /// Set your username or description, or show a profile (yours, or a link's).
     Profile(crate::read_cmds::ProfileArgs),
     /// The newest posts of everyone you follow and your own, from the local store.
     Feed(crate::read_cmds::FeedArgs),
     /// Show a system link's profile and posts, or an event link's post, replies and counts.
-    Show(LinkArgs),
+    Show(crate::read_cmds::ShowArgs),
+    /// Save a post's image (event link) or a profile's avatar (system link) to a file.
+    Image(crate::read_cmds::ImageArgs),
     /// Search every one of your servers for posts (or, with --profiles, people).
     Search(crate::discover_cmds::SearchArgs),
     /// Recent posts of everyone on your servers, newest first.
@@ -118,7 +130,12 @@ pub struct LinkArgs {
     link: String,
 }
 
-pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<()> {
+/// Exit status of `agora sync` when no server answered at all (1 is any other error, 2 a
+/// command-line mistake).
+pub const EXIT_NO_SERVER_ANSWERED: u8 = 3;
+
+/// Runs one user command, prints its output, and returns the process exit status.
+pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<u8> {
     let output = match command {
         UserCommand::Init { home, name } => init(&home.dir()?, name.as_deref()).await?,
         UserCommand::Whoami(home) => whoami(&open(&home).await?).await?,
@@ -129,14 +146,13 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<()> {
             text,
             reply_to,
             topic,
+            image,
         } => {
-            post(
-                &open(&home).await?,
-                &text,
-                reply_to.as_deref(),
-                topic.as_deref(),
-            )
-            .await?
+            let reply = Reply {
+                to: reply_to.as_deref(),
+                topic: topic.as_deref(),
+            };
+            post(&open(&home).await?, &text, reply, image.as_deref()).await?
         }
         UserCommand::Follow(args) => follow(&open(&args.home).await?, &args.link, true).await?,
         UserCommand::Unfollow(args) => follow(&open(&args.home).await?, &args.link, false).await?,
@@ -144,15 +160,20 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<()> {
         UserCommand::Dislike(args) => opinion(args, Opinion::Dislike).await?,
         UserCommand::Unlike(args) => opinion(args, Opinion::Unlike).await?,
         UserCommand::Delete(args) => delete(&open(&args.home).await?, &args.link).await?,
-        UserCommand::Sync(home) => sync(&open(&home).await?).await?,
+        UserCommand::Sync(home) => {
+            let (output, answered) = crate::sync_cmd::sync(&open(&home).await?, json).await?;
+            output.print(json);
+            return Ok(if answered { 0 } else { EXIT_NO_SERVER_ANSWERED });
+        }
         UserCommand::Profile(args) => {
             crate::read_cmds::profile(&open(&args.home).await?, args).await?
         }
         UserCommand::Feed(args) => {
             crate::read_cmds::feed(&open(&args.home).await?, args.limit).await?
         }
-        UserCommand::Show(args) => {
-            crate::read_cmds::show(&open(&args.home).await?, &args.link).await?
+        UserCommand::Show(args) => crate::read_cmds::show(&open(&args.home).await?, &args).await?,
+        UserCommand::Image(args) => {
+            crate::read_cmds::image(&open(&args.home).await?, &args).await?
         }
         UserCommand::Search(args) => {
             crate::discover_cmds::search(&open(&args.home).await?, args).await?
@@ -167,16 +188,25 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<()> {
             crate::discover_cmds::recommend(&open(&args.home).await?, args).await?
         }
         UserCommand::Export(home) => crate::export_cmd::export(&open(&home).await?).await?,
-        UserCommand::Import { home, link } => {
-            crate::export_cmd::import(&home.dir()?, &link).await?
-        }
+        UserCommand::Import { home, link } => crate::export_cmd::import(&home, &link).await?,
     };
     output.print(json);
-    Ok(())
+    Ok(0)
 }
 
 impl HomeArgs {
-    fn dir(&self) -> anyhow::Result<PathBuf> {
+    /// How the client reaches servers: the extra trusted roots of `--ca-cert`.
+    pub(crate) fn client_options(&self) -> anyhow::Result<ClientOptions> {
+        let mut options = ClientOptions::default();
+        if let Some(path) = &self.ca_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
+            options.ca_certificates_pem.push(pem);
+        }
+        Ok(options)
+    }
+
+    pub(crate) fn dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.home {
             return Ok(dir.clone());
         }
@@ -198,9 +228,16 @@ pub(crate) async fn open(args: &HomeArgs) -> anyhow::Result<Client> {
             dir.display()
         );
     }
+    let options = args.client_options()?;
     let home = Home::open(&dir)
         .with_context(|| format!("cannot open the identity in {}", dir.display()))?;
-    Ok(Client::open(home).await?)
+    let opened = Client::open_with(home, options).await;
+    opened.map_err(|error| match (error, &args.ca_cert) {
+        (ClientError::CaCertificate(reason), Some(path)) => {
+            anyhow::anyhow!("cannot use the CA certificate {}: {reason}", path.display())
+        }
+        (other, _) => other.into(),
+    })
 }
 
 async fn init(dir: &Path, name: Option<&str>) -> anyhow::Result<Output> {
@@ -317,18 +354,57 @@ async fn event_link(client: &Client, pointer: &Pointer) -> anyhow::Result<String
     .to_url())
 }
 
+/// Where a post goes: in reply to an event link, in a topic, or neither.
+#[derive(Clone, Copy, Debug)]
+struct Reply<'a> {
+    to: Option<&'a str>,
+    topic: Option<&'a str>,
+}
+
 async fn post(
     client: &Client,
     text: &str,
-    reply_to: Option<&str>,
-    topic: Option<&str>,
+    reply: Reply<'_>,
+    image: Option<&Path>,
 ) -> anyhow::Result<Output> {
-    let reply_to = match reply_to {
+    let reply_to = match reply.to {
         Some(link) => Some(resolve_event(client, link).await?),
         None => None,
     };
-    let pointer = client.post(text, reply_to.as_ref(), topic).await?;
-    published(client, "posted", &pointer).await
+    let Some(path) = image else {
+        let pointer = client.post(text, reply_to.as_ref(), reply.topic).await?;
+        return published(client, "posted", &pointer).await;
+    };
+    let bytes = read_image_file(path)?;
+    let pointer = client
+        .post_with_image(text, reply_to.as_ref(), reply.topic, &bytes)
+        .await
+        .map_err(|error| image_error(path, error))?;
+    let mut output = published(client, "posted", &pointer).await?;
+    let view = client.load(&pointer).await?.as_ref().and_then(post_view);
+    if let Some(image) = view.and_then(|view| view.image) {
+        output.text.push_str(&format!(
+            "  image: {}x{} {}, {} bytes\n",
+            image.width, image.height, image.mime, image.byte_count
+        ));
+        output.json["image"] = crate::output::image_json(&image);
+    }
+    Ok(output)
+}
+
+/// The bytes of an image file a person named, with an error that names it.
+pub(crate) fn read_image_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read the image file {}", path.display()))
+}
+
+/// A client error met while using `path` as an image, naming the file when the image is at fault.
+pub(crate) fn image_error(path: &Path, error: ClientError) -> anyhow::Error {
+    match error {
+        ClientError::Image(error) => {
+            anyhow::anyhow!("cannot use {} as an image: {error}", path.display())
+        }
+        other => other.into(),
+    }
 }
 
 pub(crate) fn parse_link(text: &str) -> anyhow::Result<Link> {
@@ -383,16 +459,20 @@ pub(crate) async fn resolve_event(client: &Client, text: &str) -> anyhow::Result
 
 async fn follow(client: &Client, text: &str, follow: bool) -> anyhow::Result<Output> {
     let (system, hints) = link_system(text)?;
-    let pointer = if follow {
+    let (pulled, pointer) = if follow {
         // Fetch the followed system now so its SERVER set is known to later syncs.
-        client.pull(system, &hints).await?;
-        client.follow(&system).await?
+        let pulled = client.pull(system, &hints).await?;
+        (Some(pulled), client.follow(&system).await?)
     } else {
-        client.unfollow(&system).await?
+        (None, client.unfollow(&system).await?)
     };
     let verb = if follow { "followed" } else { "unfollowed" };
     let mut output = published(client, &format!("{verb} {system}:"), &pointer).await?;
     output.json["system"] = Value::from(system.to_string());
+    if let Some(pulled) = pulled {
+        output.text.push_str(&pull_text(system, &pulled));
+        output.json["pull"] = pull_json(system, &pulled);
+    }
     Ok(output)
 }
 
@@ -427,33 +507,4 @@ async fn delete(client: &Client, text: &str) -> anyhow::Result<Output> {
     let target = resolve_event(client, text).await?;
     let pointer = client.delete(&target).await?;
     published(client, &format!("deleted {text}:"), &pointer).await
-}
-
-/// Push own events, then pull the own system and every followed one from their known servers.
-async fn sync(client: &Client) -> anyhow::Result<Output> {
-    let report = client.push().await?;
-    let mut text = format!("push:\n{}", push_text(&report));
-    let mut pulls = Vec::new();
-    let mut systems = vec![client.system()];
-    systems.extend(client.following().await?);
-    text.push_str("pull:\n");
-    for system in systems {
-        let gathered = client.pull(system, &[]).await?;
-        text.push_str(&format!(
-            "  {system}: {} new event(s) from {}\n",
-            gathered.value,
-            answered_text(&gathered.answered)
-        ));
-        for failure in &gathered.failed {
-            text.push_str(&format!("    FAILED {failure}\n"));
-        }
-        pulls.push(json!({
-            "system": system.to_string(),
-            "received": gathered.value,
-            "answered": gathered.answered,
-            "failed": failures_json(&gathered.failed),
-        }));
-    }
-    let json = json!({"push": push_json(&report), "pull": pulls});
-    Ok(Output { text, json })
 }

@@ -36,18 +36,27 @@ struct Publisher {
     last_ms: u64,
 }
 
+/// How the client reaches servers, beyond its defaults.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// PEM certificates trusted as roots for HTTPS servers, besides the built-in webpki
+    /// (Mozilla) roots: for a private or self-signed server. Empty by default.
+    pub ca_certificates_pem: Vec<Vec<u8>>,
+}
+
 impl Client {
     /// Opens the client for `home`, resuming its process where the local store says it stopped.
     pub async fn open(home: Home) -> Result<Self, ClientError> {
+        Self::open_with(home, ClientOptions::default()).await
+    }
+
+    /// As [`Client::open`], with extra options such as more trusted roots.
+    pub async fn open_with(home: Home, options: ClientOptions) -> Result<Self, ClientError> {
+        let http = http_client(&options)?;
         let (secret, process, store) = home.into_parts();
         let system = secret.public_key();
         let resumed = resume(&store, system, process).await?;
         let author = Author::resume(secret, process, resumed.clock, resumed.indices);
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(ClientError::Http)?;
         Ok(Self {
             system,
             store,
@@ -88,12 +97,36 @@ impl Client {
         reply_to: Option<&Pointer>,
         topic: Option<&str>,
     ) -> Result<Pointer, ClientError> {
-        if text.len() > content::POST_TEXT_BYTES_MAX {
-            return Err(ClientError::PostTooLong(text.len()));
-        }
+        self.post_manifest(text, reply_to, topic, None).await
+    }
+
+    /// A post with an image from any supported format: the image is scaled to fit 1000×1000,
+    /// published as PNG blob sections first, then the post carrying its manifest.
+    pub async fn post_with_image(
+        &self,
+        text: &str,
+        reply_to: Option<&Pointer>,
+        topic: Option<&str>,
+        image: &[u8],
+    ) -> Result<Pointer, ClientError> {
+        check_post_text(text)?;
+        let png = crate::images::post_image(image)?;
+        let manifest = self.publish_png(&png).await?;
+        self.post_manifest(text, reply_to, topic, Some(manifest))
+            .await
+    }
+
+    async fn post_manifest(
+        &self,
+        text: &str,
+        reply_to: Option<&Pointer>,
+        topic: Option<&str>,
+        image: Option<wire::ImageManifest>,
+    ) -> Result<Pointer, ClientError> {
+        check_post_text(text)?;
         let post = wire::Post {
             content: Some(text.to_owned()),
-            image: None,
+            image,
         };
         let topic = topic.map(|topic| wire::Reference {
             reference_type: REFERENCE_BYTES,
@@ -189,7 +222,11 @@ impl Client {
             .transpose()
     }
 
-    async fn set_element(&self, content_type: u64, value: &[u8]) -> Result<Pointer, ClientError> {
+    pub(crate) async fn set_element(
+        &self,
+        content_type: u64,
+        value: &[u8],
+    ) -> Result<Pointer, ClientError> {
         self.publish(|author, ms| author.set_element(content_type, value, ms))
             .await
     }
@@ -200,7 +237,7 @@ impl Client {
     }
 
     /// Signs one event now, under the lock, then stores it locally.
-    async fn publish<F>(&self, sign: F) -> Result<Pointer, ClientError>
+    pub(crate) async fn publish<F>(&self, sign: F) -> Result<Pointer, ClientError>
     where
         F: FnOnce(&mut Author, u64) -> Result<VerifiedEvent, agora_protocol::EventError>,
     {
@@ -226,6 +263,35 @@ impl Client {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+fn check_post_text(text: &str) -> Result<(), ClientError> {
+    if text.len() > content::POST_TEXT_BYTES_MAX {
+        return Err(ClientError::PostTooLong(text.len()));
+    }
+    Ok(())
+}
+
+/// One connection pool for every server: bounded times, rustls with the webpki roots plus any
+/// extra roots of `options`.
+fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(REQUEST_TIMEOUT)
+        .use_rustls_tls();
+    for pem in &options.ca_certificates_pem {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|error| ClientError::CaCertificate(error.to_string()))?;
+        if certificates.is_empty() {
+            return Err(ClientError::CaCertificate(
+                "no PEM certificate found".to_owned(),
+            ));
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().map_err(ClientError::Http)
 }
 
 /// Server URLs are kept without a trailing slash, so the same server is one set member.

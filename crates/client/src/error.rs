@@ -43,6 +43,10 @@ pub enum ClientError {
     NotOwn(Box<Pointer>),
     #[error("cannot delete {0:?}: it is a delete itself")]
     DeleteOfDelete(Box<Pointer>),
+    #[error(transparent)]
+    Image(#[from] crate::ImageError),
+    #[error("cannot use the CA certificate: {0}")]
+    CaCertificate(String),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[source] reqwest::Error),
 }

@@ -11,21 +11,27 @@ mod error;
 mod export;
 mod handles;
 mod home;
+mod images;
 mod ranges;
 mod read;
 mod remote;
 mod state;
 mod sync;
 
-pub use client::{Client, REQUEST_TIMEOUT};
+pub use client::{Client, ClientOptions, REQUEST_TIMEOUT};
 pub use discover::{Found, FoundProfile, TimeRange, TimeRangeError, Topic};
 pub use error::ClientError;
 pub use export::{Bundle, BundleError, import_bundle};
 pub use handles::HandleAnswer;
 pub use home::Home;
-pub use read::{FeedPost, PostStats, post_stats_request, post_view, reply_target};
+pub use images::{
+    AVATAR_SIDES, BLOB_SECTION_BYTES_MAX, IMAGE_SECTIONS_MAX, ImageError, PNG_MIME,
+    POST_IMAGE_SIDE_MAX, Png, avatar_images, post_image, reassemble,
+};
+pub use read::{FeedPost, PostStats, post_manifest, post_stats_request, post_view, reply_target};
 pub use remote::ServerError;
-pub use state::{PostView, Profile};
+pub use state::{ImageInfo, PostView, Profile};
 pub use sync::{
-    Gathered, PULL_CLOCKS_MAX, PUSH_CLOCKS_MAX, ServerFailure, SyncReport, verify_served,
+    Gathered, PULL_CLOCKS_MAX, PUSH_BYTES_MAX, PUSH_CLOCKS_MAX, ServerFailure, SyncReport,
+    verify_served,
 };

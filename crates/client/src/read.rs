@@ -10,6 +10,7 @@ use prost::Message as _;
 
 use crate::client::normalize_server;
 use crate::remote::ServerError;
+use crate::state::ImageInfo;
 use crate::{Client, ClientError, Gathered, PostView, ServerFailure};
 
 /// One post of the home feed, with its author's username as the local store knows it.
@@ -78,8 +79,20 @@ impl Client {
     }
 
     /// Asks `servers` for `subject`'s replies and counts, verifying every served event; one
-    /// server's failure never stops the others.
+    /// server's failure never stops the others. Only each server's first page of replies is
+    /// read; [`Client::post_stats_paged`] follows the cursor.
     pub async fn post_stats(&self, subject: &Pointer, servers: &[String]) -> Gathered<PostStats> {
+        self.post_stats_paged(subject, servers, 1).await
+    }
+
+    /// As [`Client::post_stats`], reading up to `replies_max` replies from each server by
+    /// following its references cursor page after page (at least one page is read).
+    pub async fn post_stats_paged(
+        &self,
+        subject: &Pointer,
+        servers: &[String],
+        replies_max: usize,
+    ) -> Gathered<PostStats> {
         let mut candidates: Vec<String> = servers.iter().map(|s| normalize_server(s)).collect();
         let mut seen = HashSet::new();
         candidates.retain(|server| !server.is_empty() && seen.insert(server.clone()));
@@ -89,7 +102,7 @@ impl Client {
             failed: Vec::new(),
         };
         for server in candidates {
-            match self.post_stats_from(&server, subject).await {
+            match self.post_stats_from(&server, subject, replies_max).await {
                 Ok(stats) => {
                     gathered.value.merge(stats);
                     gathered.answered.push(server);
@@ -103,14 +116,43 @@ impl Client {
         gathered
     }
 
+    /// The first page's counts, and replies page after page until `replies_max` were served,
+    /// a page comes back empty, or the server gives no cursor.
     async fn post_stats_from(
         &self,
         server: &str,
         subject: &Pointer,
+        replies_max: usize,
     ) -> Result<PostStats, ServerError> {
+        let mut request = post_stats_request(subject);
+        let first = self.references_page(server, &request).await?;
+        let mut stats = stats_of(&first, subject)?;
+        let mut served = first.items.len();
+        let mut cursor = first.cursor;
+        while let Some(next) = cursor.take().filter(|_| served < replies_max) {
+            request.cursor = Some(next);
+            let page = self.references_page(server, &request).await?;
+            if page.items.is_empty() {
+                break;
+            }
+            served += page.items.len();
+            stats.reply_events.extend(replies_of(&page, subject)?);
+            cursor = page.cursor;
+        }
+        stats
+            .reply_events
+            .sort_by_key(VerifiedEvent::unix_milliseconds);
+        Ok(stats)
+    }
+
+    async fn references_page(
+        &self,
+        server: &str,
+        request: &wire::QueryReferencesRequest,
+    ) -> Result<wire::QueryReferencesResponse, ServerError> {
         let url = format!(
             "{server}/query_references?query={}",
-            base64url_encode(&post_stats_request(subject).encode_to_vec())
+            base64url_encode(&request.encode_to_vec())
         );
         let response = self
             .http
@@ -128,13 +170,10 @@ impl Client {
                 .collect();
             return Err(ServerError::Status { status, body });
         }
-        let answer = wire::QueryReferencesResponse::decode(body).map_err(|error| {
-            ServerError::Malformed {
-                what: "query_references response",
-                reason: error.to_string(),
-            }
-        })?;
-        stats_of(&answer, subject)
+        wire::QueryReferencesResponse::decode(body).map_err(|error| ServerError::Malformed {
+            what: "query_references response",
+            reason: error.to_string(),
+        })
     }
 }
 
@@ -151,6 +190,21 @@ fn stats_of(
             reason: format!("{} counts where 3 were asked", answer.counts.len()),
         });
     };
+    let mut reply_events = replies_of(answer, subject)?;
+    reply_events.sort_by_key(VerifiedEvent::unix_milliseconds);
+    Ok(PostStats {
+        likes,
+        dislikes,
+        replies,
+        reply_events,
+    })
+}
+
+/// The replies of one page, each verified and referencing `subject`.
+fn replies_of(
+    answer: &wire::QueryReferencesResponse,
+    subject: &Pointer,
+) -> Result<Vec<VerifiedEvent>, ServerError> {
     let mut reply_events = Vec::new();
     for signed in answer.items.iter().filter_map(|item| item.event.as_ref()) {
         let event = VerifiedEvent::verify(signed)
@@ -162,13 +216,7 @@ fn stats_of(
         }
         reply_events.push(event);
     }
-    reply_events.sort_by_key(VerifiedEvent::unix_milliseconds);
-    Ok(PostStats {
-        likes,
-        dislikes,
-        replies,
-        reply_events,
-    })
+    Ok(reply_events)
 }
 
 /// The text, pointer and time of a post event; `None` for other types and malformed posts.
@@ -181,7 +229,18 @@ pub fn post_view(event: &VerifiedEvent) -> Option<PostView> {
         pointer: event.pointer(),
         text: post.content?,
         unix_milliseconds: event.unix_milliseconds(),
+        image: post.image.as_ref().map(ImageInfo::of),
     })
+}
+
+/// The image manifest of a post event, when it has one.
+pub fn post_manifest(event: &VerifiedEvent) -> Option<wire::ImageManifest> {
+    if event.content_type() != content::POST {
+        return None;
+    }
+    wire::Post::decode(event.event().content.clone())
+        .ok()?
+        .image
 }
 
 /// The event a post replies to: its first pointer reference.

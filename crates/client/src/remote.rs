@@ -9,7 +9,9 @@ use prost::Message as _;
 /// Why one server's answer was not used.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("request failed: {0}")]
+    /// Displayed with its causes, which say what went wrong below HTTP (refused connection,
+    /// untrusted certificate, timeout).
+    #[error("request failed: {}", with_causes(.0))]
     Request(#[source] reqwest::Error),
     #[error("answered {status}: {body}")]
     Status {
@@ -26,6 +28,22 @@ pub enum ServerError {
     WrongSystem { asked: String, served: String },
     #[error("local store failed while syncing: {0}")]
     Local(String),
+}
+
+/// An error and each of its causes, `: `-separated, without repeating one that the previous
+/// message already contains.
+fn with_causes(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Longest response body kept in an error message.

@@ -28,6 +28,28 @@ pub struct PostView {
     pub pointer: Pointer,
     pub text: String,
     pub unix_milliseconds: Option<u64>,
+    /// The attached image's description, when the post has one.
+    pub image: Option<ImageInfo>,
+}
+
+/// What a post's image manifest says about the image; `Client::post_image_bytes` fetches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub mime: String,
+    pub width: u64,
+    pub height: u64,
+    pub byte_count: u64,
+}
+
+impl ImageInfo {
+    pub fn of(manifest: &wire::ImageManifest) -> Self {
+        Self {
+            mime: manifest.mime.clone(),
+            width: manifest.width,
+            height: manifest.height,
+            byte_count: manifest.byte_count,
+        }
+    }
 }
 
 impl Client {
@@ -72,21 +94,21 @@ impl Client {
         })
     }
 
+    /// The winning value of one LWW element of a system (AVATAR, BANNER, …), if any is held.
+    pub(crate) async fn element(
+        &self,
+        system: PublicKey,
+        content_type: u64,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let latest = self.store.latest(system, vec![content_type]).await?;
+        let events = verify_all(&latest)?;
+        Ok(lww_winner(&events, content_type).map(<[u8]>::to_vec))
+    }
+
     /// A system's live posts held locally, newest first.
     pub async fn posts(&self, system: PublicKey) -> Result<Vec<PostView>, ClientError> {
         let events = self.feed(system, content::POST).await?;
-        Ok(events
-            .iter()
-            .filter(|event| event.content_type() == content::POST)
-            .filter_map(|event| {
-                let post = wire::Post::decode(event.event().content.clone()).ok()?;
-                Some(PostView {
-                    pointer: event.pointer(),
-                    text: post.content?,
-                    unix_milliseconds: event.unix_milliseconds(),
-                })
-            })
-            .collect())
+        Ok(events.iter().filter_map(crate::post_view).collect())
     }
 
     /// The members of an LWW element set: per value, the winning operation, kept when an ADD.

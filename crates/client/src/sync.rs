@@ -16,6 +16,9 @@ use crate::{Client, ClientError};
 pub const PULL_CLOCKS_MAX: u64 = 20;
 /// Most clocks sent in one `POST /events`.
 pub const PUSH_CLOCKS_MAX: u64 = 100;
+/// Most event bytes sent in one `POST /events`, so batches of 512 KiB blob sections stay well
+/// under a server's body limit (32 MiB on Agora); a larger single event is sent alone.
+pub const PUSH_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// One server that failed, and why.
 #[derive(Debug)]
@@ -62,15 +65,21 @@ impl Client {
     pub async fn push(&self) -> Result<SyncReport, ClientError> {
         let mut report = SyncReport::default();
         for server in self.servers().await? {
-            match self.push_to(&server).await {
+            match self.push_to_server(&server).await {
                 Ok(events) => report.sent.push((server, events)),
-                Err(error) => {
-                    tracing::warn!(%server, %error, "push failed");
-                    report.failed.push(ServerFailure { server, error });
-                }
+                Err(failure) => report.failed.push(failure),
             }
         }
         Ok(report)
+    }
+
+    /// Sends one server the events of this identity it lacks; returns how many were sent.
+    pub async fn push_to_server(&self, server: &str) -> Result<usize, ServerFailure> {
+        let server = normalize_server(server);
+        self.push_to(&server).await.map_err(|error| {
+            tracing::warn!(%server, %error, "push failed");
+            ServerFailure { server, error }
+        })
     }
 
     async fn push_to(&self, server: &str) -> Result<usize, ServerError> {
@@ -86,11 +95,10 @@ impl Client {
                 .events_in_ranges(system, vec![piece], limit)
                 .await
                 .map_err(local_failure)?;
-            if events.is_empty() {
-                continue;
+            for batch in byte_batches(events, PUSH_BYTES_MAX) {
+                sent += batch.len();
+                remote.publish(batch).await?;
             }
-            sent += events.len();
-            remote.publish(events).await?;
         }
         Ok(sent)
     }
@@ -103,19 +111,34 @@ impl Client {
         system: PublicKey,
         hints: &[String],
     ) -> Result<Gathered<usize>, ClientError> {
+        let counted = self.pull_counted(system, hints).await?;
+        Ok(Gathered {
+            value: counted.value.iter().map(|(_, stored)| stored).sum(),
+            answered: counted.answered,
+            failed: counted.failed,
+        })
+    }
+
+    /// As [`Client::pull`], with how many new events each answering server delivered (a server
+    /// asked after another has nothing left to give, so only the first ones count).
+    pub async fn pull_counted(
+        &self,
+        system: PublicKey,
+        hints: &[String],
+    ) -> Result<Gathered<Vec<(String, usize)>>, ClientError> {
         let mut candidates: Vec<String> = hints.iter().map(|hint| normalize_server(hint)).collect();
         candidates.extend(self.servers().await?);
         candidates.extend(self.servers_of(system).await?);
         dedup_in_order(&mut candidates);
         let mut gathered = Gathered {
-            value: 0,
+            value: Vec::new(),
             answered: Vec::new(),
             failed: Vec::new(),
         };
         for server in candidates {
             match self.pull_from(&server, system).await {
                 Ok(stored) => {
-                    gathered.value += stored;
+                    gathered.value.push((server.clone(), stored));
                     gathered.answered.push(server);
                 }
                 Err(error) => {
@@ -195,7 +218,52 @@ fn local_failure(error: agora_store::StoreError) -> ServerError {
     ServerError::Local(error.to_string())
 }
 
+/// Cuts events into consecutive batches of at most `bytes_max` event bytes each; an event larger
+/// than that forms a batch of its own.
+fn byte_batches(events: Vec<wire::SignedEvent>, bytes_max: usize) -> Vec<Vec<wire::SignedEvent>> {
+    let mut batches: Vec<Vec<wire::SignedEvent>> = Vec::new();
+    let mut batch_bytes = 0;
+    for event in events {
+        let bytes = event.event.len() + event.signature.len();
+        match batches.last_mut() {
+            Some(batch) if batch_bytes + bytes <= bytes_max => {
+                batch_bytes += bytes;
+                batch.push(event);
+            }
+            _ => {
+                batch_bytes = bytes;
+                batches.push(vec![event]);
+            }
+        }
+    }
+    batches
+}
+
 fn dedup_in_order(servers: &mut Vec<String>) {
     let mut seen = std::collections::HashSet::new();
     servers.retain(|server| !server.is_empty() && seen.insert(server.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_of(bytes: usize) -> wire::SignedEvent {
+        wire::SignedEvent {
+            signature: vec![0; 64].into(),
+            event: vec![0; bytes - 64].into(),
+            moderation_tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn push_batches_are_cut_by_bytes_and_keep_order() {
+        let events = [300, 300, 500, 1200, 100].map(event_of).to_vec();
+        let sizes: Vec<Vec<usize>> = byte_batches(events, 1000)
+            .iter()
+            .map(|batch| batch.iter().map(|e| e.event.len() + 64).collect())
+            .collect();
+        assert_eq!(sizes, [vec![300, 300], vec![500], vec![1200], vec![100]]);
+        assert!(byte_batches(Vec::new(), 1000).is_empty());
+    }
 }

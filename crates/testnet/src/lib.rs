@@ -3,7 +3,9 @@
 
 pub mod lying;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use agora_server::{Server, ServerConfig};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
@@ -13,6 +15,8 @@ use agora_store::sqlite::{SqliteOptions, SqliteStore};
 pub struct TestServer {
     server: Option<Server>,
     config: ServerConfig,
+    /// Where the server listens, or listened before it was stopped.
+    address: SocketAddr,
     /// Kept so the directory lives (and is removed) with the server.
     data_dir: tempfile::TempDir,
 }
@@ -32,6 +36,7 @@ impl TestServer {
         };
         let server = serve(&config, data_dir.path()).await;
         Self {
+            address: server.local_addr(),
             server: Some(server),
             config,
             data_dir,
@@ -42,6 +47,11 @@ impl TestServer {
         self.server.as_ref().expect("server is running").url()
     }
 
+    /// The address the server listens on, or listened on before it was stopped.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
     }
@@ -49,7 +59,21 @@ impl TestServer {
     /// Stops the server gracefully, then starts a new one on the same store (new port).
     pub async fn restart(&mut self) {
         self.stop().await;
-        self.server = Some(serve(&self.config, self.data_dir.path()).await);
+        let server = serve(&self.config, self.data_dir.path()).await;
+        self.address = server.local_addr();
+        self.server = Some(server);
+    }
+
+    /// Stops the server if it runs, then starts it again on the same store and the same address,
+    /// so the links and SERVER events that name it reach it again: a server that was down and
+    /// came back.
+    pub async fn resume(&mut self) {
+        self.stop().await;
+        let config = ServerConfig {
+            listen: self.address,
+            ..self.config.clone()
+        };
+        self.server = Some(serve_again(&config, self.data_dir.path()).await);
     }
 
     /// Stops the server gracefully, keeping its store for a later `restart`.
@@ -69,4 +93,25 @@ async fn serve(config: &ServerConfig, data_dir: &Path) -> Server {
     Server::bind(config.clone(), store)
         .await
         .expect("server binds")
+}
+
+/// How long [`TestServer::resume`] waits for its old address to be free again.
+const REBIND_WAIT: Duration = Duration::from_secs(10);
+
+/// Binds `config.listen` again, retrying while the address is still in use.
+async fn serve_again(config: &ServerConfig, data_dir: &Path) -> Server {
+    let deadline = tokio::time::Instant::now() + REBIND_WAIT;
+    loop {
+        let store = SqliteStore::open(data_dir, SqliteOptions::default()).expect("store opens");
+        match Server::bind(config.clone(), store).await {
+            Ok(server) => return server,
+            Err(error)
+                if error.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("server binds {} again: {error}", config.listen),
+        }
+    }
 }

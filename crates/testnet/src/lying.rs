@@ -44,19 +44,59 @@ pub struct LyingServer {
 struct Upstream {
     base: String,
     http: reqwest::Client,
+    lies: Lies,
+}
+
+/// Which lies a [`LyingServer`] tells in its `GET /events` answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lies {
+    /// Flip a byte of the first event's signed bytes.
+    pub alter: bool,
+    /// Append a post validly signed by another key.
+    pub inject: bool,
+}
+
+impl Lies {
+    /// Both lies, what [`LyingServer::start`] tells.
+    pub const BOTH: Self = Self {
+        alter: true,
+        inject: true,
+    };
+    /// Only the altered event.
+    pub const ALTER: Self = Self {
+        alter: true,
+        inject: false,
+    };
+    /// Only the injected event.
+    pub const INJECT: Self = Self {
+        alter: false,
+        inject: true,
+    };
 }
 
 impl LyingServer {
     /// Starts the proxy in front of `upstream_url` (an honest server's base URL).
     pub async fn start(upstream_url: &str) -> Self {
+        Self::start_at(upstream_url, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts the proxy on `address`, e.g. where an honest server listened until it was stopped,
+    /// so that clients that knew that server now reach the liar.
+    pub async fn start_at(upstream_url: &str, address: SocketAddr) -> Self {
+        Self::start_with(upstream_url, address, Lies::BOTH).await
+    }
+
+    /// Starts the proxy on `address`, telling only `lies`.
+    pub async fn start_with(upstream_url: &str, address: SocketAddr, lies: Lies) -> Self {
         let upstream = Upstream {
             base: upstream_url.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
+            lies,
         };
         let app = axum::Router::new().fallback(forward).with_state(upstream);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        let listener = tokio::net::TcpListener::bind(address)
             .await
-            .expect("lying server binds");
+            .unwrap_or_else(|error| panic!("lying server binds {address}: {error}"));
         let address = listener.local_addr().expect("lying server address");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -127,7 +167,7 @@ async fn forward_inner(upstream: &Upstream, request: Request) -> Result<Response
     let headers = answer.headers().clone();
     let mut body = answer.bytes().await.map_err(|error| error.to_string())?;
     if is_get_events && status.is_success() {
-        body = lie(&body)?;
+        body = lie(&body, upstream.lies)?;
     }
     if is_discovery && status.is_success() {
         body = lie_in_results(&body)?;
@@ -143,17 +183,19 @@ async fn forward_inner(upstream: &Upstream, request: Request) -> Result<Response
         .map_err(|error| error.to_string())
 }
 
-/// Alters the first event of a `wire::Events` answer and appends an injected one.
-fn lie(body: &[u8]) -> Result<bytes::Bytes, String> {
+/// Alters the first event of a `wire::Events` answer and appends an injected one, as `lies` say.
+fn lie(body: &[u8], lies: Lies) -> Result<bytes::Bytes, String> {
     let mut events = wire::Events::decode(body).map_err(|error| error.to_string())?;
-    if let Some(first) = events.events.first_mut() {
+    if let Some(first) = events.events.first_mut().filter(|_| lies.alter) {
         let mut altered = first.event.to_vec();
         if let Some(last) = altered.last_mut() {
             *last ^= 0x01;
         }
         first.event = altered.into();
     }
-    events.events.push(injected()?);
+    if lies.inject {
+        events.events.push(injected()?);
+    }
     Ok(events.encode_to_vec().into())
 }
 

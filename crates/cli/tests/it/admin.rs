@@ -36,11 +36,7 @@ async fn admin(data_dir: &Path, args: &[&str]) -> Run {
     let output = tokio::task::spawn_blocking(move || command.output().expect("agora runs"))
         .await
         .expect("agora thread");
-    Run {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 async fn publish(url: &str, events: &[&VerifiedEvent]) -> (StatusCode, String) {

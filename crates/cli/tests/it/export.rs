@@ -2,14 +2,15 @@
 //! servers, and both directions with the official client (interop/export.test.mjs).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use agora_client::{Client, Home};
 use agora_protocol::PublicKey;
 use agora_protocol::links::Link;
 use agora_testnet::TestServer;
 
-use crate::support::{Served, agora, install_official_client, interop_dir, serve, terminate};
+use crate::support::{
+    Served, agora, install_official_client, official_client_tests, serve, terminate,
+};
 
 /// The post texts of `system` that `server` holds, read by a fresh reader that asks only it.
 async fn posts_on(server: &str, system: PublicKey) -> Vec<String> {
@@ -158,22 +159,13 @@ impl Drop for Running {
 
 /// Runs interop/export.test.mjs against `server` with `env`, returning the spec report.
 fn node(server: &str, env: &[(&str, &str)]) -> String {
-    let mut command = Command::new("node");
-    command
-        .args(["--test", "--test-reporter=spec", "export.test.mjs"])
-        .current_dir(interop_dir())
-        .env("AGORA_SERVER", server);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("node is installed");
-    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    let run = official_client_tests("export.test.mjs", server, env);
     assert!(
-        output.status.success(),
-        "official client export tests failed:\n{report}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        run.success,
+        "official client export tests failed:\n{}\n{}",
+        run.stdout, run.stderr
     );
-    report
+    run.stdout
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,53 +6,15 @@ use std::path::Path;
 
 use agora_client::{Client, Home};
 use agora_protocol::PublicKey;
-use agora_protocol::links::Link;
 use agora_testnet::TestServer;
 use agora_testnet::lying::{INJECTED_TEXT, LyingServer};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{DEAD_SERVER, agora};
+use crate::support::{self, DEAD_SERVER, agora, failed_servers, link_to, sorted_texts, system_of};
 
 /// A new identity in `home` with `servers`, returning its system key.
 async fn identity(home: &Path, servers: &[&str]) -> PublicKey {
-    agora(home, &["init"]).await.ok();
-    for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
-    }
-    let printed = agora(home, &["link"]).await.ok();
-    match Link::parse(printed.trim()).expect("a system link") {
-        Link::System { system, .. } => system,
-        other => panic!("not a system link: {other:?}"),
-    }
-}
-
-/// A system link to `system` whose hints are `servers`, in order.
-fn link_to(system: PublicKey, servers: &[&str]) -> String {
-    Link::System {
-        system,
-        servers: servers.iter().map(|server| (*server).to_owned()).collect(),
-    }
-    .to_url()
-}
-
-fn texts(posts: &Value) -> Vec<String> {
-    let mut texts: Vec<String> = posts
-        .as_array()
-        .unwrap_or_else(|| panic!("an array: {posts}"))
-        .iter()
-        .map(|post| post["text"].as_str().expect("text").to_owned())
-        .collect();
-    texts.sort();
-    texts
-}
-
-fn failed_servers(json: &Value) -> Vec<&str> {
-    json["failed"]
-        .as_array()
-        .unwrap_or_else(|| panic!("failed is an array: {json}"))
-        .iter()
-        .map(|failure| failure["server"].as_str().expect("server"))
-        .collect()
+    system_of(&support::identity(home, servers).await)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -79,7 +41,11 @@ async fn a_lying_server_is_named_and_cannot_alter_or_inject_posts() {
     let shown = agora(reader.path(), &["show", &link, "--json"])
         .await
         .json();
-    assert_eq!(texts(&shown["posts"]), ["true one", "true two"], "{shown}");
+    assert_eq!(
+        sorted_texts(&shown["posts"]),
+        ["true one", "true two"],
+        "{shown}"
+    );
     assert_eq!(shown["username"], "author", "{shown}");
     assert_eq!(shown["answered"], json!([truth]), "{shown}");
     assert_eq!(failed_servers(&shown), [lie.as_str()], "{shown}");
@@ -109,7 +75,7 @@ async fn a_lying_server_is_named_and_cannot_alter_or_inject_posts() {
     );
     let feed = agora(reader.path(), &["feed", "--json"]).await.json();
     assert_eq!(
-        texts(&feed),
+        sorted_texts(&feed),
         ["true one", "true three", "true two"],
         "{feed}"
     );
@@ -138,9 +104,7 @@ async fn a_lying_server_is_named_and_cannot_alter_or_inject_posts() {
     let feed = agora(alone.path(), &["feed", "--json"]).await.json();
     let truths = ["true one", "true three", "true two"];
     assert!(
-        texts(&feed)
-            .iter()
-            .all(|text| truths.contains(&text.as_str())),
+        sorted_texts(&feed).iter().all(|text| truths.contains(text)),
         "{feed}"
     );
     lying.stop().await;
@@ -193,7 +157,11 @@ async fn every_command_works_offline_and_a_later_server_gets_everything() {
     .await
     .json();
     assert_eq!(shown["username"], "offliner", "{shown}");
-    assert_eq!(texts(&shown["posts"]), ["written offline"], "{shown}");
+    assert_eq!(
+        sorted_texts(&shown["posts"]),
+        ["written offline"],
+        "{shown}"
+    );
     let sync = agora(home.path(), &["sync", "--json"]).await.json();
     assert_eq!(sync["push"]["sent"][0]["events"], 0, "{sync}");
 }

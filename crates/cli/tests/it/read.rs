@@ -3,19 +3,13 @@
 
 use std::path::Path;
 
+use agora_client::{Client, Home};
+use agora_protocol::Pointer;
+use agora_protocol::links::Link;
 use agora_testnet::TestServer;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{DEAD_SERVER, agora};
-
-/// A new identity in `home` with `servers`, returning its system link.
-async fn identity(home: &Path, servers: &[&str]) -> String {
-    agora(home, &["init"]).await.ok();
-    for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
-    }
-    agora(home, &["link"]).await.ok().trim().to_owned()
-}
+use crate::support::{DEAD_SERVER, agora, identity, texts};
 
 /// Posts `text` and returns the post's event link.
 async fn post(home: &Path, args: &[&str]) -> String {
@@ -23,15 +17,6 @@ async fn post(home: &Path, args: &[&str]) -> String {
     args.extend(["--json"]);
     let posted = agora(home, &[&["post"][..], &args].concat()).await.json();
     posted["link"].as_str().expect("link").to_owned()
-}
-
-fn texts(posts: &Value) -> Vec<&str> {
-    posts
-        .as_array()
-        .unwrap_or_else(|| panic!("an array: {posts}"))
-        .iter()
-        .map(|post| post["text"].as_str().expect("text"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,4 +162,70 @@ async fn showing_a_post_counts_its_likes_and_replies_and_names_the_servers() {
             && text.contains(&format!("FAILED server {DEAD_SERVER}")),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn showing_a_post_follows_the_reply_pages_up_to_the_limit() {
+    let server = TestServer::start().await;
+    let alice = tempfile::tempdir().expect("tempdir");
+    identity(alice.path(), &[&server.url()]).await;
+    let link = post(alice.path(), &["popular"]).await;
+    let Link::Event {
+        system,
+        process,
+        logical_clock,
+        ..
+    } = Link::parse(&link).expect("event link")
+    else {
+        panic!("not an event link: {link}");
+    };
+
+    // 25 replies, more than one server page of 20, published through the library for speed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bob = Client::open(Home::init(dir.path()).expect("home"))
+        .await
+        .expect("client");
+    bob.add_server(&server.url()).await.expect("server");
+    bob.pull(system, &[server.url()]).await.expect("pull");
+    let slot = Pointer {
+        system,
+        process,
+        logical_clock,
+        digest: None,
+    };
+    let parent = bob
+        .load(&slot)
+        .await
+        .expect("load")
+        .expect("held")
+        .pointer();
+    for index in 0..25 {
+        bob.post(&format!("reply {index}"), Some(&parent), None)
+            .await
+            .expect("reply");
+    }
+    assert!(bob.push().await.expect("push").failed.is_empty());
+
+    let reader = tempfile::tempdir().expect("tempdir");
+    identity(reader.path(), &[]).await;
+    let all = agora(reader.path(), &["show", &link, "--json"])
+        .await
+        .json();
+    assert_eq!(all["replies"], 25, "{all}");
+    let mut listed: Vec<&str> = texts(&all["reply_posts"]);
+    listed.sort_unstable();
+    let mut expected: Vec<String> = (0..25).map(|index| format!("reply {index}")).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "every page is listed");
+    assert_eq!(all["more_replies"], 0);
+
+    let few = agora(reader.path(), &["show", &link, "--limit", "5", "--json"])
+        .await
+        .json();
+    assert_eq!(texts(&few["reply_posts"]).len(), 5, "{few}");
+    assert_eq!(few["more_replies"], 20, "{few}");
+    let text = agora(reader.path(), &["show", &link, "--limit", "5"])
+        .await
+        .ok();
+    assert!(text.contains("20 more replies"), "{text}");
 }

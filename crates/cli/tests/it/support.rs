@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
+use agora_protocol::links::Link;
+use agora_protocol::{Pointer, PublicKey};
 use serde_json::Value;
 
 /// A running `agora serve` subprocess.
@@ -53,9 +55,10 @@ pub fn terminate(mut served: Served) -> bool {
 /// A server address nothing listens on.
 pub const DEAD_SERVER: &str = "http://127.0.0.1:9";
 
-/// What one run of `agora` printed, and whether it succeeded.
+/// What one run of `agora` (or of the official client's tests) printed, and how it exited.
 pub struct Run {
     pub success: bool,
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -72,7 +75,19 @@ impl Run {
     }
 }
 
-/// Runs `agora ARGS --home HOME` off the runtime, so the test's servers keep serving.
+impl From<std::process::Output> for Run {
+    fn from(output: std::process::Output) -> Self {
+        Run {
+            success: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `agora ARGS --home HOME` off the runtime, so the test's servers keep serving. Its stdout
+/// and stderr are pipes, not terminals.
 pub async fn agora(home: &Path, args: &[&str]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
     command
@@ -85,11 +100,85 @@ pub async fn agora(home: &Path, args: &[&str]) -> Run {
     let output = tokio::task::spawn_blocking(move || command.output().expect("agora runs"))
         .await
         .expect("agora thread");
-    Run {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    Run::from(output)
+}
+
+/// A new identity in `home` with `servers`, returning its system link.
+pub async fn identity(home: &Path, servers: &[&str]) -> String {
+    agora(home, &["init"]).await.ok();
+    for server in servers {
+        agora(home, &["server", "add", server]).await.ok();
     }
+    agora(home, &["link"]).await.ok().trim().to_owned()
+}
+
+/// The system a system link names.
+pub fn system_of(link: &str) -> PublicKey {
+    match Link::parse(link.trim()).expect("a system link") {
+        Link::System { system, .. } => system,
+        other => panic!("not a system link: {other:?}"),
+    }
+}
+
+/// The event an event link names (its slot: no digest).
+pub fn event_pointer(link: &str) -> Pointer {
+    match Link::parse(link).expect("link") {
+        Link::Event {
+            system,
+            process,
+            logical_clock,
+            ..
+        } => Pointer {
+            system,
+            process,
+            logical_clock,
+            digest: None,
+        },
+        other => panic!("not an event link: {other:?}"),
+    }
+}
+
+/// A system link to `system` whose hints are `servers`, in order.
+pub fn link_to(system: PublicKey, servers: &[&str]) -> String {
+    Link::System {
+        system,
+        servers: servers.iter().map(|server| (*server).to_owned()).collect(),
+    }
+    .to_url()
+}
+
+/// The texts of the posts of a `feed --json` or `show --json` answer, in its order.
+pub fn texts(posts: &Value) -> Vec<&str> {
+    posts
+        .as_array()
+        .unwrap_or_else(|| panic!("an array: {posts}"))
+        .iter()
+        .map(|post| post["text"].as_str().expect("text"))
+        .collect()
+}
+
+/// The same texts, sorted (where the order is not what a test is about).
+pub fn sorted_texts(posts: &Value) -> Vec<&str> {
+    let mut texts = texts(posts);
+    texts.sort_unstable();
+    texts
+}
+
+/// The entry of the array `list` whose `field` is `value`.
+pub fn entry<'a>(list: &'a Value, field: &str, value: &str) -> &'a Value {
+    list.as_array()
+        .and_then(|entries| entries.iter().find(|entry| entry[field] == value))
+        .unwrap_or_else(|| panic!("no {field} {value:?} in {list}"))
+}
+
+/// The servers named in the `failed` list of a `--json` answer, in its order.
+pub fn failed_servers(json: &Value) -> Vec<&str> {
+    json["failed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("failed is an array: {json}"))
+        .iter()
+        .map(|failure| failure["server"].as_str().expect("server"))
+        .collect()
 }
 
 /// The folder of the official-client tests (`interop/`, with its pinned package).
@@ -117,4 +206,17 @@ pub fn install_official_client() -> PathBuf {
         assert!(status.success(), "npm ci in interop/ failed");
     }
     dir
+}
+
+/// Runs the official client's test file `file` (in `interop/`, installed) against `server` with
+/// the environment `env`, with the spec reporter.
+pub fn official_client_tests(file: &str, server: &str, env: &[(&str, &str)]) -> Run {
+    Command::new("node")
+        .args(["--test", "--test-reporter=spec", file])
+        .current_dir(interop_dir())
+        .env("AGORA_SERVER", server)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node is installed")
+        .into()
 }
