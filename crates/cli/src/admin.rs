@@ -144,20 +144,8 @@ fn open(data_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
 }
 
 fn parse_target(link: &str) -> anyhow::Result<CensorTarget> {
-    let text = link.trim();
-    let text = text.split(['?', '#']).next().unwrap_or(text);
-    match Link::parse(text) {
-        Ok(Link::System { system, .. }) => Ok(CensorTarget::System(system)),
-        Ok(Link::Event {
-            system,
-            process,
-            logical_clock,
-            ..
-        }) => Ok(CensorTarget::Event {
-            system,
-            process,
-            logical_clock,
-        }),
+    match CensorTarget::from_link(link) {
+        Ok(target) => Ok(target),
         Err(LinkError::UrlType(url_type)) => {
             bail!("link type {url_type} cannot be censored: give an identity (1) or post (2) link")
         }

@@ -7,7 +7,7 @@ use agora_protocol::encoding::base64_standard_encode;
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use crate::output::{Output, answered_text, failures_json};
+use crate::output::{Output, answered_text, failure_lines, failures_json};
 use crate::user::HomeArgs;
 
 /// Prints the identity's backup link; the warning goes to stderr so the link alone is on stdout.
@@ -66,9 +66,7 @@ pub async fn import(home: &HomeArgs, link: &str) -> anyhow::Result<Output> {
             answered_text(&gathered.answered)
         ));
     }
-    for failure in &gathered.failed {
-        text.push_str(&format!("  FAILED {failure}\n"));
-    }
+    text.push_str(&failure_lines(&gathered.failed));
     let json = json!({
         "system": system.to_string(),
         "process": process,

@@ -6,11 +6,11 @@
 //! `{"handle", "answers": [{"server", "system"|null}], "failed"}` and release prints
 //! `{"released": [{"server", "message"}], "failed"}`.
 
-use agora_client::Client;
+use agora_client::{Client, Gathered};
 use anyhow::bail;
 use serde_json::{Value, json};
 
-use crate::output::{Output, failures_json};
+use crate::output::{Output, failure_lines, failures_json};
 use crate::user::HomeArgs;
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +59,16 @@ async fn servers(client: &Client) -> anyhow::Result<Vec<String>> {
     Ok(servers)
 }
 
+/// The per-server `text` followed by a line per failed server; an error (exit status 1) that
+/// starts with `none` when no server answered.
+fn answered_or_fail<T>(text: String, gathered: &Gathered<T>, none: &str) -> anyhow::Result<String> {
+    let text = text + &failure_lines(&gathered.failed);
+    if gathered.answered.is_empty() {
+        bail!("{none}:\n{text}");
+    }
+    Ok(text)
+}
+
 /// Claims on every server; fails (exit status 1) only when no server took the claim.
 async fn claim(client: &Client, handle: &str) -> anyhow::Result<Output> {
     let gathered = client.claim_handle(handle, &servers(client).await?).await;
@@ -66,12 +76,7 @@ async fn claim(client: &Client, handle: &str) -> anyhow::Result<Output> {
     for server in &gathered.answered {
         text.push_str(&format!("  claimed {handle} on {server}\n"));
     }
-    for failure in &gathered.failed {
-        text.push_str(&format!("  FAILED {failure}\n"));
-    }
-    if gathered.answered.is_empty() {
-        bail!("no server bound {handle}:\n{text}");
-    }
+    let text = answered_or_fail(text, &gathered, &format!("no server bound {handle}"))?;
     Ok(Output {
         text,
         json: json!({
@@ -92,12 +97,7 @@ async fn resolve(client: &Client, handle: &str) -> anyhow::Result<Output> {
         let system: Value = system.map_or(Value::Null, |system| json!(system.to_string()));
         answers.push(json!({"server": server, "system": system}));
     }
-    for failure in &gathered.failed {
-        text.push_str(&format!("  FAILED {failure}\n"));
-    }
-    if gathered.answered.is_empty() {
-        bail!("no server answered:\n{text}");
-    }
+    let text = answered_or_fail(text, &gathered, "no server answered")?;
     Ok(Output {
         text,
         json: json!({
@@ -116,12 +116,7 @@ async fn release(client: &Client) -> anyhow::Result<Output> {
         text.push_str(&format!("  {server}: {message}\n"));
         released.push(json!({"server": server, "message": message}));
     }
-    for failure in &gathered.failed {
-        text.push_str(&format!("  FAILED {failure}\n"));
-    }
-    if gathered.answered.is_empty() {
-        bail!("no server answered:\n{text}");
-    }
+    let text = answered_or_fail(text, &gathered, "no server answered")?;
     Ok(Output {
         text,
         json: json!({"released": released, "failed": failures_json(&gathered.failed)}),

@@ -28,6 +28,14 @@ pub fn failures_json(failed: &[ServerFailure]) -> Value {
         .collect()
 }
 
+/// A line per failed server, indented under a command's other lines.
+pub fn failure_lines(failed: &[ServerFailure]) -> String {
+    failed
+        .iter()
+        .map(|failure| format!("  FAILED {failure}\n"))
+        .collect()
+}
+
 /// `{"sent": [{"server", "events"}], "failed": [{"server", "error"}]}`.
 pub fn push_json(report: &SyncReport) -> Value {
     let sent: Value = report
@@ -44,9 +52,7 @@ pub fn push_text(report: &SyncReport) -> String {
     for (server, events) in &report.sent {
         text.push_str(&format!("  sent to {server}: {events} event(s)\n"));
     }
-    for failure in &report.failed {
-        text.push_str(&format!("  FAILED {failure}\n"));
-    }
+    text.push_str(&failure_lines(&report.failed));
     if report.sent.is_empty() && report.failed.is_empty() {
         text.push_str(
             "  saved locally only: no servers yet; add one with `agora server add URL`\n",
@@ -77,9 +83,7 @@ pub fn pull_text(system: PublicKey, pulled: &Gathered<usize>) -> String {
         pulled.value,
         answered_text(&pulled.answered)
     );
-    for failure in &pulled.failed {
-        text.push_str(&format!("  FAILED {failure}\n"));
-    }
+    text.push_str(&failure_lines(&pulled.failed));
     if pulled.answered.is_empty() {
         text.push_str("  nothing fetched now; the next `agora sync` tries its servers again\n");
     }

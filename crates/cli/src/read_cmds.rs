@@ -14,7 +14,7 @@ use agora_protocol::{Pointer, PublicKey};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::output::{Output, failures_json, image_json};
+use crate::output::{Output, answered_text, failure_lines, failures_json, image_json};
 use crate::user::{HomeArgs, image_error, parse_link, published, read_image_file, resolve_event};
 
 /// Posts `agora show` prints for a system link.
@@ -208,7 +208,7 @@ pub async fn image(client: &Client, args: &ImageArgs) -> anyhow::Result<Output> 
             let manifest = largest.ok_or_else(|| {
                 anyhow::anyhow!(
                     "{system} has no avatar (servers answered: {})",
-                    crate::output::answered_text(&pulled.answered)
+                    answered_text(&pulled.answered)
                 )
             })?;
             (system, servers, manifest)
@@ -317,7 +317,7 @@ async fn show_event(
             if more == 1 { "y" } else { "ies" }
         ));
     }
-    out.push_str(&answered_text(&stats));
+    out.push_str(&answered_lines(&stats));
     let json = json!({
         "more_replies": more,
         "post": line.json(),
@@ -331,17 +331,13 @@ async fn show_event(
     Ok(Output { text: out, json })
 }
 
-fn answered_text<T>(gathered: &Gathered<T>) -> String {
-    let answered = if gathered.answered.is_empty() {
-        "no server".to_owned()
-    } else {
-        gathered.answered.join(", ")
-    };
-    let mut text = format!("answered: {answered}\n");
-    for failure in &gathered.failed {
-        text.push_str(&format!("  FAILED {failure}\n"));
-    }
-    text
+/// `answered: …` and a line per failed server.
+fn answered_lines<T>(gathered: &Gathered<T>) -> String {
+    format!(
+        "answered: {}\n{}",
+        answered_text(&gathered.answered),
+        failure_lines(&gathered.failed)
+    )
 }
 
 /// Names every server that failed or misbehaved during a pull, and says when the local store is
@@ -360,9 +356,7 @@ fn add_pull_warning(output: &mut Output, pulled: &Gathered<usize>) {
             .text
             .push_str("warning: no server known for this system; showing the local store only\n");
     }
-    for failure in &pulled.failed {
-        output.text.push_str(&format!("  FAILED {failure}\n"));
-    }
+    output.text.push_str(&failure_lines(&pulled.failed));
 }
 
 /// One printed post: its author, time, text and links.

@@ -1,6 +1,7 @@
 //! Publishing: the identity's process resumed from the local store, signing each new event with
 //! the current time and ingesting it locally before anything is sent anywhere.
 
+use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -297,6 +298,16 @@ fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> 
 /// Server URLs are kept without a trailing slash, so the same server is one set member.
 pub(crate) fn normalize_server(url: &str) -> String {
     url.trim().trim_end_matches('/').to_owned()
+}
+
+/// `servers` normalized, in order, without blanks or repeats, so no server is asked twice.
+pub(crate) fn distinct_servers(servers: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    servers
+        .iter()
+        .map(|server| normalize_server(server))
+        .filter(|server| !server.is_empty() && seen.insert(server.clone()))
+        .collect()
 }
 
 pub(crate) fn stored_corrupt(error: agora_protocol::EventError) -> ClientError {

@@ -25,10 +25,9 @@ use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
 use futures::future::join_all;
 use prost::Message as _;
 
-use crate::client::normalize_server;
 use crate::read::{post_view, reply_target};
-use crate::remote::{Remote, ServerError};
-use crate::{Client, FeedPost, Gathered, Profile, ServerFailure};
+use crate::remote::{Remote, ServerError, malformed};
+use crate::{Client, FeedPost, Gathered, Profile};
 
 /// One merged result and the servers (base URLs) that returned it, in the order asked.
 #[derive(Clone, Debug)]
@@ -159,7 +158,7 @@ impl Client {
             .map(|entry| (entry.item.finish(), entry.servers))
             .collect();
         let found = self.complete_profiles(found).await;
-        with_value(gathered, found)
+        gathered.with_value(found)
     }
 
     /// The most used topics on every one of `servers`; `prefix` narrows them (spec section 6.6).
@@ -184,7 +183,7 @@ impl Client {
             |topic: &Topic| topic.topic.clone(),
             |kept, other| kept.count = kept.count.saturating_add(other.count),
         );
-        with_value(gathered, rank_topics(merged, limit))
+        gathered.with_value(rank_topics(merged, limit))
     }
 
     /// The identities `servers` recommend, each once, with its current username when a server
@@ -217,7 +216,7 @@ impl Client {
             })
             .collect();
         let found = self.complete_profiles(found).await;
-        with_value(gathered, found)
+        gathered.with_value(found)
     }
 
     /// Asks every server at once; each answer is kept beside its server, each failure named.
@@ -226,32 +225,10 @@ impl Client {
         servers: &[String],
         ask: &A,
     ) -> Gathered<Vec<(String, Vec<A::Item>)>> {
-        let servers = distinct_servers(servers);
-        let asked = servers.iter().map(|server| async move {
-            let remote = Remote {
-                http: &self.http,
-                base: server,
-            };
-            (server.clone(), ask.ask(remote).await)
-        });
-        let mut gathered = Gathered {
-            value: Vec::new(),
-            answered: Vec::new(),
-            failed: Vec::new(),
-        };
-        for (server, answer) in join_all(asked).await {
-            match answer {
-                Ok(items) => {
-                    gathered.answered.push(server.clone());
-                    gathered.value.push((server, items));
-                }
-                Err(error) => {
-                    tracing::warn!(%server, %error, "discovery query failed");
-                    gathered.failed.push(ServerFailure { server, error });
-                }
-            }
-        }
-        gathered
+        self.ask_each(servers, "discovery query", |server| async move {
+            ask.ask(self.remote(&server)).await
+        })
+        .await
     }
 
     /// Turns merged post events into feed posts with their authors' usernames.
@@ -285,7 +262,7 @@ impl Client {
                 })
             })
             .collect();
-        with_value(gathered, found)
+        gathered.with_value(found)
     }
 
     /// Fills in missing usernames and descriptions from the servers that returned each identity.
@@ -652,31 +629,6 @@ fn merge<T, K: Eq + Hash>(
 
 fn slot_of(event: &VerifiedEvent) -> [u8; 56] {
     event.slot_key()
-}
-
-/// The merged value with the gathering's answered and failed servers.
-fn with_value<A, T>(gathered: Gathered<A>, value: T) -> Gathered<T> {
-    Gathered {
-        value,
-        answered: gathered.answered,
-        failed: gathered.failed,
-    }
-}
-
-fn distinct_servers(servers: &[String]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    servers
-        .iter()
-        .map(|server| normalize_server(server))
-        .filter(|server| !server.is_empty() && seen.insert(server.clone()))
-        .collect()
-}
-
-fn malformed(what: &'static str, reason: impl ToString) -> ServerError {
-    ServerError::Malformed {
-        what,
-        reason: reason.to_string(),
-    }
 }
 
 #[cfg(test)]

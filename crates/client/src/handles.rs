@@ -5,15 +5,11 @@
 //! move the binding afterwards. Each server is asked on its own: one failure never stops the
 //! others, and the result names which answered and which failed.
 
-use std::collections::HashSet;
-
 use agora_protocol::{PublicKey, SecretKey, proof, wire};
-use futures::future::join_all;
 use prost::Message as _;
 
-use crate::client::normalize_server;
-use crate::remote::Remote;
-use crate::{Client, Gathered, ServerError, ServerFailure};
+use crate::remote::{Remote, malformed};
+use crate::{Client, Gathered, ServerError};
 
 /// What one server maps a handle to: a system, or nothing (it answered 404).
 pub type HandleAnswer = (String, Option<PublicKey>);
@@ -22,26 +18,11 @@ impl Client {
     /// Claims `handle` for this identity on each of `servers`, signed over a fresh challenge of
     /// that server. `answered` lists the servers that bound it.
     pub async fn claim_handle(&self, handle: &str, servers: &[String]) -> Gathered<()> {
-        let servers = distinct(servers);
-        let claims = servers.iter().map(|server| async move {
-            let remote = Remote {
-                http: &self.http,
-                base: server,
-            };
-            (server.clone(), self.claim_handle_on(remote, handle).await)
-        });
-        let mut gathered = Gathered {
-            value: (),
-            answered: Vec::new(),
-            failed: Vec::new(),
-        };
-        for (server, result) in join_all(claims).await {
-            match result {
-                Ok(()) => gathered.answered.push(server),
-                Err(error) => gathered.failed.push(ServerFailure { server, error }),
-            }
-        }
-        gathered
+        self.ask_each(servers, "handle claim", |server| async move {
+            self.claim_handle_on(self.remote(&server), handle).await
+        })
+        .await
+        .with_value(())
     }
 
     async fn claim_handle_on(&self, remote: Remote<'_>, handle: &str) -> Result<(), ServerError> {
@@ -64,29 +45,10 @@ impl Client {
     /// Gives up this identity's handle on each of `servers`, with a signed challenge of each
     /// (Agora's `POST /release_handle`). `value` holds each answering server's message.
     pub async fn release_handle(&self, servers: &[String]) -> Gathered<Vec<(String, String)>> {
-        let servers = distinct(servers);
-        let releases = servers.iter().map(|server| async move {
-            let remote = Remote {
-                http: &self.http,
-                base: server,
-            };
-            (server.clone(), self.release_handle_on(remote).await)
-        });
-        let mut gathered = Gathered {
-            value: Vec::new(),
-            answered: Vec::new(),
-            failed: Vec::new(),
-        };
-        for (server, result) in join_all(releases).await {
-            match result {
-                Ok(message) => {
-                    gathered.answered.push(server.clone());
-                    gathered.value.push((server, message));
-                }
-                Err(error) => gathered.failed.push(ServerFailure { server, error }),
-            }
-        }
-        gathered
+        self.ask_each(servers, "handle release", |server| async move {
+            self.release_handle_on(self.remote(&server)).await
+        })
+        .await
     }
 
     async fn release_handle_on(&self, remote: Remote<'_>) -> Result<String, ServerError> {
@@ -113,29 +75,10 @@ impl Client {
         handle: &str,
         servers: &[String],
     ) -> Gathered<Vec<HandleAnswer>> {
-        let servers = distinct(servers);
-        let asked = servers.iter().map(|server| async move {
-            let remote = Remote {
-                http: &self.http,
-                base: server,
-            };
-            (server.clone(), resolve_on(remote, handle).await)
-        });
-        let mut gathered = Gathered {
-            value: Vec::new(),
-            answered: Vec::new(),
-            failed: Vec::new(),
-        };
-        for (server, result) in join_all(asked).await {
-            match result {
-                Ok(system) => {
-                    gathered.answered.push(server.clone());
-                    gathered.value.push((server, system));
-                }
-                Err(error) => gathered.failed.push(ServerFailure { server, error }),
-            }
-        }
-        gathered
+        self.ask_each(servers, "handle resolution", |server| async move {
+            resolve_on(self.remote(&server), handle).await
+        })
+        .await
     }
 }
 
@@ -169,20 +112,4 @@ async fn resolve_on(remote: Remote<'_>, handle: &str) -> Result<Option<PublicKey
     PublicKey::try_from(&wire)
         .map(Some)
         .map_err(|error| malformed("public key", error))
-}
-
-fn distinct(servers: &[String]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    servers
-        .iter()
-        .map(|server| normalize_server(server))
-        .filter(|server| !server.is_empty() && seen.insert(server.clone()))
-        .collect()
-}
-
-fn malformed(what: &'static str, reason: impl ToString) -> ServerError {
-    ServerError::Malformed {
-        what,
-        reason: reason.to_string(),
-    }
 }

@@ -8,7 +8,7 @@ use agora_protocol::encoding::base64url_encode;
 use agora_protocol::{Pointer, PublicKey, Reference, VerifiedEvent, content, wire};
 use prost::Message as _;
 
-use crate::client::normalize_server;
+use crate::client::distinct_servers;
 use crate::remote::ServerError;
 use crate::state::ImageInfo;
 use crate::{Client, ClientError, Gathered, PostView, ServerFailure};
@@ -93,9 +93,7 @@ impl Client {
         servers: &[String],
         replies_max: usize,
     ) -> Gathered<PostStats> {
-        let mut candidates: Vec<String> = servers.iter().map(|s| normalize_server(s)).collect();
-        let mut seen = HashSet::new();
-        candidates.retain(|server| !server.is_empty() && seen.insert(server.clone()));
+        let candidates = distinct_servers(servers);
         let mut gathered = Gathered {
             value: PostStats::default(),
             answered: Vec::new(),

@@ -132,7 +132,8 @@ async fn error_body(response: reqwest::Response) -> String {
     text.trim().chars().take(ERROR_BODY_CHARS_MAX).collect()
 }
 
-fn malformed(what: &'static str, reason: impl ToString) -> ServerError {
+/// A server's answer that did not decode as `what`.
+pub(crate) fn malformed(what: &'static str, reason: impl ToString) -> ServerError {
     ServerError::Malformed {
         what,
         reason: reason.to_string(),

@@ -3,11 +3,13 @@
 //! and never stops the others.
 
 use std::fmt;
+use std::future::Future;
 
 use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
 use agora_store::{IngestOutcome, ProcessRanges, Store as _};
+use futures::future::join_all;
 
-use crate::client::normalize_server;
+use crate::client::{distinct_servers, normalize_server};
 use crate::ranges::{chunks, clock_count, subtract};
 use crate::remote::{Remote, ServerError};
 use crate::{Client, ClientError};
@@ -39,6 +41,17 @@ pub struct Gathered<T> {
     pub value: T,
     pub answered: Vec<String>,
     pub failed: Vec<ServerFailure>,
+}
+
+impl<T> Gathered<T> {
+    /// The same answered and failed servers beside another value (what was made of the answers).
+    pub(crate) fn with_value<U>(self, value: U) -> Gathered<U> {
+        Gathered {
+            value,
+            answered: self.answered,
+            failed: self.failed,
+        }
+    }
 }
 
 /// What a push delivered to each server.
@@ -174,11 +187,48 @@ impl Client {
         self.store.ranges(system).await.map_err(local_failure)
     }
 
-    fn remote<'a>(&'a self, server: &'a str) -> Remote<'a> {
+    pub(crate) fn remote<'a>(&'a self, server: &'a str) -> Remote<'a> {
         Remote {
             http: &self.http,
             base: server,
         }
+    }
+
+    /// Asks every one of `servers` at once (normalized, blanks and repeats dropped): `ask` gets
+    /// each server's base URL. Each answer is kept beside its server in the order asked; each
+    /// failure is logged as `what` and named, and never stops the others.
+    pub(crate) async fn ask_each<T, F, Fut>(
+        &self,
+        servers: &[String],
+        what: &'static str,
+        ask: F,
+    ) -> Gathered<Vec<(String, T)>>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, ServerError>>,
+    {
+        let asked = distinct_servers(servers).into_iter().map(|server| {
+            let answer = ask(server.clone());
+            async move { (server, answer.await) }
+        });
+        let mut gathered = Gathered {
+            value: Vec::new(),
+            answered: Vec::new(),
+            failed: Vec::new(),
+        };
+        for (server, answer) in join_all(asked).await {
+            match answer {
+                Ok(value) => {
+                    gathered.answered.push(server.clone());
+                    gathered.value.push((server, value));
+                }
+                Err(error) => {
+                    tracing::warn!(%server, %error, "{what} failed");
+                    gathered.failed.push(ServerFailure { server, error });
+                }
+            }
+        }
+        gathered
     }
 }
 

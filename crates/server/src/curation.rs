@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use agora_protocol::links::{Link, LinkError};
+use agora_protocol::links::LinkError;
 use agora_store::{CensorTarget, CensorshipKind, Store};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::respond::text;
 
 /// The query of `/censor`.
 #[derive(Debug, Default, Deserialize)]
@@ -135,15 +136,6 @@ fn authorize<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<(), Denied> 
     }
 }
 
-fn text(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
-}
-
 fn censorship_kind(value: Option<&str>) -> Result<CensorshipKind, ApiError> {
     let value = value.ok_or_else(|| {
         ApiError::bad(
@@ -163,31 +155,15 @@ fn censorship_kind(value: Option<&str>) -> Result<CensorshipKind, ApiError> {
 fn target(body: &[u8]) -> Result<CensorTarget, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad("body is not UTF-8 text: expected a system or event link"))?;
-    // A query string or fragment is not part of the link.
-    let text = text.trim();
-    let text = text.split(['?', '#']).next().unwrap_or(text);
-    if text.is_empty() {
+    if CensorTarget::link_text(text).is_empty() {
         return Err(ApiError::bad(
             "empty body: expected a system or event link (URL ending in base64url URLInfo)",
         ));
     }
-    match Link::parse(text) {
-        Ok(Link::System { system, .. }) => Ok(CensorTarget::System(system)),
-        Ok(Link::Event {
-            system,
-            process,
-            logical_clock,
-            ..
-        }) => Ok(CensorTarget::Event {
-            system,
-            process,
-            logical_clock,
-        }),
-        Err(LinkError::UrlType(url_type)) => Err(ApiError::bad(format!(
+    CensorTarget::from_link(text).map_err(|error| match error {
+        LinkError::UrlType(url_type) => ApiError::bad(format!(
             "Unknown URL type {url_type}: only system (1) and event (2) links can be censored"
-        ))),
-        Err(error) => Err(ApiError::bad(format!(
-            "body is not a system or event link: {error}"
-        ))),
-    }
+        )),
+        error => ApiError::bad(format!("body is not a system or event link: {error}")),
+    })
 }

@@ -11,15 +11,14 @@ use agora_store::{
     ExploreCursor, SearchCursor, SearchKind, SearchQuery, Store, TopicCount, TrendingQuery,
 };
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
-use prost::Message;
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::respond::protobuf;
 
 /// Results per page when `limit` is absent, as in the reference server.
 const LIMIT_DEFAULT: usize = 10;
@@ -46,25 +45,6 @@ pub struct DiscoveryParams {
     time_range: Option<String>,
 }
 
-fn protobuf(message: &impl Message, cache_control: Option<&'static str>) -> Response {
-    let mut response = (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        )],
-        message.encode_to_vec(),
-    )
-        .into_response();
-    if let Some(cache_control) = cache_control {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(cache_control),
-        );
-    }
-    response
-}
-
 fn events_page(
     events: Vec<wire::SignedEvent>,
     cursor: Option<Vec<u8>>,
@@ -79,16 +59,47 @@ fn events_page(
     protobuf(&message, cache_control)
 }
 
-/// A cursor parameter's bytes; either base64 alphabet, padded or not (spec section 2.4).
-fn cursor_bytes(params: &Params) -> Result<Option<Vec<u8>>, ApiError> {
-    params
-        .cursor
-        .as_deref()
-        .map(|text| {
-            base64_any_decode(text)
-                .map_err(|error| ApiError::bad(format!("`cursor` is not base64: {error}")))
+/// What `/search` and `/explore` page by: how many results, from where, and what the
+/// `moderation_filters` hide.
+struct Paging<C> {
+    limit: usize,
+    cursor: Option<C>,
+    filter: ReadFilter,
+}
+
+impl<C> Paging<C> {
+    /// Reads `limit` (up to `limit_max`), `cursor` and `moderation_filters`, in that order. The
+    /// cursor is base64 in either alphabet, padded or not (spec section 2.4), of the `size` bytes
+    /// a previous `route` page returned, which `decode` reads.
+    fn parse(
+        params: &Params,
+        limit_max: usize,
+        route: &str,
+        size: usize,
+        decode: impl Fn(&[u8]) -> Option<C>,
+    ) -> Result<Self, ApiError> {
+        let limit = params::limit(params, LIMIT_DEFAULT, limit_max)?;
+        let cursor = match params.cursor.as_deref() {
+            None => None,
+            Some(text) => {
+                let bytes = base64_any_decode(text)
+                    .map_err(|error| ApiError::bad(format!("`cursor` is not base64: {error}")))?;
+                let cursor = decode(&bytes).ok_or_else(|| {
+                    ApiError::bad(format!(
+                        "`cursor` must be the {size} bytes a previous {route} page returned, got {}",
+                        bytes.len()
+                    ))
+                })?;
+                Some(cursor)
+            }
+        };
+        let filter = ReadFilter::with_defaults(params::moderation_filters(params)?);
+        Ok(Self {
+            limit,
+            cursor,
+            filter,
         })
-        .transpose()
+    }
 }
 
 fn search_kind(value: Option<&str>) -> Result<SearchKind, ApiError> {
@@ -117,33 +128,23 @@ pub async fn search<S: Store>(
         )));
     }
     let kind = search_kind(params.search_type.as_deref())?;
-    let limit = params::limit(
+    let paging = Paging::parse(
         &params.common,
-        LIMIT_DEFAULT,
         state.config.limits.query_limit_max,
+        "search",
+        SearchCursor::BYTES,
+        SearchCursor::decode,
     )?;
-    let cursor = cursor_bytes(&params.common)?
-        .map(|bytes| {
-            SearchCursor::decode(&bytes).ok_or_else(|| {
-                ApiError::bad(format!(
-                    "`cursor` must be the {} bytes a previous search page returned, got {}",
-                    SearchCursor::BYTES,
-                    bytes.len()
-                ))
-            })
-        })
-        .transpose()?;
-    let filter = ReadFilter::with_defaults(params::moderation_filters(&params.common)?);
     let page = state
         .store
         .search_moderated(
             SearchQuery {
                 text: text.to_owned(),
                 kind,
-                cursor,
-                limit,
+                cursor: paging.cursor,
+                limit: paging.limit,
             },
-            filter,
+            paging.filter,
         )
         .await?;
     Ok(events_page(page.events, Some(page.cursor), None))
@@ -154,24 +155,17 @@ pub async fn explore<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Query(params): Query<DiscoveryParams>,
 ) -> Result<Response, ApiError> {
-    let limit = params::limit(
+    let paging = Paging::parse(
         &params.common,
-        LIMIT_DEFAULT,
         state.config.limits.query_limit_max,
+        "explore",
+        ExploreCursor::BYTES,
+        ExploreCursor::decode,
     )?;
-    let cursor = cursor_bytes(&params.common)?
-        .map(|bytes| {
-            ExploreCursor::decode(&bytes).ok_or_else(|| {
-                ApiError::bad(format!(
-                    "`cursor` must be the {} bytes a previous explore page returned, got {}",
-                    ExploreCursor::BYTES,
-                    bytes.len()
-                ))
-            })
-        })
-        .transpose()?;
-    let filter = ReadFilter::with_defaults(params::moderation_filters(&params.common)?);
-    let page = state.store.explore_moderated(cursor, limit, filter).await?;
+    let page = state
+        .store
+        .explore_moderated(paging.cursor, paging.limit, paging.filter)
+        .await?;
     Ok(events_page(page.events, page.cursor, Some(CACHE_EXPLORE)))
 }
 

@@ -1,7 +1,7 @@
 //! The one HTTP error type: 4xx with a message the client can act on, 5xx with a generic body
 //! while the detail goes to the log.
 
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,11 +50,6 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            body,
-        )
-            .into_response()
+        crate::respond::text(status, body)
     }
 }

@@ -17,7 +17,7 @@ use agora_store::{
     ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleClaimOutcome, Store, VouchedClaim,
 };
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hmac::{Hmac, Mac as _};
@@ -30,6 +30,7 @@ use crate::AppState;
 use crate::config::{HandlePolicy, IdentityConfig};
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::respond::{protobuf, text};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -211,25 +212,6 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn protobuf(message: &impl Message, cache_control: Option<&'static str>) -> Response {
-    let mut response = (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        )],
-        message.encode_to_vec(),
-    )
-        .into_response();
-    if let Some(cache_control) = cache_control {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(cache_control),
-        );
-    }
-    response
-}
-
 fn system_of(wire: Option<&wire::PublicKey>, name: &str) -> Result<PublicKey, ApiError> {
     let wire = wire.ok_or_else(|| ApiError::bad(format!("`{name}` is missing")))?;
     PublicKey::try_from(wire).map_err(|error| ApiError::bad(format!("invalid `{name}`: {error}")))
@@ -240,30 +222,42 @@ pub async fn challenge<S: Store>(State(state): State<Arc<AppState<S>>>) -> Respo
     protobuf(&state.challenges.issue(now_ms()), Some("no-cache"))
 }
 
-/// `POST /purge`: the system's self-service "delete my data". The request carries a challenge
-/// and the system's signature over its 32 bytes (as official clients sign it); the challenge
-/// must be fresh and unspent. Every event of the system goes, with everything derived from
-/// them, and then its handle.
-pub async fn purge<S: Store>(
-    State(state): State<Arc<AppState<S>>>,
+/// Decodes a protobuf request body; a 400 names the message type expected.
+fn decode_body<M: Message + Default>(body: Bytes, name: &str) -> Result<M, ApiError> {
+    M::decode(body)
+        .map_err(|error| ApiError::bad(format!("body is not a valid {name} protobuf: {error}")))
+}
+
+/// The system of a `HarborValidateRequest` body (purge, release_handle), once its challenge is
+/// spent with the system's signature over `message(challenge bytes)`.
+fn validated_system<S: Store>(
+    state: &AppState<S>,
     body: Bytes,
-) -> Result<Response, ApiError> {
-    let request = wire::HarborValidateRequest::decode(body).map_err(|error| {
-        ApiError::bad(format!(
-            "body is not a valid HarborValidateRequest protobuf: {error}"
-        ))
-    })?;
+    message: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result<PublicKey, ApiError> {
+    let request: wire::HarborValidateRequest = decode_body(body, "HarborValidateRequest")?;
     let system = system_of(request.system.as_ref(), "system")?;
     let challenge = request
         .challenge
         .as_ref()
         .ok_or_else(|| ApiError::bad("`challenge` is missing"))?;
     state.challenges.spend(challenge, now_ms(), |bytes| {
-        proof::verify(&system, bytes, &request.signature)
+        proof::verify(&system, &message(bytes), &request.signature)
     })?;
+    Ok(system)
+}
+
+/// `POST /purge`: the system's self-service "delete my data". The request carries a challenge
+/// and the system's signature over its 32 bytes (as official clients sign it); the challenge
+/// must be fresh and unspent. Every event of the system goes, with everything derived from
+/// them and its handle, in one store transaction.
+pub async fn purge<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let system = validated_system(&state, body, <[u8]>::to_vec)?;
     let removed = state.store.remove_system(system).await?;
-    let handle = state.store.release_handle(system).await?;
-    tracing::info!(?system, removed, ?handle, "purged a system at its request");
+    tracing::info!(?system, removed, "purged a system at its request");
     Ok(StatusCode::OK.into_response())
 }
 
@@ -288,11 +282,7 @@ pub async fn claim_handle<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = wire::ClaimHandleRequest::decode(body).map_err(|error| {
-        ApiError::bad(format!(
-            "body is not a valid ClaimHandleRequest protobuf: {error}"
-        ))
-    })?;
+    let request: wire::ClaimHandleRequest = decode_body(body, "ClaimHandleRequest")?;
     let system = system_of(request.system.as_ref(), "system")?;
     check_handle(&request.handle)?;
     let proven = match (&request.challenge, request.signature.is_empty()) {
@@ -327,6 +317,12 @@ pub async fn claim_handle<S: Store>(
         HandleClaimOutcome::Taken(holder) => Err(ApiError::Conflict(format!(
             "handle {handle:?} is taken by system {holder}"
         ))),
+        HandleClaimOutcome::SystemRefused => Ok(text(
+            StatusCode::FORBIDDEN,
+            "this server refuses storage of this system (operator curation), so it cannot \
+             claim a handle here"
+                .to_owned(),
+        )),
         HandleClaimOutcome::ProvenBindingNeedsProof { current } => {
             Err(ApiError::Unauthorized(format!(
                 "this system's handle {current:?} was claimed with proof; only a claim signed \
@@ -344,33 +340,12 @@ pub async fn release_handle<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = wire::HarborValidateRequest::decode(body).map_err(|error| {
-        ApiError::bad(format!(
-            "body is not a valid HarborValidateRequest protobuf: {error}"
-        ))
-    })?;
-    let system = system_of(request.system.as_ref(), "system")?;
-    let challenge = request
-        .challenge
-        .as_ref()
-        .ok_or_else(|| ApiError::bad("`challenge` is missing"))?;
-    state.challenges.spend(challenge, now_ms(), |bytes| {
-        proof::verify(
-            &system,
-            &proof::release_handle_message(bytes),
-            &request.signature,
-        )
-    })?;
+    let system = validated_system(&state, body, proof::release_handle_message)?;
     let message = match state.store.release_handle(system).await? {
         Some(handle) => format!("released handle {handle:?}"),
         None => "this system held no handle".to_owned(),
     };
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message,
-    )
-        .into_response())
+    Ok(text(StatusCode::OK, message))
 }
 
 /// The `handle` parameter of `/resolve_handle`.

@@ -10,6 +10,7 @@ mod discovery;
 pub mod error;
 pub mod identity;
 mod params;
+mod respond;
 mod routes;
 
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@ use agora_store::{
     ReferencesQuery, ReferencingEvents, Store, Subject, prepare_batch,
 };
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use prost::Message;
@@ -17,6 +17,7 @@ use prost::Message;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::respond::protobuf;
 
 /// The reference's cache policy for event reads (spec section 4.2).
 const CACHE_EVENTS: &str = "public, s-maxage=3600, max-age=5";
@@ -24,24 +25,6 @@ const CACHE_EVENTS: &str = "public, s-maxage=3600, max-age=5";
 const REFERENCES_PAGE_SIZE: usize = 20;
 /// Most extra byte subjects one references query may name.
 const EXTRA_BYTE_REFERENCES_MAX: usize = 64;
-
-fn protobuf(message: &impl Message, cache_control: &'static str) -> Response {
-    (
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static(cache_control),
-            ),
-        ],
-        message.encode_to_vec(),
-    )
-        .into_response()
-}
 
 fn events_message(events: Vec<wire::SignedEvent>) -> wire::Events {
     wire::Events { events }
@@ -132,7 +115,7 @@ pub async fn get_events<S: Store>(
         .store
         .events_in_ranges_moderated(system, ranges, limit, filter)
         .await?;
-    Ok(protobuf(&events_message(events), CACHE_EVENTS))
+    Ok(protobuf(&events_message(events), Some(CACHE_EVENTS)))
 }
 
 pub async fn head<S: Store>(
@@ -145,7 +128,7 @@ pub async fn head<S: Store>(
     params::moderation_filters(&params)?;
     Ok(protobuf(
         &events_message(state.store.head(system).await?),
-        CACHE_EVENTS,
+        Some(CACHE_EVENTS),
     ))
 }
 
@@ -156,7 +139,7 @@ pub async fn ranges<S: Store>(
     let system = params::system(&params)?;
     let ranges = state.store.ranges(system).await?;
     let message = ProcessRanges::to_wire(&ranges);
-    Ok(protobuf(&message, "no-cache"))
+    Ok(protobuf(&message, Some("no-cache")))
 }
 
 pub async fn query_latest<S: Store>(
@@ -173,7 +156,7 @@ pub async fn query_latest<S: Store>(
         )));
     }
     let events = state.store.latest(system, types.numbers).await?;
-    Ok(protobuf(&events_message(events), CACHE_EVENTS))
+    Ok(protobuf(&events_message(events), Some(CACHE_EVENTS)))
 }
 
 pub async fn query_index<S: Store>(
@@ -203,7 +186,7 @@ pub async fn query_index<S: Store>(
         proof: page.proof,
         cursor: page.next.map(Bytes::from),
     };
-    Ok(protobuf(&message, CACHE_EVENTS))
+    Ok(protobuf(&message, Some(CACHE_EVENTS)))
 }
 
 /// Agora's `cursor` (base64url, from a previous response) wins over the official `after`.
@@ -244,7 +227,7 @@ pub async fn query_references<S: Store>(
         cursor: page.cursor.map(Bytes::from),
         counts: page.counts,
     };
-    Ok(protobuf(&message, CACHE_EVENTS))
+    Ok(protobuf(&message, Some(CACHE_EVENTS)))
 }
 
 fn references_query(request: wire::QueryReferencesRequest) -> Result<ReferencesQuery, ApiError> {

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use agora_protocol::links::{Link, LinkError};
 use agora_protocol::{Process, PublicKey};
 
 /// How strongly a target is censored. `RefuseStorage` is the stronger and implies the other.
@@ -63,6 +64,38 @@ impl CensorTarget {
             Self::System(system) | Self::Event { system, .. } => system,
         }
     }
+
+    /// The target a system or event link names, in any form [`Link::parse`] reads (what an
+    /// operator pastes into `/censor` or `agora admin`). See [`CensorTarget::link_text`] for
+    /// what of `text` counts; a link of another type is [`LinkError::UrlType`].
+    pub fn from_link(text: &str) -> Result<Self, LinkError> {
+        Link::parse(Self::link_text(text)).map(Self::from)
+    }
+
+    /// The part of `text` that is the link: without surrounding white space, and without a
+    /// query string or fragment, which are not part of a link.
+    pub fn link_text(text: &str) -> &str {
+        let text = text.trim();
+        text.split(['?', '#']).next().unwrap_or(text)
+    }
+}
+
+impl From<Link> for CensorTarget {
+    fn from(link: Link) -> Self {
+        match link {
+            Link::System { system, .. } => Self::System(system),
+            Link::Event {
+                system,
+                process,
+                logical_clock,
+                ..
+            } => Self::Event {
+                system,
+                process,
+                logical_clock,
+            },
+        }
+    }
 }
 
 /// One censorship in force.
@@ -83,4 +116,63 @@ pub struct CensorOutcome {
     pub changed: bool,
     /// Stored events removed by this call (refuse_storage only).
     pub events_removed: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use agora_protocol::SecretKey;
+    use agora_protocol::encoding::base64url_encode;
+    use agora_protocol::links::URL_TYPE_DATA;
+    use agora_protocol::wire;
+    use prost::Message as _;
+
+    use super::*;
+
+    #[test]
+    fn a_link_names_its_target_whatever_surrounds_it() {
+        let system = SecretKey::from_seed(&[3; 32]).public_key();
+        let process = Process::from_bytes(&[4; 16]).expect("16 bytes");
+        let system_link = Link::System {
+            system,
+            servers: vec!["http://a".to_owned()],
+        }
+        .to_url();
+        let event_link = Link::Event {
+            system,
+            process,
+            logical_clock: 9,
+            servers: Vec::new(),
+        }
+        .to_url();
+        let web = format!(
+            " https://example.org/user/{}?ref=x#top\n",
+            system_link.trim_start_matches("polycentric://")
+        );
+        assert_eq!(
+            CensorTarget::from_link(&web).expect("system link"),
+            CensorTarget::System(system)
+        );
+        assert_eq!(
+            CensorTarget::from_link(&event_link).expect("event link"),
+            CensorTarget::Event {
+                system,
+                process,
+                logical_clock: 9,
+            }
+        );
+        assert_eq!(CensorTarget::link_text("  ?only=query "), "");
+    }
+
+    #[test]
+    fn a_link_of_another_type_is_named_by_its_type() {
+        let info = wire::UrlInfo {
+            url_type: URL_TYPE_DATA,
+            body: Vec::new().into(),
+        };
+        let link = base64url_encode(&info.encode_to_vec());
+        assert!(matches!(
+            CensorTarget::from_link(&link),
+            Err(LinkError::UrlType(URL_TYPE_DATA))
+        ));
+    }
 }

@@ -8,7 +8,8 @@ pub struct HandleBinding {
     pub handle: String,
     pub system: PublicKey,
     /// Made by a claim signed by `system` over a server challenge. Such a binding can only be
-    /// changed by another signed claim of the same system (or by purging the system).
+    /// changed by another signed claim of the same system (or by removing the system: purge or
+    /// refuse_storage).
     pub proven: bool,
 }
 
@@ -23,6 +24,9 @@ pub enum HandleClaimOutcome {
     Taken(PublicKey),
     /// The system's current binding was made with proof and this claim has none.
     ProvenBindingNeedsProof { current: String },
+    /// An operator refused storage of the system (`refuse_storage`): it holds no handle and
+    /// cannot claim one until the censorship is lifted.
+    SystemRefused,
 }
 
 /// One CLAIM event vouched for by a VOUCH event (spec section 6.4).

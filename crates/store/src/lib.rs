@@ -183,10 +183,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<PublicKey>, StoreError>> + Send;
 
     /// Removes every stored event of `system` (and its tombstones) with everything derived
-    /// from them, in one transaction; returns how many events went. Counters on other systems'
-    /// events (likes, replies) drop by what the removed events contributed. Afterwards
-    /// `/ranges` lists nothing for the system, so its events can be published again unless
-    /// storage of the system is refused.
+    /// from them, and its handle, in one transaction; returns how many events went. Counters on
+    /// other systems' events (likes, replies) drop by what the removed events contributed.
+    /// Afterwards `/ranges` lists nothing for the system, so its events can be published again
+    /// unless storage of the system is refused, and only censorships still name it.
     fn remove_system(
         &self,
         system: PublicKey,

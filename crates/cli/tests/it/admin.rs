@@ -1,9 +1,8 @@
 //! `agora admin` as an operator runs it: a subprocess on the data directory of a running
 //! `agora serve`, its effect seen over HTTP at once; and `agora serve --admin-token-file`.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use agora_protocol::author::{Author, post_stats_request};
 use agora_protocol::content::opinion;
@@ -13,7 +12,7 @@ use agora_protocol::{Process, SecretKey, VerifiedEvent, wire};
 use prost::Message as _;
 use reqwest::StatusCode;
 
-use crate::support::{Run, Served, serve, terminate};
+use crate::support::{Run, run, serve, start_serving, terminate};
 
 fn author(seed: u8) -> Author {
     Author::new(
@@ -33,10 +32,7 @@ async fn admin(data_dir: &Path, args: &[&str]) -> Run {
         .env_remove("AGORA_DATA_DIR")
         .env("RUST_LOG", "off")
         .env("RUST_BACKTRACE", "0");
-    let output = tokio::task::spawn_blocking(move || command.output().expect("agora runs"))
-        .await
-        .expect("agora thread");
-    Run::from(output)
+    run(command).await
 }
 
 async fn publish(url: &str, events: &[&VerifiedEvent]) -> (StatusCode, String) {
@@ -235,28 +231,16 @@ async fn serve_takes_the_admin_token_from_a_file() {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let token_file = data_dir.path().join("token");
     std::fs::write(&token_file, "file-token\n").expect("write token");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
-        .arg("serve")
-        .arg("--admin-token-file")
-        .arg(&token_file)
-        .env("AGORA_LISTEN", "127.0.0.1:0")
-        .env("AGORA_DATA_DIR", data_dir.path())
-        .env_remove("AGORA_ADMIN_TOKEN")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("agora starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("agora prints its address");
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    let served = Served { child, url };
+    let served = start_serving(
+        Command::new(env!("CARGO_BIN_EXE_agora"))
+            .arg("serve")
+            .arg("--admin-token-file")
+            .arg(&token_file)
+            .env("AGORA_LISTEN", "127.0.0.1:0")
+            .env("AGORA_DATA_DIR", data_dir.path())
+            .env_remove("AGORA_ADMIN_TOKEN")
+            .env("RUST_LOG", "warn"),
+    );
 
     let mut alice = author(1);
     let post = alice.post("hello", 1_000).expect("post");

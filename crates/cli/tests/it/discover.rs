@@ -2,9 +2,8 @@
 //! merge every server's answer, name the servers that returned each result and the ones that
 //! failed, and a server's curation hides content on that server only.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use agora_client::post_view;
 use agora_protocol::encoding::base64url_encode;
@@ -15,7 +14,7 @@ use agora_testnet::lying::LyingServer;
 use prost::Message as _;
 use serde_json::{Value, json};
 
-use crate::support::{DEAD_SERVER, agora};
+use crate::support::{DEAD_SERVER, Served, agora, event_pointer, start_serving, system_of};
 
 const TOKEN: &str = "operator-secret-token";
 
@@ -27,25 +26,14 @@ struct CuratedServer {
 
 impl CuratedServer {
     fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
-            .arg("serve")
-            .env("AGORA_ADMIN_TOKEN", TOKEN)
-            .env("AGORA_LISTEN", "127.0.0.1:0")
-            .env("AGORA_DATA_DIR", data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("agora serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("agora serve prints its address");
-        let url = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+        let Served { child, url } = start_serving(
+            Command::new(env!("CARGO_BIN_EXE_agora"))
+                .arg("serve")
+                .env("AGORA_ADMIN_TOKEN", TOKEN)
+                .env("AGORA_LISTEN", "127.0.0.1:0")
+                .env("AGORA_DATA_DIR", data_dir)
+                .env("RUST_LOG", "warn"),
+        );
         Self { child, url }
     }
 }
@@ -63,10 +51,7 @@ async fn identity(home: &Path, name: &str, servers: &[&str]) -> PublicKey {
     for server in servers {
         agora(home, &["server", "add", server]).await.ok();
     }
-    match Link::parse(agora(home, &["link"]).await.ok().trim()).expect("a link") {
-        Link::System { system, .. } => system,
-        other => panic!("not a system link: {other:?}"),
-    }
+    system_of(&agora(home, &["link"]).await.ok())
 }
 
 /// Publishes a post (extra `args` such as `--topic T`) that every server took; its pointer.
@@ -75,20 +60,7 @@ async fn post(home: &Path, text: &str, args: &[&str]) -> Pointer {
     all.extend_from_slice(args);
     let posted = agora(home, &all).await.json();
     assert_eq!(posted["failed"], json!([]), "{posted}");
-    match Link::parse(posted["link"].as_str().expect("link")).expect("event link") {
-        Link::Event {
-            system,
-            process,
-            logical_clock,
-            ..
-        } => Pointer {
-            system,
-            process,
-            logical_clock,
-            digest: None,
-        },
-        other => panic!("not an event link: {other:?}"),
-    }
+    event_pointer(posted["link"].as_str().expect("link"))
 }
 
 /// `agora ARGS --json` for a discovery command: the `{"results", "failed"}` object.

@@ -1,7 +1,6 @@
 //! `agora serve --labeler-rules`: a bad rules file stops the server before it listens, with a
 //! message naming the file and the line.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -9,7 +8,7 @@ use agora_protocol::author::Author;
 use agora_protocol::{Process, SecretKey, wire};
 use prost::Message as _;
 
-use crate::support::{Served, terminate};
+use crate::support::{Served, start_serving, terminate};
 
 #[test]
 fn a_bad_rules_file_stops_serve_naming_the_line() {
@@ -68,27 +67,14 @@ fn exits(mut command: Command) -> std::process::Output {
 
 /// Starts `agora serve` on a free port with `--labeler-rules`, and reads the address it prints.
 fn serve_with_rules(data_dir: &Path, rules: &Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .arg("--labeler-rules")
-        .arg(rules)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("agora starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("agora prints its address");
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    Served { child, url }
+    start_serving(
+        Command::new(env!("CARGO_BIN_EXE_agora"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .arg("--labeler-rules")
+            .arg(rules)
+            .env("RUST_LOG", "warn"),
+    )
 }
 
 #[tokio::test]

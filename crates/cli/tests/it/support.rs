@@ -19,11 +19,19 @@ pub struct Served {
 /// Starts `agora serve` on a free port with its store in `data_dir`, configured through the
 /// environment variables, and waits until it prints the address it serves.
 pub fn serve(data_dir: &Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command
         .arg("serve")
         .env("AGORA_LISTEN", "127.0.0.1:0")
         .env("AGORA_DATA_DIR", data_dir)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    start_serving(&mut command)
+}
+
+/// Spawns `command` (an `agora serve` listening on a free port) with stdout piped, and waits
+/// until it prints the address it serves.
+pub fn start_serving(command: &mut Command) -> Served {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -97,6 +105,11 @@ pub async fn agora(home: &Path, args: &[&str]) -> Run {
         .env_remove("AGORA_HOME")
         .env("RUST_LOG", "off")
         .env("RUST_BACKTRACE", "0");
+    run(command).await
+}
+
+/// Runs `command` to its end off the runtime, so the test's servers keep serving.
+pub async fn run(mut command: Command) -> Run {
     let output = tokio::task::spawn_blocking(move || command.output().expect("agora runs"))
         .await
         .expect("agora thread");

@@ -5,9 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agora_protocol::author::{Author, Draft, pointer_reference};
 use agora_protocol::encoding::base64url_encode;
+use agora_protocol::links::Link;
 use agora_protocol::{PublicKey, VerifiedEvent, content, proof, wire};
 use agora_server::ServerConfig;
-use agora_server::config::{HandlePolicy, IdentityConfig};
+use agora_server::config::{AdminToken, HandlePolicy, IdentityConfig};
 use agora_server::identity::ChallengeKeeper;
 use agora_testnet::TestServer;
 use prost::Message;
@@ -131,6 +132,74 @@ async fn purge_removes_the_system_and_its_handle_and_nothing_else() {
     assert_eq!(resolves_to(&http, "alice").await, None);
     assert_eq!(http.events(&bob, 1, 1).await.len(), 1);
     assert_eq!(resolves_to(&http, "bob").await, Some(bob.system()));
+}
+
+/// `POST {path}` of `link` with the operator token of [`operator_server`]; the status.
+async fn operator_post(base: &str, path: &str, link: String) -> StatusCode {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("authorization", OPERATOR_TOKEN)
+        .body(link)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+const OPERATOR_TOKEN: &str = "identity-operator-token";
+
+#[tokio::test]
+async fn a_system_refused_storage_loses_its_handle_and_cannot_claim_one() {
+    let server = TestServer::start_with(ServerConfig {
+        admin_token: AdminToken::new(OPERATOR_TOKEN),
+        ..ServerConfig::default()
+    })
+    .await;
+    let base = server.url();
+    let http = Http::new(base.clone());
+    let alice = author(1);
+    let answer = signed_claim(&http, &alice.system(), &alice, "alice").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let link = Link::System {
+        system: alice.system(),
+        servers: vec![],
+    }
+    .to_url();
+    assert_eq!(
+        operator_post(
+            &base,
+            "/censor?censorship_type=refuse_storage",
+            link.clone()
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(resolves_to(&http, "alice").await, None, "released at once");
+
+    let unsigned = http
+        .post_raw("/claim_handle", unsigned_claim(&alice.system(), "alice"))
+        .await;
+    let signed = signed_claim(&http, &alice.system(), &alice, "alice2").await;
+    for answer in [unsigned, signed] {
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text());
+        assert!(
+            answer.text().contains("refuses storage of this system"),
+            "{}",
+            answer.text()
+        );
+    }
+    assert_eq!(resolves_to(&http, "alice").await, None);
+    assert_eq!(resolves_to(&http, "alice2").await, None);
+
+    assert_eq!(
+        operator_post(&base, "/uncensor", link).await,
+        StatusCode::OK
+    );
+    let answer = http
+        .post_raw("/claim_handle", unsigned_claim(&alice.system(), "alice"))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(resolves_to(&http, "alice").await, Some(alice.system()));
 }
 
 #[tokio::test]

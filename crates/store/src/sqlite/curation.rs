@@ -11,8 +11,9 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 use super::ingest::{clock_sql, remove_event};
 use crate::{CensorOutcome, CensorTarget, Censorship, CensorshipKind, StoreError};
 
-/// Removes every stored event of `system` and its tombstones; returns how many events went.
-/// Afterwards `/ranges` lists nothing for the system.
+/// Removes every stored event of `system`, its tombstones, its handle and its profile
+/// document id; returns how many events went. Afterwards `/ranges` lists nothing for the system
+/// and no table holds a row keyed by it except the censorship tables.
 pub(super) fn remove_system(tx: &Transaction<'_>, system: &[u8]) -> rusqlite::Result<usize> {
     let slots: Vec<(Vec<u8>, i64)> = tx
         .prepare_cached("SELECT process, logical_clock FROM events WHERE system = ?1")?
@@ -25,6 +26,12 @@ pub(super) fn remove_system(tx: &Transaction<'_>, system: &[u8]) -> rusqlite::Re
         }
     }
     tx.prepare_cached("DELETE FROM deletions WHERE system = ?1")?
+        .execute([system])?;
+    tx.prepare_cached("DELETE FROM handles WHERE system = ?1")?
+        .execute([system])?;
+    // The triggers emptied the profile's search document with its last field; its id row is
+    // the system's only trace left in discovery.
+    tx.prepare_cached("DELETE FROM profiles WHERE system = ?1")?
         .execute([system])?;
     Ok(removed)
 }
@@ -117,11 +124,8 @@ pub(super) fn censor(
     if kind == CensorshipKind::RefuseStorage {
         match target {
             CensorTarget::System(system) => {
-                let system = system.as_bytes().as_slice();
-                events_removed = remove_system(tx, system)?;
                 // Nothing of a refused system stays, its handle included.
-                tx.prepare_cached("DELETE FROM handles WHERE system = ?1")?
-                    .execute([system])?;
+                events_removed = remove_system(tx, system.as_bytes())?;
             }
             CensorTarget::Event {
                 system,
@@ -265,10 +269,11 @@ fn public_key(bytes: &[u8]) -> Result<PublicKey, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     //! Removal leaves no derived row behind, whatever tables the schema holds: every table with
-    //! an `event_id` column (and the search index keyed by event id) points at live events only,
-    //! and every counter equals what its source rows say.
+    //! an `event_id` column (and the search indexes) points at live events or profiles only,
+    //! every counter equals what its source rows say, and a removed system is left only in the
+    //! censorship tables.
 
     use agora_protocol::author::{Author, Draft};
     use agora_protocol::content::{self, opinion};
@@ -279,7 +284,7 @@ mod tests {
     use crate::Store as _;
     use crate::sqlite::{SqliteOptions, SqliteStore};
 
-    fn author(seed: u8) -> Author {
+    pub(in crate::sqlite) fn author(seed: u8) -> Author {
         Author::new(
             SecretKey::from_seed(&[seed; 32]),
             Process::from_bytes(&[seed; 16]).expect("16 bytes"),
@@ -357,6 +362,19 @@ mod tests {
                 "search documents of removed posts"
             );
         }
+        if tables(connection)
+            .iter()
+            .any(|t| t == "profile_search_data")
+        {
+            assert_eq!(
+                count(
+                    connection,
+                    "SELECT count(*) FROM profile_search WHERE rowid NOT IN (SELECT id FROM profiles)"
+                ),
+                0,
+                "search documents of removed profiles"
+            );
+        }
         assert_eq!(
             rows(
                 connection,
@@ -397,7 +415,8 @@ mod tests {
         );
     }
 
-    fn claim(author: &mut Author, value: &str, at: u64) -> VerifiedEvent {
+    /// A CLAIM of type 1 with one field (key 1) holding `value`.
+    pub(in crate::sqlite) fn claim(author: &mut Author, value: &str, at: u64) -> VerifiedEvent {
         let body = wire::Claim {
             claim_type: 1,
             claim_fields: vec![wire::ClaimFieldEntry {
@@ -476,6 +495,14 @@ mod tests {
             "{outcomes:?}"
         );
 
+        assert_eq!(
+            store
+                .claim_handle(bob.system(), "bob".into(), true)
+                .await
+                .expect("claim"),
+            crate::HandleClaimOutcome::Bound
+        );
+
         let connection = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).expect("open");
         assert_consistent(&connection);
         let bob_key = bob.system();
@@ -493,8 +520,8 @@ mod tests {
         assert_consistent(&connection);
         for table in tables(&connection) {
             let columns = columns(&connection, &table);
-            // Curation rows, handles and profile ids are about the system, not its events.
-            let keeps = ["censored_systems", "censored_events", "handles", "profiles"];
+            // Only the operator's curation rows outlive the system.
+            let keeps = ["censored_systems", "censored_events"];
             for column in ["system", "author"] {
                 if columns.iter().any(|c| c == column) && !keeps.contains(&table.as_str()) {
                     let left: i64 = connection

@@ -2,13 +2,14 @@
 //!
 //! Claims are recorded by ingest in the same transaction as their event, and removed by the
 //! `claims_follow_events` trigger whenever the event row goes, so no removal path can leave a
-//! claim behind. Vouches are found through the `refs` table ingest already keeps.
+//! claim behind. Vouches are found through the `refs` table ingest already keeps. Stores older
+//! than the claims table get their CLAIM events indexed once at open ([`prepare`]).
 
 use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
-use crate::prepare::signed_event;
+use crate::prepare::{decode_event, signed_event};
 use crate::{
     ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleBinding, HandleClaimOutcome, StoreError,
     VouchedClaim,
@@ -26,18 +27,67 @@ pub(super) fn record_claim(
     if event.content_type() != content::CLAIM {
         return Ok(());
     }
-    let Ok(claim) = wire::Claim::decode(event.event().content.clone()) else {
+    index_claim(tx, id, event.system().as_bytes(), &event.event().content)
+}
+
+/// Writes the `claims` and `claim_fields` rows of the CLAIM event `id` from its content.
+fn index_claim(
+    connection: &Connection,
+    id: i64,
+    system: &[u8],
+    body: &[u8],
+) -> rusqlite::Result<()> {
+    let Ok(claim) = wire::Claim::decode(body) else {
         return Ok(());
     };
-    tx.prepare_cached("INSERT INTO claims (event_id, system, claim_type) VALUES (?1, ?2, ?3)")?
-        .execute(params![
-            id,
-            event.system().as_bytes().as_slice(),
-            claim.claim_type as i64
-        ])?;
+    connection
+        .prepare_cached("INSERT INTO claims (event_id, system, claim_type) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, system, claim.claim_type as i64])?;
+    let mut insert = connection
+        .prepare_cached("INSERT INTO claim_fields (event_id, key, value) VALUES (?1, ?2, ?3)")?;
     for field in &claim.claim_fields {
-        tx.prepare_cached("INSERT INTO claim_fields (event_id, key, value) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, field.key as i64, field.value])?;
+        insert.execute(params![id, field.key as i64, field.value])?;
+    }
+    Ok(())
+}
+
+/// The `identity_meta` key present once every stored CLAIM is indexed.
+const CLAIMS_INDEXED: &str = "claims_indexed";
+
+/// Indexes the CLAIM events stored before the claims table existed, once, before the server
+/// takes requests. A store that already did (or was created with the table) costs one lookup.
+/// The backfill is one transaction, so a crash leaves the marker unset and the next open redoes
+/// it from scratch. VOUCH events need nothing: they are found through `refs`, which ingest has
+/// always kept.
+pub(super) fn prepare(connection: &mut Connection) -> Result<()> {
+    let indexed = connection
+        .prepare_cached("SELECT 1 FROM identity_meta WHERE key = ?1")?
+        .exists([CLAIMS_INDEXED])?;
+    if indexed {
+        return Ok(());
+    }
+    let tx = connection.transaction()?;
+    tx.execute("DELETE FROM claim_fields", [])?;
+    tx.execute("DELETE FROM claims", [])?;
+    let stored: Vec<(i64, Vec<u8>, Vec<u8>)> = tx
+        .prepare("SELECT id, system, event FROM events WHERE content_type = ?1")?
+        .query_map([content::CLAIM as i64], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, system, bytes) in &stored {
+        index_claim(&tx, *id, system, &decode_event(bytes)?.content)?;
+    }
+    tx.execute(
+        "INSERT INTO identity_meta (key, value) VALUES (?1, '1')",
+        [CLAIMS_INDEXED],
+    )?;
+    tx.commit()?;
+    if !stored.is_empty() {
+        tracing::info!(
+            claims = stored.len(),
+            "indexed claims stored before the claims table"
+        );
     }
     Ok(())
 }
@@ -50,6 +100,14 @@ pub(super) fn claim_handle(
     proven: bool,
     now_ms: i64,
 ) -> Result<HandleClaimOutcome> {
+    let refused = tx
+        .prepare_cached(
+            "SELECT 1 FROM censored_systems WHERE system = ?1 AND kind = 'refuse_storage'",
+        )?
+        .exists([system.as_bytes().as_slice()])?;
+    if refused {
+        return Ok(HandleClaimOutcome::SystemRefused);
+    }
     if let Some(holder) = binding_of_handle(tx, handle)? {
         if holder.system != *system {
             return Ok(HandleClaimOutcome::Taken(holder.system));
@@ -296,4 +354,105 @@ fn vouches(
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The one-time claims backfill at open, on a store whose claims rows (and marker) are gone
+    //! as in a store written before the claims table existed.
+
+    use agora_protocol::author::{Draft, pointer_reference};
+    use agora_protocol::content;
+    use rusqlite::Connection;
+
+    use crate::sqlite::curation::tests::{author, claim};
+    use crate::sqlite::{SqliteOptions, SqliteStore};
+    use crate::{ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, IngestOutcome, Store as _};
+
+    async fn resolved(store: &SqliteStore, trust_root: agora_protocol::PublicKey) -> usize {
+        store
+            .resolve_claims(ClaimQuery {
+                claim_type: 1,
+                trust_root,
+                fields: ClaimFieldMatch::AnyField("alice@example".into()),
+                limit: 10,
+            })
+            .await
+            .expect("resolve")
+            .len()
+    }
+
+    fn rows(connection: &Connection, table: &str) -> i64 {
+        connection
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn claims_stored_before_the_claims_table_are_indexed_once_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut alice, mut verifier) = (author(1), author(7));
+        let claim = claim(&mut alice, "alice@example", 100);
+        let vouch = verifier
+            .publish(
+                Draft {
+                    content_type: content::VOUCH,
+                    references: vec![pointer_reference(&claim.pointer())],
+                    ..Draft::default()
+                },
+                200,
+            )
+            .expect("vouch");
+
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+        let outcomes = store
+            .ingest(vec![claim.clone(), vouch.clone()])
+            .await
+            .expect("ingest");
+        assert_eq!(outcomes, vec![IngestOutcome::Stored; 2]);
+        assert_eq!(resolved(&store, verifier.system()).await, 1);
+
+        // What a store from before the claims table looks like: events, no claim rows, no marker.
+        let raw = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).expect("raw");
+        raw.execute_batch(
+            "DELETE FROM claims; DELETE FROM claim_fields; DELETE FROM identity_meta;",
+        )
+        .expect("forget claims");
+        assert_eq!(
+            resolved(&store, verifier.system()).await,
+            0,
+            "the claim is unindexed"
+        );
+        drop(store);
+
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("reopen");
+        assert_eq!(
+            resolved(&store, verifier.system()).await,
+            1,
+            "resolve_claim finds it"
+        );
+        let found = store
+            .find_claim_and_vouch(ClaimVouchQuery {
+                claim_type: 1,
+                claiming_system: alice.system(),
+                vouching_system: verifier.system(),
+                fields: vec![(1, "alice@example".into())],
+            })
+            .await
+            .expect("find")
+            .expect("the pair");
+        assert_eq!(found.claim, claim.to_signed());
+        assert_eq!(found.vouch, vouch.to_signed());
+        drop(store);
+
+        // Indexed once: the backfill set the marker, and a later open that finds it scans
+        // nothing (the rows removed behind its back stay removed).
+        assert_eq!(rows(&raw, "identity_meta"), 1);
+        raw.execute_batch("DELETE FROM claims; DELETE FROM claim_fields;")
+            .expect("forget rows");
+        let _store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("reopen");
+        assert_eq!(rows(&raw, "claims"), 0);
+    }
 }

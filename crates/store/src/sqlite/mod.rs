@@ -90,6 +90,7 @@ impl SqliteStore {
         let mut writer_connection = open_connection(&path, options.writer_cache_kib, false)?;
         writer_connection.execute_batch(include_str!("schema.sql"))?;
         moderation::prepare(&mut writer_connection, options.labeler.as_deref())?;
+        identity::prepare(&mut writer_connection)?;
         let labeler = options.labeler.clone();
         let (writer, jobs) = mpsc::channel();
         let group_events_max = options.group_events_max;

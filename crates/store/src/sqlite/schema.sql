@@ -123,6 +123,12 @@ CREATE TABLE IF NOT EXISTS claim_fields (
 );
 CREATE INDEX IF NOT EXISTS claim_fields_value ON claim_fields (value, event_id);
 CREATE INDEX IF NOT EXISTS claim_fields_event ON claim_fields (event_id);
+-- `claims_indexed` present = every stored CLAIM is in `claims` (set by the one-time backfill at
+-- open, crates/store/src/sqlite/identity.rs `prepare`, for stores older than the claims table).
+CREATE TABLE IF NOT EXISTS identity_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS claims_follow_events AFTER DELETE ON events
 WHEN OLD.content_type = 12
 BEGIN

@@ -4,7 +4,8 @@
 use agora_protocol::author::{Author, Draft, pointer_reference};
 use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
 use agora_store::{
-    ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleClaimOutcome, Store, VouchedClaim,
+    CensorTarget, CensorshipKind, ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleClaimOutcome,
+    Store, VouchedClaim,
 };
 use prost::Message as _;
 
@@ -98,6 +99,64 @@ pub async fn proven_bindings_change_only_with_proof<S: Store>(store: S) {
         Some((alice.system(), true))
     );
     assert_eq!(holder(&store, "alice").await, None);
+}
+
+/// Removing a system (purge) releases its handle with its events; refusing storage of a system
+/// releases its handle and refuses any claim until the censorship is lifted. A weaker
+/// censorship (do_not_recommend) does not touch handles.
+pub async fn removed_and_refused_systems_hold_no_handle<S: Store>(store: S) {
+    let (alice, bob, carol) = (author(1, 1), author(2, 2), author(3, 3));
+    assert_eq!(
+        claim(&store, &alice, "alice", true).await,
+        HandleClaimOutcome::Bound
+    );
+    store.remove_system(alice.system()).await.expect("remove");
+    assert_eq!(holder(&store, "alice").await, None, "removal releases it");
+
+    assert_eq!(
+        claim(&store, &bob, "bob", true).await,
+        HandleClaimOutcome::Bound
+    );
+    store
+        .censor(
+            CensorTarget::System(bob.system()),
+            CensorshipKind::RefuseStorage,
+        )
+        .await
+        .expect("censor");
+    assert_eq!(holder(&store, "bob").await, None, "refusal releases it");
+    for proven in [false, true] {
+        assert_eq!(
+            claim(&store, &bob, "bob", proven).await,
+            HandleClaimOutcome::SystemRefused
+        );
+        assert_eq!(holder(&store, "bob").await, None);
+    }
+    store
+        .uncensor(CensorTarget::System(bob.system()))
+        .await
+        .expect("uncensor");
+    assert_eq!(
+        claim(&store, &bob, "bob", false).await,
+        HandleClaimOutcome::Bound
+    );
+
+    assert_eq!(
+        claim(&store, &carol, "carol", false).await,
+        HandleClaimOutcome::Bound
+    );
+    store
+        .censor(
+            CensorTarget::System(carol.system()),
+            CensorshipKind::DoNotRecommend,
+        )
+        .await
+        .expect("censor");
+    assert_eq!(holder(&store, "carol").await, Some((carol.system(), false)));
+    assert_eq!(
+        claim(&store, &carol, "carol2", false).await,
+        HandleClaimOutcome::Bound
+    );
 }
 
 fn claim_event(author: &mut Author, fields: &[(u64, &str)], unix_ms: u64) -> VerifiedEvent {

@@ -81,6 +81,7 @@ macro_rules! suite {
             curation::censoring_is_idempotent_and_only_strengthens,
             identity::handles_bind_move_and_refuse_taken_ones,
             identity::proven_bindings_change_only_with_proof,
+            identity::removed_and_refused_systems_hold_no_handle,
             identity::claims_resolve_through_vouches_of_the_trust_root,
             identity::claims_go_with_their_events,
         );
