@@ -1,5 +1,6 @@
 // The official client (@polycentric/polycentric-core) reads and verifies what
-// the Agora client published: a profile, a follow, a post, a reply and a like.
+// the Agora client published: a profile with an avatar, a follow, a post with
+// an image, a reply and a like.
 // Driven by crates/cli/tests/it/interop_read.rs, which publishes them with the
 // `agora` binary against a real `agora serve`; every variable must be set or
 // the suite is skipped:
@@ -8,20 +9,26 @@
 //   AGORA_LINK         the author's system link, as `agora link` prints it (the
 //                      only thing the official client is told about the author)
 //   AGORA_FOLLOWED     the system link of the identity the author follows
+//   AGORA_AVATAR       JSON, the PNGs the author's avatar must hold (`agora
+//                      profile --avatar`), largest first: [{ width, height,
+//                      byteCount, file }], `file` holding the expected bytes
+//   AGORA_IMAGE        JSON, the PNG the post's image must be: { width,
+//                      height, byteCount, file }
 //   AGORA_NAME         the username the author set (`agora profile --name`)
 //   AGORA_DESCRIPTION  the description the author set
-//   AGORA_POST         the text of the author's post
+//   AGORA_POST         the text of the author's post (the one with the image)
 //   AGORA_REPLY        the text of the author's reply to that post (which the
 //                      author also liked)
 //
 // Nothing is read with Agora's code: the link is decoded, and the events are
 // fetched, signature-checked and interpreted, by the official client's own
-// URLInfo decoding, queries (QueryCRDT, QueryCRDTSet, QueryIndex) and
-// APIMethods.
+// URLInfo decoding, queries (QueryCRDT, QueryCRDTSet, QueryIndex, QueryBlob)
+// and APIMethods.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { APIMethods, Models, Queries, Util } from '@polycentric/polycentric-core';
+import { readFileSync } from 'node:fs';
+import { APIMethods, Models, Protocol, Queries, Util } from '@polycentric/polycentric-core';
 import {
     SERVER,
     CT,
@@ -41,6 +48,8 @@ import {
 const ENV = {
     server: SERVER,
     link: process.env.AGORA_LINK,
+    avatar: process.env.AGORA_AVATAR,
+    image: process.env.AGORA_IMAGE,
     followed: process.env.AGORA_FOLLOWED,
     name: process.env.AGORA_NAME,
     description: process.env.AGORA_DESCRIPTION,
@@ -60,6 +69,53 @@ for (const level of ['log', 'warn', 'error']) {
     };
 }
 
+// The official web client cuts blobs into sections of at most 512 KiB.
+const SECTION_BYTES = 512 * 1024;
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+// [width, height] from a PNG's IHDR chunk, which follows the signature.
+function pngSize(bytes) {
+    const buffer = Buffer.from(bytes);
+    assert.ok(buffer.length >= 24, `${buffer.length} bytes is too short for a PNG`);
+    assert.ok(buffer.subarray(0, 8).equals(PNG_SIGNATURE), 'the bytes start with the PNG signature');
+    assert.equal(buffer.toString('latin1', 12, 16), 'IHDR', 'the first PNG chunk is IHDR');
+    return [buffer.readUInt32BE(16), buffer.readUInt32BE(20)];
+}
+
+// A manifest's mime, size and byte count are the expected PNG's.
+function assertManifest(manifest, expected, what) {
+    assert.equal(manifest.mime, 'image/png', `${what}: mime`);
+    assert.deepEqual(
+        [manifest.width.toNumber(), manifest.height.toNumber(), manifest.byteCount.toNumber()],
+        [expected.width, expected.height, expected.byteCount],
+        `${what}: [width, height, byteCount]`,
+    );
+}
+
+// The blob a manifest names, through the official QueryBlob (the query the web
+// client shows images with): its section events, fetched from the network by
+// the handle's QueryEvent, signature-checked and put back together.
+function loadBlob(handle, system, manifest, what) {
+    return observeUntil(
+        `${what} via QueryBlob (/events for its section ranges)`,
+        Queries.QueryBlob.queryBlobObservable(
+            handle.queryManager.queryBlob,
+            system,
+            Models.Process.fromProto(manifest.process),
+            manifest.sections,
+        ),
+        (bytes) => bytes !== undefined,
+        (bytes) => (bytes === undefined ? 'undefined (a section is deleted)' : `${bytes.length} bytes`),
+    );
+}
+
+// The loaded bytes are the expected PNG, of the size the manifest declares.
+function assertPng(bytes, manifest, expected, what) {
+    assert.equal(bytes.length, manifest.byteCount.toNumber(), `${what}: as many bytes as the manifest declares`);
+    assert.deepEqual(pngSize(bytes), [manifest.width.toNumber(), manifest.height.toNumber()], `${what}: PNG size`);
+    assert.ok(bytesEqual(bytes, readFileSync(expected.file)), `${what}: the bytes Agora published`);
+}
+
 function decodeSystemLink(text) {
     assert.ok(text.trim().startsWith(SCHEME), `not a ${SCHEME} link: ${text}`);
     return Models.URLInfo.getSystemLink(decodeURLInfo(text));
@@ -71,8 +127,12 @@ describe('the official client reads what the Agora client published', {
     let reader;
     let author;
     let post;
+    let expectedAvatar;
+    let expectedImage;
 
     before(async () => {
+        expectedAvatar = JSON.parse(ENV.avatar);
+        expectedImage = JSON.parse(ENV.image);
         author = decodeSystemLink(ENV.link);
         // Where the author lives comes from the link alone, as when a person opens it.
         reader = await readerOf(author.system, author.servers);
@@ -104,7 +164,15 @@ describe('the official client reads what the Agora client published', {
             types.set(key, (types.get(key) ?? 0) + 1);
             await reader.ingest(signed);
         }
-        // One server, a username, a description, a post, a reply, a follow and a like.
+        // One server, a username, a description, an avatar, a post, a reply, a
+        // follow and a like, and the blob sections of the avatar sizes and the image.
+        const sections = [...expectedAvatar, expectedImage].reduce(
+            (n, png) => n + Math.ceil(png.byteCount / SECTION_BYTES),
+            0,
+        );
+        assert.equal(types.get(CT.ContentTypeAvatar.toNumber()), 1, 'AVATAR events');
+        assert.equal(types.get(CT.ContentTypeBlobSection.toNumber()), sections, 'BLOB_SECTION events');
+        assert.equal(types.size, 8, `no other event types: ${JSON.stringify([...types])}`);
         assert.equal(types.get(CT.ContentTypeServer.toNumber()), 1, 'SERVER events');
         assert.equal(types.get(CT.ContentTypeUsername.toNumber()), 1, 'USERNAME events');
         assert.equal(types.get(CT.ContentTypeDescription.toNumber()), 1, 'DESCRIPTION events');
@@ -138,6 +206,33 @@ describe('the official client reads what the Agora client published', {
         }
     });
 
+    test('the avatar bundle through the official CRDT query; every size loads through QueryBlob', async () => {
+        const fresh = await readerOf(author.system);
+        try {
+            const avatar = await observeUntil(
+                'avatar via QueryCRDT (content_type=9)',
+                Queries.QueryCRDT.queryCRDTObservable(fresh.queryManager.queryCRDT, author.system, CT.ContentTypeAvatar),
+                (v) => v.value !== undefined,
+                (v) => JSON.stringify({ missingData: v.missingData, bytes: v.value?.length }),
+            );
+            // The web client decodes the AVATAR element as an ImageBundle.
+            const bundle = Protocol.ImageBundle.decode(avatar.value);
+            assert.equal(bundle.imageManifests.length, expectedAvatar.length, 'one manifest per avatar size');
+            assert.deepEqual(
+                bundle.imageManifests.map((m) => [m.width.toNumber(), m.height.toNumber()]),
+                [[256, 256], [128, 128], [32, 32]],
+            );
+            for (const [i, manifest] of bundle.imageManifests.entries()) {
+                const what = `avatar ${manifest.width}x${manifest.height}`;
+                assertManifest(manifest, expectedAvatar[i], what);
+                const bytes = await loadBlob(fresh, author.system, manifest, what);
+                assertPng(bytes, manifest, expectedAvatar[i], what);
+            }
+        } finally {
+            stopHandle(fresh);
+        }
+    });
+
     test('the follow set through the official CRDT set query holds the followed system', async () => {
         const followed = decodeSystemLink(ENV.followed).system;
         const follows = await observeUntil(
@@ -165,6 +260,29 @@ describe('the official client reads what the Agora client published', {
         const replyEvent = decodeEvent(replySigned);
         assert.equal(replyEvent.references.length, 1, 'the reply carries one reference');
         assertPointerTo(replyEvent.references[0], post, 'reply');
+    });
+
+    test('the post\'s image manifest loads through QueryBlob as the PNG Agora published', async () => {
+        const fresh = await readerOf(author.system);
+        try {
+            const signed = await postsUntil(fresh, author.system, (texts) => texts.includes(ENV.post));
+            const event = decodeEvent(signed.find((s) => postText(decodeEvent(s)) === ENV.post));
+            const manifest = Protocol.Post.decode(event.content).image;
+            assert.ok(manifest, 'the post carries an image manifest');
+            assertManifest(manifest, expectedImage, 'post image');
+            assert.ok(
+                manifest.sections.reduce((n, r) => n + r.high.subtract(r.low).toNumber() + 1, 0) > 1,
+                'the image spans several section events',
+            );
+            const bytes = await loadBlob(fresh, author.system, manifest, 'post image');
+            assertPng(bytes, manifest, expectedImage, 'post image');
+        } finally {
+            stopHandle(fresh);
+        }
+        // The reply carries no image.
+        const replies = await postsUntil(reader, author.system, (texts) => texts.includes(ENV.reply));
+        const reply = decodeEvent(replies.find((s) => postText(decodeEvent(s)) === ENV.reply));
+        assert.equal(Protocol.Post.decode(reply.content).image, undefined, 'the reply has no image');
     });
 
     test('the like and the reply are counted in the official post stats', async () => {

@@ -49,6 +49,16 @@ pub fn start_serving(command: &mut Command) -> Served {
     Served { child, url }
 }
 
+impl Drop for Served {
+    /// A test that fails before [`terminate`] must not leave its server running (it would also
+    /// hold the test's inherited stderr open).
+    fn drop(&mut self) {
+        // Does nothing when the server was already waited for.
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
 /// Sends SIGTERM and returns whether the server exited successfully.
 pub fn terminate(mut served: Served) -> bool {
     let pid = served.child.id().to_string();
