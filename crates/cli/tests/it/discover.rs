@@ -3,7 +3,7 @@
 //! failed, and a server's curation hides content on that server only.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use agora_client::post_view;
 use agora_protocol::encoding::base64url_encode;
@@ -18,31 +18,16 @@ use crate::support::{DEAD_SERVER, Served, agora, event_pointer, start_serving, s
 
 const TOKEN: &str = "operator-secret-token";
 
-/// `agora serve` with an operator token, killed when dropped so a failing test leaves no server.
-struct CuratedServer {
-    child: Child,
-    url: String,
-}
-
-impl CuratedServer {
-    fn start(data_dir: &Path) -> Self {
-        let Served { child, url } = start_serving(
-            Command::new(env!("CARGO_BIN_EXE_agora"))
-                .arg("serve")
-                .env("AGORA_ADMIN_TOKEN", TOKEN)
-                .env("AGORA_LISTEN", "127.0.0.1:0")
-                .env("AGORA_DATA_DIR", data_dir)
-                .env("RUST_LOG", "warn"),
-        );
-        Self { child, url }
-    }
-}
-
-impl Drop for CuratedServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `agora serve` with an operator token (killed when dropped, so a failing test leaves no server).
+fn curated_server(data_dir: &Path) -> Served {
+    start_serving(
+        Command::new(env!("CARGO_BIN_EXE_agora"))
+            .arg("serve")
+            .env("AGORA_ADMIN_TOKEN", TOKEN)
+            .env("AGORA_LISTEN", "127.0.0.1:0")
+            .env("AGORA_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn"),
+    )
 }
 
 /// A new identity in `home` named `name`, publishing to `servers`; returns its system.
@@ -199,7 +184,7 @@ fn event_link(pointer: &Pointer) -> Link {
 #[tokio::test(flavor = "multi_thread")]
 async fn curation_on_one_server_hides_only_there_and_the_merge_names_who_returned_what() {
     let a_dir = tempfile::tempdir().expect("tempdir");
-    let server_a = CuratedServer::start(a_dir.path());
+    let server_a = curated_server(a_dir.path());
     let (server_b, server_c) = (TestServer::start().await, TestServer::start().await);
     let (a, b, c) = (server_a.url.clone(), server_b.url(), server_c.url());
 
