@@ -9,6 +9,7 @@ mod interop_read;
 mod media;
 mod misbehave;
 mod moderation;
+mod offline;
 mod read;
 mod scenario;
 mod serve;
