@@ -7,8 +7,9 @@
 //! Merging:
 //! - message search: one result per event slot (system, process, clock), ordered by its best
 //!   position on any server's page, then by how many servers returned it, then newest first;
-//! - explore: one result per slot, newest first (event time), replies left out as official
-//!   clients do (spec section 6.7);
+//! - explore: one result per slot, newest first, replies left out as official clients do (spec
+//!   section 6.7). A post is ordered by its own time unless it claims to be from further ahead
+//!   than the servers' margin; every server's own order is kept (see [`explore_order`]);
 //! - profile search and recommendations: one result per identity, ordered by best position (for
 //!   recommendations first by how many servers recommended it);
 //! - trending: one result per topic whose count is the **sum** of the servers' counts, ordered by
@@ -18,10 +19,12 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use agora_protocol::crdt::{LwwStamp, lww_element_replaces};
 use agora_protocol::encoding::base64url_encode;
 use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
+use agora_store::discovery::FUTURE_MARGIN_MS;
 use futures::future::join_all;
 use prost::Message as _;
 
@@ -127,16 +130,31 @@ impl Client {
         };
         let mut gathered = self.ask_all(servers, &page).await;
         let answers = std::mem::take(&mut gathered.value);
-        let mut merged = merge(answers, slot_of, |_, _| {});
+        let answers = explore_order(answers, now_ms());
+        let mut merged = merge(
+            answers,
+            |post: &Explored| slot_of(&post.event),
+            |kept, other| kept.order_ms = kept.order_ms.max(other.order_ms),
+        );
         merged.retain(|entry| {
-            entry.item.content_type() == content::POST && reply_target(&entry.item).is_none()
+            entry.item.event.content_type() == content::POST
+                && reply_target(&entry.item.event).is_none()
         });
         merged.sort_by_key(|entry| {
             (
-                std::cmp::Reverse(entry.item.unix_milliseconds()),
-                std::cmp::Reverse(entry.item.slot_key()),
+                std::cmp::Reverse(entry.item.order_ms),
+                entry.best_rank,
+                std::cmp::Reverse(entry.item.event.slot_key()),
             )
         });
+        let merged = merged
+            .into_iter()
+            .map(|entry| Merged {
+                item: entry.item.event,
+                best_rank: entry.best_rank,
+                servers: entry.servers,
+            })
+            .collect();
         self.posts_found(gathered, merged, limit).await
     }
 
@@ -627,6 +645,61 @@ fn merge<T, K: Eq + Hash>(
     merged
 }
 
+/// An explored post and the time it is ordered by when answers are merged.
+struct Explored {
+    event: VerifiedEvent,
+    order_ms: i64,
+}
+
+/// Gives each post of each server's explore page the time it is merged by, so a post that
+/// claims a far-future date cannot pin itself to the top of the merge, as servers already
+/// ensure for their own pages (`agora_store::discovery::FUTURE_MARGIN_MS`).
+///
+/// A post's time counts when it is at most the servers' margin past `now_ms`; a post dated
+/// further ahead was ordered by its arrival, which is no later than now. Each page is newest
+/// first, so a post also takes no later a time than the posts the server put above it: the
+/// merge keeps every server's own order.
+fn explore_order(
+    answers: Vec<(String, Vec<VerifiedEvent>)>,
+    now_ms: i64,
+) -> Vec<(String, Vec<Explored>)> {
+    let latest_plausible = now_ms.saturating_add(FUTURE_MARGIN_MS);
+    answers
+        .into_iter()
+        .map(|(server, events)| {
+            let mut above = i64::MAX;
+            let posts = events
+                .into_iter()
+                .map(|event| {
+                    let claimed = event
+                        .unix_milliseconds()
+                        .and_then(|ms| i64::try_from(ms).ok())
+                        .unwrap_or(i64::MAX);
+                    let own = if claimed > latest_plausible {
+                        now_ms
+                    } else {
+                        claimed
+                    };
+                    above = above.min(own);
+                    Explored {
+                        event,
+                        order_ms: above,
+                    }
+                })
+                .collect();
+            (server, posts)
+        })
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
 fn slot_of(event: &VerifiedEvent) -> [u8; 56] {
     event.slot_key()
 }
@@ -780,6 +853,37 @@ mod tests {
             verify_all(&[good, forged]),
             Err(ServerError::InvalidEvent(_))
         ));
+    }
+
+    #[test]
+    fn explore_keeps_each_servers_order_and_caps_future_dates() {
+        let now = 1_000_000_000;
+        let mut alice = author(1);
+        let future = post(&mut alice, "future", 4_102_444_800_000);
+        let skewed = post(&mut alice, "skewed", 1_000_000_000 + 60_000);
+        let old = post(&mut alice, "old", 5);
+        let orders = |answers| -> Vec<Vec<i64>> {
+            explore_order(answers, now)
+                .into_iter()
+                .map(|(_, posts)| posts.iter().map(|post| post.order_ms).collect())
+                .collect()
+        };
+        assert_eq!(
+            orders(vec![
+                answer("http://a", vec![future.clone(), old.clone()]),
+                answer(
+                    "http://b",
+                    vec![skewed.clone(), future.clone(), old.clone()]
+                ),
+            ]),
+            vec![vec![now, 5], vec![now + 60_000, now, 5]],
+            "a far-future date counts as now; one within the margin counts as itself"
+        );
+        assert_eq!(
+            orders(vec![answer("http://a", vec![old, future])]),
+            vec![vec![5, 5]],
+            "never above a post the server put before it"
+        );
     }
 
     #[test]

@@ -224,14 +224,18 @@ pub async fn top_string_references<S: Store>(
     Ok(protobuf(&message, Some(CACHE_TOPICS)))
 }
 
-/// `GET /recommended_profiles`: up to ten identities with live posts, different each call.
+/// `GET /recommended_profiles`: up to ten identities, each with a live post that is neither
+/// curated out nor hidden by `moderation_filters` (defaults added), different each call.
 pub async fn recommended_profiles<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Query(params): Query<DiscoveryParams>,
 ) -> Result<Response, ApiError> {
-    let _moderation = params::moderation_filters(&params.common)?;
-    let systems = state.store.recommended_profiles(RECOMMENDED_MAX).await?;
-    // moderation: filters apply here
+    let filter = ReadFilter::with_defaults(params::moderation_filters(&params.common)?);
+    // moderation: filters apply here (an identity needs a live post the filters show)
+    let systems = state
+        .store
+        .recommended_profiles_moderated(RECOMMENDED_MAX, filter)
+        .await?;
     let message = wire::PublicKeys {
         systems: systems.iter().map(|system| system.to_wire()).collect(),
     };

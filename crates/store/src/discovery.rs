@@ -3,6 +3,8 @@
 //! Cursors are opaque bytes to clients; they are defined here so every engine pages the same way.
 
 use agora_protocol::wire;
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_normalization::char::is_combining_mark;
 
 /// How far past its arrival time a post's own timestamp may be and still order it in explore
 /// and trending (clock skew). A post dated further ahead is ordered by its arrival time instead,
@@ -126,11 +128,25 @@ pub struct TopicCount {
     pub count: u64,
 }
 
-/// The lowercase words of a text as the index tokenizes it: runs of letters and digits.
-pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
+/// The words of a text as the index tokenizes it: runs of letters and digits, folded as the
+/// index folds them (see [`fold`]), so the typo vocabulary and the index agree.
+pub fn words(text: &str) -> impl Iterator<Item = String> {
+    fold(text)
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// Text as the full-text index compares it: lower case with accents dropped (Unicode NFKD
+/// without combining marks, as the FTS5 tokenizer's `remove_diacritics 2` does), so `Café` and
+/// `cafe` are one word.
+fn fold(text: &str) -> String {
+    text.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// The terms a search looks up: its [`words`], without repeats, at most [`SEARCH_TERMS_MAX`].
@@ -181,10 +197,10 @@ mod tests {
     }
 
     #[test]
-    fn terms_are_lowercase_words_without_repeats() {
+    fn terms_are_folded_words_without_repeats() {
         assert_eq!(
-            search_terms("Hello, hello WORLD! café-42"),
-            ["hello", "world", "café", "42"]
+            search_terms("Hello, hello WORLD! Café-42 cafe ÉCOLE"),
+            ["hello", "world", "cafe", "42", "ecole"]
         );
         assert!(search_terms("  !!! ").is_empty());
     }

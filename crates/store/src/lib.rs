@@ -176,10 +176,18 @@ pub trait Store: Send + Sync + 'static {
         query: TrendingQuery,
     ) -> impl Future<Output = Result<Vec<TopicCount>, StoreError>> + Send;
 
-    /// Up to `count` distinct identities with live posts, none curated out, varying per call.
+    /// Up to `count` distinct identities, varying per call, each with at least one live post
+    /// that is not curated out (neither the post nor the identity).
     fn recommended_profiles(
         &self,
         count: usize,
+    ) -> impl Future<Output = Result<Vec<PublicKey>, StoreError>> + Send;
+
+    /// [`Store::recommended_profiles`] where the qualifying post must also pass `filter`.
+    fn recommended_profiles_moderated(
+        &self,
+        count: usize,
+        filter: moderation::ReadFilter,
     ) -> impl Future<Output = Result<Vec<PublicKey>, StoreError>> + Send;
 
     /// Removes every stored event of `system` (and its tombstones) with everything derived

@@ -1,5 +1,6 @@
 //! Integration tests of the client against real servers.
 
+mod discover;
 mod home;
 mod images;
 mod publish;

@@ -461,3 +461,114 @@ async fn every_bad_discovery_parameter_is_named() {
     )
     .await;
 }
+
+/// A `/purge` of `author`'s own system, signing a fresh challenge with its key.
+async fn purge(http: &Http, author: &agora_protocol::author::Author) {
+    let challenge: wire::HarborChallengeResponse = http.get("/challenge").await.decode();
+    let bytes = wire::HarborChallengeResponseBody::decode(challenge.body.clone())
+        .expect("challenge body")
+        .challenge
+        .to_vec();
+    let request = wire::HarborValidateRequest {
+        challenge: Some(challenge),
+        system: Some(author.system().to_wire()),
+        signature: author.secret().sign(&bytes).to_vec().into(),
+    };
+    let answer = http.post_raw("/purge", request.encode_to_vec()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+#[tokio::test]
+async fn a_purged_identitys_posts_leave_search_explore_and_trending_at_once() {
+    let server = TestServer::start().await;
+    let http = Http::new(server.url());
+    let (mut alice, mut bob) = (author(1), author(2));
+    let now = now_ms();
+    let alice_post = alice
+        .topic_post("walrus colony", "seals", now)
+        .expect("sign");
+    let bob_post = bob.topic_post("walrus tusks", "seals", now).expect("sign");
+    let alice_name = alice
+        .set_element(content::USERNAME, b"walrus watcher", now)
+        .expect("sign");
+    http.publish(&[&alice_post, &bob_post, &alice_name]).await;
+    assert_eq!(shown(&search(&http, "search=walrus").await).len(), 2);
+    assert_eq!(
+        trending(&http, "time_range=1d").await,
+        [("seals".to_owned(), 2)]
+    );
+
+    purge(&http, &alice).await;
+
+    assert_eq!(
+        shown(&search(&http, "search=walrus").await),
+        posts(&["walrus tusks"])
+    );
+    assert!(
+        shown(&search(&http, "search=walrus&search_type=profiles").await).is_empty(),
+        "the purged identity's profile"
+    );
+    assert_eq!(explore(&http, "").await.0, posts(&["walrus tusks"]));
+    assert_eq!(
+        trending(&http, "time_range=1d").await,
+        [("seals".to_owned(), 1)]
+    );
+    let recommended: wire::PublicKeys = http.get("/recommended_profiles").await.decode();
+    assert_eq!(recommended.systems, [bob.system().to_wire()]);
+}
+
+/// The systems `/recommended_profiles?{query}` returns, sorted.
+async fn recommended(http: &Http, query: &str) -> Vec<PublicKey> {
+    let keys: wire::PublicKeys = http
+        .get(&format!("/recommended_profiles?{query}"))
+        .await
+        .decode();
+    let mut systems: Vec<PublicKey> = keys
+        .systems
+        .iter()
+        .map(|key| PublicKey::try_from(key).expect("valid key"))
+        .collect();
+    systems.sort();
+    systems
+}
+
+#[tokio::test]
+async fn recommended_profiles_apply_moderation_filters() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(&rules, "hate 3 /gr+r/\n").expect("write rules");
+    let labeler =
+        std::sync::Arc::new(agora_store::moderation::Labeler::load(&rules).expect("rules load"));
+    let store = agora_store::sqlite::SqliteStore::open(
+        &dir.path().join("data"),
+        agora_store::sqlite::SqliteOptions {
+            labeler: Some(labeler),
+            ..agora_store::sqlite::SqliteOptions::default()
+        },
+    )
+    .expect("store");
+    let config = agora_server::ServerConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        ..agora_server::ServerConfig::default()
+    };
+    let server = agora_server::Server::bind(config, store)
+        .await
+        .expect("bind");
+    let http = Http::new(server.url());
+    let (mut angry, mut calm) = (author(1), author(2));
+    let grr = angry.post("grrr", 1_000).expect("sign");
+    let hello = calm.post("hello", 1_000).expect("sign");
+    http.publish(&[&grr, &hello]).await;
+
+    assert_eq!(
+        recommended(&http, "").await,
+        [calm.system()],
+        "the default filter hate ≤ 2 hides the only post of the angry identity"
+    );
+    let lenient = r#"[{"name":"hate","max_level":3,"strict_mode":false}]"#;
+    let encoded: String = lenient.bytes().map(|byte| format!("%{byte:02X}")).collect();
+    let query = format!("moderation_filters={encoded}");
+    let mut both = vec![angry.system(), calm.system()];
+    both.sort();
+    assert_eq!(recommended(&http, &query).await, both);
+}

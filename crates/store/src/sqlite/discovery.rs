@@ -373,23 +373,50 @@ fn typo_neighbours(
         "SELECT word FROM search_words
          WHERE kind = ?1 AND first = ?2 AND length BETWEEN ?3 AND ?4",
     )?;
-    let rows = statement.query_map(
-        params![
-            index.kind,
-            first.to_string(),
-            (chars - distance) as i64,
-            (chars + distance) as i64
-        ],
-        |row| row.get::<_, String>(0),
-    )?;
+    let mut rows = statement.query(params![
+        index.kind,
+        first.to_string(),
+        (chars - distance) as i64,
+        (chars + distance) as i64
+    ])?;
+    let term_letters = LetterCounts::of(term);
     let mut neighbours = Vec::new();
-    for candidate in rows {
-        let candidate = candidate?;
-        if candidate != term && strsim::levenshtein(&candidate, term) <= distance {
-            neighbours.push(candidate);
+    while let Some(row) = rows.next()? {
+        let candidate = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        if candidate != term
+            && term_letters.distance_bound(&LetterCounts::of(candidate)) <= 2 * distance
+            && strsim::levenshtein(candidate, term) <= distance
+        {
+            neighbours.push(candidate.to_owned());
         }
     }
     Ok(neighbours)
+}
+
+/// How often each letter occurs in a word, in 64 buckets (letters sharing a bucket only lower the
+/// bound). One edit changes the counts by at most 2 in all, so half the L1 distance between two
+/// words' counts is a lower bound on their edit distance: most vocabulary words are ruled out by
+/// it without running the edit-distance computation.
+struct LetterCounts([u8; 64]);
+
+impl LetterCounts {
+    fn of(word: &str) -> Self {
+        let mut counts = [0_u8; 64];
+        for letter in word.chars() {
+            let bucket = &mut counts[letter as usize % 64];
+            *bucket = bucket.saturating_add(1);
+        }
+        Self(counts)
+    }
+
+    /// The L1 distance between the counts: at most twice the edit distance.
+    fn distance_bound(&self, other: &Self) -> usize {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .map(|(a, b)| usize::from(a.abs_diff(*b)))
+            .sum()
+    }
 }
 
 /// A live, not curated-out POST by event id.
@@ -492,14 +519,22 @@ pub(super) fn trending(connection: &Connection, query: &TrendingQuery) -> Result
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Up to `count` distinct identities with live posts, none curated out: a walk in key order
-/// from a random key, wrapping once, so each call shows a different slice of the identities and
-/// costs one index seek per identity looked at.
-pub(super) fn recommended(connection: &Connection, count: usize) -> Result<Vec<PublicKey>> {
+/// Up to `count` distinct identities that each have a live post that is not curated out (by
+/// its event or its system) and that `moderation` shows: a walk in key order from a random key,
+/// wrapping once, so each call shows a different slice of the identities and costs one index
+/// seek per identity looked at (plus a probe of its posts).
+pub(super) fn recommended(
+    connection: &Connection,
+    count: usize,
+    moderation: Option<&str>,
+) -> Result<Vec<PublicKey>> {
     let mut next = connection
         .prepare_cached("SELECT system FROM explore WHERE system > ?1 ORDER BY system LIMIT 1")?;
-    let mut censored =
-        connection.prepare_cached("SELECT 1 FROM censored_systems WHERE system = ?1")?;
+    let mut qualifies = connection.prepare_cached(&format!(
+        "SELECT 1 FROM explore x JOIN events e ON e.id = x.event_id
+         WHERE x.system = ?1 AND {NOT_CENSORED} AND {} LIMIT 1",
+        super::moderation::visible("e", 2)
+    ))?;
     let start: Vec<u8> = connection.query_row("SELECT randomblob(32)", [], |row| row.get(0))?;
     let mut last = start;
     let mut wrapped = false;
@@ -521,7 +556,7 @@ pub(super) fn recommended(connection: &Connection, count: usize) -> Result<Vec<P
         if !seen.insert(system.clone()) {
             break;
         }
-        if !censored.exists([&system])? {
+        if qualifies.exists(params![&system, moderation])? {
             let key = PublicKey::from_bytes(&system)
                 .map_err(|error| StoreError::Corrupt(format!("stored system key: {error}")))?;
             systems.push(key);
@@ -537,6 +572,33 @@ mod tests {
     use agora_protocol::{Process, SecretKey};
 
     use super::*;
+
+    #[test]
+    fn letter_counts_never_rule_out_a_word_within_the_typo_distance() {
+        let pairs = [
+            ("walrus", "walrsu"),
+            ("walrus", "wallrus"),
+            ("walrus", "walus"),
+            ("walrus", "wxlrus"),
+            ("école", "ecolle"),
+            ("agvecrsltz", "agvexrslt"),
+            ("aaaaaaaaaa", "aaaaaaaaab"),
+            ("harbour", "harbor"),
+        ];
+        for (a, b) in pairs {
+            let edits = strsim::levenshtein(a, b);
+            let bound = LetterCounts::of(a).distance_bound(&LetterCounts::of(b));
+            assert!(
+                bound <= 2 * edits,
+                "{a} ~ {b}: bound {bound}, edits {edits}"
+            );
+        }
+        let far = LetterCounts::of("agvecrsltz").distance_bound(&LetterCounts::of("qwmnbvpoiu"));
+        assert!(
+            far > 4,
+            "unrelated words are ruled out cheaply: bound {far}"
+        );
+    }
 
     fn database() -> Connection {
         let connection = Connection::open_in_memory().expect("in-memory database");

@@ -543,7 +543,17 @@ impl Store for SqliteStore {
     }
 
     async fn recommended_profiles(&self, count: usize) -> Result<Vec<PublicKey>, StoreError> {
-        self.read(move |connection| discovery::recommended(connection, count))
+        self.read(move |connection| discovery::recommended(connection, count, None))
+            .await
+    }
+
+    async fn recommended_profiles_moderated(
+        &self,
+        count: usize,
+        filter: ReadFilter,
+    ) -> Result<Vec<PublicKey>, StoreError> {
+        let (filter, _) = self.moderation(&filter);
+        self.read(move |connection| discovery::recommended(connection, count, filter.as_deref()))
             .await
     }
 

@@ -185,7 +185,8 @@ CREATE TABLE IF NOT EXISTS profile_fields (
 );
 CREATE INDEX IF NOT EXISTS profile_fields_winner
     ON profile_fields (system, content_type, lww_ms, process);
--- One search document per identity; rowid = profile_search rowid.
+-- One search document per identity; rowid = profile_search rowid. A rewritten document takes a
+-- new id above every other, so it leaves the pages of a search pinned before the rewrite.
 CREATE TABLE IF NOT EXISTS profiles (
     id INTEGER PRIMARY KEY,
     system BLOB NOT NULL UNIQUE
@@ -206,9 +207,13 @@ WHEN old.content_type IN (5, 6) BEGIN
     DELETE FROM profile_fields WHERE event_id = old.id;
 END;
 -- The profile document always holds the current winners: rewritten whenever a write comes or goes.
+-- Recreated at every open so a database made before a change to them gets the current ones.
+DROP TRIGGER IF EXISTS discovery_profile_added;
+DROP TRIGGER IF EXISTS discovery_profile_removed;
 CREATE TRIGGER IF NOT EXISTS discovery_profile_added AFTER INSERT ON profile_fields BEGIN
     INSERT OR IGNORE INTO profiles (system) VALUES (new.system);
     DELETE FROM profile_search WHERE rowid = (SELECT id FROM profiles WHERE system = new.system);
+    UPDATE profiles SET id = (SELECT max(id) + 1 FROM profiles) WHERE system = new.system;
     INSERT INTO profile_search (rowid, username, description)
     SELECT id,
            (SELECT value FROM profile_fields WHERE system = new.system AND content_type = 5
@@ -219,6 +224,7 @@ CREATE TRIGGER IF NOT EXISTS discovery_profile_added AFTER INSERT ON profile_fie
 END;
 CREATE TRIGGER IF NOT EXISTS discovery_profile_removed AFTER DELETE ON profile_fields BEGIN
     DELETE FROM profile_search WHERE rowid = (SELECT id FROM profiles WHERE system = old.system);
+    UPDATE profiles SET id = (SELECT max(id) + 1 FROM profiles) WHERE system = old.system;
     INSERT INTO profile_search (rowid, username, description)
     SELECT id,
            (SELECT value FROM profile_fields WHERE system = old.system AND content_type = 5

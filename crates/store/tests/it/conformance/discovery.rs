@@ -541,3 +541,142 @@ pub async fn curated_events_and_systems_are_left_out<S: Store>(store: S) {
     assert!(recommended.contains(&carol.system()));
     assert!(!recommended.contains(&bob.system()), "bob is curated out");
 }
+
+pub async fn typo_search_ignores_accents<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let school = post(&mut alice, "Une École magnifique", 100);
+    ingest_new(&store, [&school]).await;
+
+    let want = ["Une École magnifique"];
+    assert_eq!(messages(&store, "ecole").await, want, "exact, unaccented");
+    assert_eq!(
+        messages(&store, "ecolle").await,
+        want,
+        "an unaccented typo of an accented word"
+    );
+    assert_eq!(messages(&store, "écolle").await, want, "an accented typo");
+    assert_eq!(messages(&store, "ÉCOLE").await, want);
+}
+
+/// A word indexed with an accent is the same typo neighbour before and after another post adds
+/// its unaccented spelling, so a document's score, and its place in the pages, does not change.
+pub async fn search_pages_with_accents_neither_skip_nor_repeat<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let accented = post(&mut alice, "harbor cafés", 100);
+    let mut first = vec![accented];
+    for n in 0..5 {
+        first.push(post(&mut alice, &format!("harbor walk {n}"), 200 + n));
+    }
+    ingest_new(&store, &first).await;
+    let mut want: Vec<String> = shown(
+        &first
+            .iter()
+            .map(VerifiedEvent::to_signed)
+            .collect::<Vec<_>>(),
+    );
+    want.sort();
+
+    let store_ref = &store;
+    let mut later = author(2, 2);
+    let mut seen = all_pages(&store, "harbor cafe", 2, async || {
+        let neighbour = post(&mut later, "cafes are nice", 1_000);
+        ingest_new(store_ref, [&neighbour]).await;
+    })
+    .await;
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("harbor cafés"),
+        "the typo match of both terms ranks first: {seen:?}"
+    );
+    seen.sort();
+    assert_eq!(seen, want, "each result once");
+}
+
+/// A profile document rewritten after a search's first page (here, renamed) leaves that
+/// search's remaining pages instead of showing again under its new score.
+pub async fn profile_pages_survive_a_rename<S: Store>(store: S) {
+    let mut authors: Vec<Author> = (1..=5).map(|n| author(n, n)).collect();
+    let names: Vec<VerifiedEvent> = authors
+        .iter_mut()
+        .enumerate()
+        .map(|(n, author)| {
+            let name = if n < 3 {
+                format!("Wilhelm Zebra {n}")
+            } else {
+                format!("Wilhelm {n}")
+            };
+            author
+                .set_element(content::USERNAME, name.as_bytes(), 100)
+                .expect("sign")
+        })
+        .collect();
+    ingest_new(&store, &names).await;
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for page_number in 0..20 {
+        let page = search(&store, "wilhelm zebra", SearchKind::Profiles, cursor, 1).await;
+        if page.events.is_empty() {
+            break;
+        }
+        seen.extend(shown(&page.events));
+        cursor = Some(SearchCursor::decode(&page.cursor).expect("cursor decodes"));
+        if page_number == 0 {
+            // The first result loses a term, so a same-id document would rank below the cursor.
+            let rename = authors[2]
+                .set_element(content::USERNAME, b"Wilhelm Renamed", 200)
+                .expect("sign");
+            ingest_new(&store, [&rename]).await;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "5:Wilhelm Zebra 2",
+            "5:Wilhelm Zebra 1",
+            "5:Wilhelm Zebra 0",
+            "5:Wilhelm 4",
+            "5:Wilhelm 3"
+        ],
+        "each identity once, best first"
+    );
+    assert_eq!(
+        profiles(&store, "renamed").await,
+        ["5:Wilhelm Renamed"],
+        "a new search finds the new name"
+    );
+}
+
+pub async fn recommended_profiles_need_a_post_not_curated_out<S: Store>(store: S) {
+    let (mut alice, mut bob) = (author(1, 1), author(2, 2));
+    let hidden = post(&mut alice, "hidden", 100);
+    let also_hidden = post(&mut alice, "also hidden", 200);
+    let bob_post = post(&mut bob, "shown", 100);
+    ingest_new(&store, [&hidden, &also_hidden, &bob_post]).await;
+    for event in [&hidden, &also_hidden] {
+        store
+            .censor(
+                CensorTarget::Event {
+                    system: alice.system(),
+                    process: alice.process(),
+                    logical_clock: event.logical_clock(),
+                },
+                CensorshipKind::DoNotRecommend,
+            )
+            .await
+            .expect("censor");
+    }
+    for _ in 0..5 {
+        let systems = store.recommended_profiles(10).await.expect("recommended");
+        assert_eq!(systems, [bob.system()], "alice's every post is curated out");
+    }
+    let shown_again = post(&mut alice, "visible", 300);
+    ingest_new(&store, [&shown_again]).await;
+    let systems: HashSet<_> = store
+        .recommended_profiles(10)
+        .await
+        .expect("recommended")
+        .into_iter()
+        .collect();
+    assert_eq!(systems, HashSet::from([alice.system(), bob.system()]));
+}

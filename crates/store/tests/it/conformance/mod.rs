@@ -73,6 +73,10 @@ macro_rules! suite {
             discovery::trending_counts_topics_over_windows_with_a_prefix,
             discovery::recommended_profiles_are_distinct_live_and_not_curated,
             discovery::curated_events_and_systems_are_left_out,
+            discovery::typo_search_ignores_accents,
+            discovery::search_pages_with_accents_neither_skip_nor_repeat,
+            discovery::profile_pages_survive_a_rename,
+            discovery::recommended_profiles_need_a_post_not_curated_out,
             curation::removing_a_system_keeps_other_counters_exact,
             curation::removing_an_event_falls_back_and_frees_tombstones,
             curation::refuse_storage_of_a_system_removes_and_refuses_it,
@@ -95,6 +99,7 @@ macro_rules! suite {
             topic_feeds_are_filtered_but_replies_and_plain_reads_are_not,
             a_deleted_post_is_gone_from_filtered_reads,
             posts_stored_while_rules_were_off_are_labeled_at_the_next_start,
+            recommended_profiles_need_a_post_the_filters_show,
         );
 
         #[tokio::test(flavor = "multi_thread")]

@@ -367,3 +367,38 @@ pub async fn posts_stored_while_rules_were_off_are_labeled_at_the_next_start<S: 
     assert_eq!(tags(&page.events[0]), tag_list(0, 2), "labeled at start");
     assert_eq!(tags(&page.events[1]), tag_list(0, 2));
 }
+
+pub async fn recommended_profiles_need_a_post_the_filters_show<S: Store>(
+    open: impl Fn(Option<Arc<Labeler>>) -> S,
+) {
+    let store = open(labeler(RULES));
+    let (mut alice, mut bob) = (author(1, 1), author(2, 2));
+    let hate = alice.post("grrr", 1_000).expect("sign");
+    let spam = alice.post("buy now", 2_000).expect("sign");
+    let calm = bob.post("hello", 1_000).expect("sign");
+    ingest_new(&store, [&hate, &spam, &calm]).await;
+    let recommended = async |filter| {
+        let mut systems = store
+            .recommended_profiles_moderated(10, filter)
+            .await
+            .expect("recommended");
+        systems.sort();
+        systems
+    };
+    let mut both = vec![alice.system(), bob.system()];
+    both.sort();
+
+    let strict = ReadFilter::supplied(vec![filter("hate", 2, false), filter("spam", 1, false)]);
+    assert_eq!(
+        recommended(strict).await,
+        [bob.system()],
+        "every post of alice is hidden"
+    );
+    let spam_only = ReadFilter::supplied(vec![filter("spam", 1, false)]);
+    assert_eq!(
+        recommended(spam_only).await,
+        both,
+        "alice's hate post shows"
+    );
+    assert_eq!(recommended(ReadFilter::supplied(vec![])).await, both);
+}
