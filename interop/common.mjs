@@ -122,7 +122,11 @@ export async function postsUntil(handle, system, predicate) {
 // process's SERVER event once its synchroniser is gone: ingest ->
 // updateHeadIfNeeded -> new head query -> new server-list query ->
 // GET /query_index content_type=10 -> ingest ... (a client-side loop).
+// Stopping twice is harmless: a handle is stopped once.
+const stopped = new WeakSet();
 export function stopHandle(handle) {
+    if (stopped.has(handle)) return;
+    stopped.add(handle);
     const qm = handle.queryManager;
     qm.skipLoadedBatchUpdate = true;
     qm.queryHead.shouldUseNetwork(false);

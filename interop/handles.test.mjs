@@ -13,6 +13,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { APIMethods, Models, ProcessHandle, Protocol } from '@polycentric/polycentric-core';
+import { stopHandle } from './common.mjs';
 
 const SERVER = (process.env.AGORA_SERVER ?? '').replace(/\/+$/, '');
 const WAIT_MS = Number(process.env.AGORA_INTEROP_WAIT_MS ?? 20000);
@@ -38,18 +39,6 @@ async function serverHolds(system) {
     return ranges.rangesForProcesses.reduce((n, p) => n + p.ranges.length, 0);
 }
 
-const stopped = new Set();
-function stopHandle(handle) {
-    if (stopped.has(handle)) return;
-    stopped.add(handle);
-    const qm = handle.queryManager;
-    qm.skipLoadedBatchUpdate = true;
-    qm.queryHead.shouldUseNetwork(false);
-    qm.queryLatest.shouldUseNetwork(false);
-    qm.queryEvent.shouldUseNetwork(false);
-    qm.queryIndex.useNetwork(false);
-    handle.synchronizer.cleanup();
-}
 
 describe('official client handle flow against Agora', { skip: SERVER === '' && 'AGORA_SERVER is not set' }, () => {
     let a;

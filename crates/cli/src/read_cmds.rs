@@ -15,7 +15,9 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::output::{Output, answered_text, failure_lines, failures_json, image_json};
-use crate::user::{HomeArgs, image_error, parse_link, published, read_image_file, resolve_event};
+use crate::user::{
+    HomeArgs, image_error, link_system, parse_link, published, read_image_file, resolve_event,
+};
 
 /// Posts `agora show` prints for a system link.
 const SHOW_POSTS_MAX: usize = 20;
@@ -438,15 +440,6 @@ async fn reply_to_of(client: &Client, post: &PostView) -> anyhow::Result<Option<
         .await?
         .as_ref()
         .and_then(reply_target))
-}
-
-fn link_system(text: &str) -> anyhow::Result<(PublicKey, Vec<String>)> {
-    Ok(match parse_link(text)? {
-        Link::System { system, servers }
-        | Link::Event {
-            system, servers, ..
-        } => (system, servers),
-    })
 }
 
 /// The first characters of the raw key: enough to tell people apart in a list.

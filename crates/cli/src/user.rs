@@ -414,7 +414,7 @@ pub(crate) fn parse_link(text: &str) -> anyhow::Result<Link> {
 }
 
 /// The system of a system link, or of an event link, and the servers the link names.
-fn link_system(text: &str) -> anyhow::Result<(PublicKey, Vec<String>)> {
+pub(crate) fn link_system(text: &str) -> anyhow::Result<(PublicKey, Vec<String>)> {
     Ok(match parse_link(text)? {
         Link::System { system, servers }
         | Link::Event {
