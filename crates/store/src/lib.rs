@@ -27,7 +27,9 @@ use std::future::Future;
 use agora_protocol::{Process, PublicKey, VerifiedEvent, wire};
 
 /// The storage contract every engine implements. Every method is a single consistent read or a
-/// single transaction: no caller sees a half-applied batch.
+/// single transaction: no caller sees a half-applied batch. Each read that moderation can filter
+/// is implemented once, as its `*_moderated` form; the unfiltered form is provided and passes
+/// [`moderation::ReadFilter::default`], which hides nothing.
 pub trait Store: Send + Sync + 'static {
     /// Applies a batch of verified events, in order, and reports what happened to each.
     /// Once this returns, every `Stored` outcome is durable.
@@ -44,7 +46,9 @@ pub trait Store: Send + Sync + 'static {
         system: PublicKey,
         ranges: Vec<ProcessRanges>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<wire::SignedEvent>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<wire::SignedEvent>, StoreError>> + Send {
+        self.events_in_ranges_moderated(system, ranges, limit, moderation::ReadFilter::default())
+    }
 
     /// Per process: the event with the highest clock, then the SYSTEM_PROCESSES event that
     /// head's indices point to, when it is stored.
@@ -72,13 +76,17 @@ pub trait Store: Send + Sync + 'static {
     fn index(
         &self,
         query: IndexQuery,
-    ) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
+    ) -> impl Future<Output = Result<IndexPage, StoreError>> + Send {
+        self.index_moderated(query, moderation::ReadFilter::default())
+    }
 
     /// Events referencing a subject, and counts (spec section 6.3).
     fn references(
         &self,
         query: ReferencesQuery,
-    ) -> impl Future<Output = Result<ReferencesPage, StoreError>> + Send;
+    ) -> impl Future<Output = Result<ReferencesPage, StoreError>> + Send {
+        self.references_moderated(query, moderation::ReadFilter::default())
+    }
 
     /// Binds `handle` to `system`, releasing the system's previous handle, in one transaction.
     /// A handle held by another system is refused, and so is an unproven claim by a system
@@ -145,7 +153,9 @@ pub trait Store: Send + Sync + 'static {
     fn search(
         &self,
         query: SearchQuery,
-    ) -> impl Future<Output = Result<SearchPage, StoreError>> + Send;
+    ) -> impl Future<Output = Result<SearchPage, StoreError>> + Send {
+        self.search_moderated(query, moderation::ReadFilter::default())
+    }
 
     /// One page of every live POST, newest first by order time (spec section 6.7, with the
     /// time capped at arrival plus [`discovery::FUTURE_MARGIN_MS`]), without curated-out ones.
@@ -153,7 +163,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         cursor: Option<ExploreCursor>,
         limit: usize,
-    ) -> impl Future<Output = Result<ExplorePage, StoreError>> + Send;
+    ) -> impl Future<Output = Result<ExplorePage, StoreError>> + Send {
+        self.explore_moderated(cursor, limit, moderation::ReadFilter::default())
+    }
 
     /// [`Store::search`] without the posts `filter` hides (messages only; spec section 7).
     fn search_moderated(
@@ -181,7 +193,9 @@ pub trait Store: Send + Sync + 'static {
     fn recommended_profiles(
         &self,
         count: usize,
-    ) -> impl Future<Output = Result<Vec<PublicKey>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<PublicKey>, StoreError>> + Send {
+        self.recommended_profiles_moderated(count, moderation::ReadFilter::default())
+    }
 
     /// [`Store::recommended_profiles`] where the qualifying post must also pass `filter`.
     fn recommended_profiles_moderated(

@@ -356,16 +356,6 @@ impl Store for SqliteStore {
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    async fn events_in_ranges(
-        &self,
-        system: PublicKey,
-        ranges: Vec<ProcessRanges>,
-        limit: usize,
-    ) -> Result<Vec<wire::SignedEvent>, StoreError> {
-        self.events_in_ranges_moderated(system, ranges, limit, ReadFilter::default())
-            .await
-    }
-
     async fn events_in_ranges_moderated(
         &self,
         system: PublicKey,
@@ -412,10 +402,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn index(&self, query: IndexQuery) -> Result<IndexPage, StoreError> {
-        self.index_moderated(query, ReadFilter::default()).await
-    }
-
     async fn index_moderated(
         &self,
         query: IndexQuery,
@@ -429,11 +415,6 @@ impl Store for SqliteStore {
             Ok(page)
         })
         .await
-    }
-
-    async fn references(&self, query: ReferencesQuery) -> Result<ReferencesPage, StoreError> {
-        self.references_moderated(query, ReadFilter::default())
-            .await
     }
 
     async fn references_moderated(
@@ -490,10 +471,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn search(&self, query: SearchQuery) -> Result<SearchPage, StoreError> {
-        self.search_moderated(query, ReadFilter::default()).await
-    }
-
     async fn search_moderated(
         &self,
         query: SearchQuery,
@@ -513,15 +490,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn explore(
-        &self,
-        cursor: Option<ExploreCursor>,
-        limit: usize,
-    ) -> Result<ExplorePage, StoreError> {
-        self.explore_moderated(cursor, limit, ReadFilter::default())
-            .await
-    }
-
     async fn explore_moderated(
         &self,
         cursor: Option<ExploreCursor>,
@@ -539,11 +507,6 @@ impl Store for SqliteStore {
 
     async fn trending_topics(&self, query: TrendingQuery) -> Result<Vec<TopicCount>, StoreError> {
         self.read(move |connection| discovery::trending(connection, &query))
-            .await
-    }
-
-    async fn recommended_profiles(&self, count: usize) -> Result<Vec<PublicKey>, StoreError> {
-        self.read(move |connection| discovery::recommended(connection, count, None))
             .await
     }
 
