@@ -258,24 +258,31 @@ async fn init(dir: &Path, name: Option<&str>) -> anyhow::Result<Output> {
 }
 
 async fn whoami(client: &Client) -> anyhow::Result<Output> {
-    let system = client.system().to_string();
+    let system = client.identity().to_string();
     let process = base64_standard_encode(client.process().as_bytes());
     let servers = client.servers().await?;
-    let username = client.profile(client.system()).await?.username;
+    let username = client.profile(client.identity()).await?.username;
     let mut text = format!("system:   {system}\nprocess:  {process}\n");
+    let device = (!client.holds_root()).then(|| client.system().to_string());
+    if let Some(device) = &device {
+        text.push_str(&format!(
+            "device:   {device} (this home signs with a device key)\n"
+        ));
+    }
     if let Some(name) = &username {
         text.push_str(&format!("username: {name}\n"));
     }
     text.push_str(&servers_text(&servers));
     let json = json!({
         "system": system, "process": process, "username": username, "servers": servers,
+        "device": device,
     });
     Ok(Output { text, json })
 }
 
 async fn link(client: &Client) -> anyhow::Result<Output> {
     let link = Link::System {
-        system: client.system(),
+        system: client.identity(),
         servers: client.servers().await?,
     }
     .to_url();
@@ -458,10 +465,17 @@ pub(crate) async fn resolve_event(client: &Client, text: &str) -> anyhow::Result
 }
 
 async fn follow(client: &Client, text: &str, follow: bool) -> anyhow::Result<Output> {
-    let (system, hints) = link_system(text)?;
+    let (linked, hints) = link_system(text)?;
+    // A device's link stands for the identity it belongs to.
+    let system = if follow {
+        client.learn_identity(linked, &hints).await?
+    } else {
+        client.identity_of(linked).await?
+    };
     let (pulled, pointer) = if follow {
-        // Fetch the followed system now so its SERVER set is known to later syncs.
-        let pulled = client.pull(system, &hints).await?;
+        // Fetch the followed identity and its devices now, so its SERVER set is known to later
+        // syncs.
+        let pulled = client.pull_identity(system, &hints).await?;
         (Some(pulled), client.follow(&system).await?)
     } else {
         (None, client.unfollow(&system).await?)
@@ -500,6 +514,12 @@ async fn opinion(args: LinkArgs, opinion: Opinion) -> anyhow::Result<Output> {
 async fn delete(client: &Client, text: &str) -> anyhow::Result<Output> {
     let (system, _) = link_system(text)?;
     if system != client.system() {
+        if client.members(client.identity()).await?.contains(&system) {
+            bail!(
+                "cannot delete {text}: another device of this identity ({system}) signed it; \
+                 delete it from that device"
+            );
+        }
         bail!(
             "cannot delete {text}: it belongs to {system}, not to this identity; only your own events can be deleted"
         );
