@@ -6,6 +6,7 @@ mod discover;
 mod export;
 mod handles;
 mod interop;
+mod interop_devices;
 mod interop_read;
 mod media;
 mod misbehave;
