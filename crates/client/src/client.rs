@@ -176,6 +176,18 @@ impl Client {
             .await
     }
 
+    /// Blocks an identity: its posts, replies and profiles are left out of every feed, reply
+    /// list and discovery result this client shows.
+    pub async fn block(&self, system: &PublicKey) -> Result<Pointer, ClientError> {
+        self.publish(|author, ms| author.block(system, true, ms))
+            .await
+    }
+
+    pub async fn unblock(&self, system: &PublicKey) -> Result<Pointer, ClientError> {
+        self.publish(|author, ms| author.block(system, false, ms))
+            .await
+    }
+
     pub async fn unfollow(&self, system: &PublicKey) -> Result<Pointer, ClientError> {
         self.publish(|author, ms| author.follow(system, false, ms))
             .await

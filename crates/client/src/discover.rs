@@ -261,6 +261,8 @@ impl Client {
             .map(|entry| (*entry.item.system(), entry.servers.clone()))
             .collect();
         let identities = self.identities_of(&authors).await;
+        let blocked = self.blocked().await.unwrap_or_default();
+        merged.retain(|entry| !blocked.contains(&identities[entry.item.system()]));
         let people: Vec<(PublicKey, Vec<String>)> = authors
             .iter()
             .map(|(system, servers)| (identities[system], servers.clone()))
@@ -307,16 +309,21 @@ impl Client {
     }
 
     /// Profiles found per system become one per person: a device's entry is its identity's,
-    /// with the identity's current profile, merged with the identity's own entry.
+    /// with the identity's current profile, merged with the identity's own entry. Blocked
+    /// identities are left out.
     async fn people(&self, found: Vec<Found<FoundProfile>>) -> Vec<Found<FoundProfile>> {
         let systems: Vec<(PublicKey, Vec<String>)> = found
             .iter()
             .map(|entry| (entry.item.system, entry.servers.clone()))
             .collect();
         let identities = self.identities_of(&systems).await;
+        let blocked = self.blocked().await.unwrap_or_default();
         let mut people: Vec<Found<FoundProfile>> = Vec::new();
         for mut entry in found {
             let identity = identities[&entry.item.system];
+            if blocked.contains(&identity) {
+                continue;
+            }
             if identity != entry.item.system {
                 let profile = self.profile(identity).await.unwrap_or_default();
                 entry.item = FoundProfile {

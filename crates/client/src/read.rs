@@ -59,6 +59,8 @@ impl Client {
     pub async fn home_feed(&self, limit: usize) -> Result<Vec<FeedPost>, ClientError> {
         let mut identities = vec![self.identity()];
         identities.extend(self.following().await?);
+        let blocked = self.blocked().await?;
+        identities.retain(|identity| !blocked.contains(identity));
         let mut merged = Vec::new();
         for identity in dedup_systems(identities) {
             let username = self.profile(identity).await?.username;
@@ -91,7 +93,8 @@ impl Client {
     }
 
     /// As [`Client::post_stats`], reading up to `replies_max` replies from each server by
-    /// following its references cursor page after page (at least one page is read).
+    /// following its references cursor page after page (at least one page is read). Replies by
+    /// blocked identities are left out (the counts are the servers').
     pub async fn post_stats_paged(
         &self,
         subject: &Pointer,
@@ -115,6 +118,13 @@ impl Client {
                     gathered.failed.push(ServerFailure { server, error });
                 }
             }
+        }
+        match self.blocked_keys().await {
+            Ok(blocked) => gathered
+                .value
+                .reply_events
+                .retain(|reply| !blocked.contains(reply.system())),
+            Err(error) => tracing::warn!(%error, "cannot read the blocked identities"),
         }
         gathered
     }

@@ -2,7 +2,7 @@
 //! elements, and a system's posts. Only what the local store holds counts: pull first to see
 //! what servers know.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use agora_protocol::crdt::{LwwStamp, SetOperation, lww_element_replaces, lww_set_replaces};
 use agora_protocol::{Pointer, PublicKey, VerifiedEvent, content, wire};
@@ -70,8 +70,28 @@ impl Client {
 
     /// The identities this identity follows (from whichever of its devices wrote each follow).
     pub async fn following(&self) -> Result<Vec<PublicKey>, ClientError> {
+        self.key_set(content::FOLLOW).await
+    }
+
+    /// The identities this identity blocks (BLOCK, from whichever of its devices wrote it).
+    pub async fn blocked(&self) -> Result<Vec<PublicKey>, ClientError> {
+        self.key_set(content::BLOCK).await
+    }
+
+    /// Every key whose events are hidden: the blocked identities and the devices the local
+    /// store knows of them.
+    pub async fn blocked_keys(&self) -> Result<HashSet<PublicKey>, ClientError> {
+        let mut keys = HashSet::new();
+        for identity in self.blocked().await? {
+            keys.extend(self.members(identity).await?);
+        }
+        Ok(keys)
+    }
+
+    /// An LWW set of serialized keys (FOLLOW, BLOCK) over this identity's members.
+    async fn key_set(&self, content_type: u64) -> Result<Vec<PublicKey>, ClientError> {
         let members = self.members(self.identity()).await?;
-        let members = self.lww_set(&members, content::FOLLOW).await?;
+        let members = self.lww_set(&members, content_type).await?;
         Ok(members
             .iter()
             .filter_map(|value| wire::PublicKey::decode(value.as_slice()).ok())

@@ -1,6 +1,7 @@
 //! The `agora` binary run as a person runs it: a subprocess against real servers.
 
 mod admin;
+mod block;
 mod devices;
 mod discover;
 mod export;
