@@ -13,7 +13,6 @@ use std::time::Duration;
 use agora_client::{Client, Device, Home, confirmation_words, secret_from_words};
 use agora_protocol::links::Link;
 use agora_protocol::{Process, PublicKey};
-use agora_store::Store as _;
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
@@ -494,38 +493,22 @@ async fn forget(home: &HomeArgs, confirmed: bool) -> anyhow::Result<Output> {
     let identity = root.identity();
     let dir = home.dir()?;
     let device_secret = agora_protocol::SecretKey::generate();
+    let device = device_secret.public_key();
     // The new key accepts the identity and the root authorizes it before the root key goes.
-    let acceptance = {
-        let secret = agora_protocol::SecretKey::from_seed(device_secret.seed());
-        let mut author = agora_protocol::author::Author::new(secret, Process::random());
-        let draft = agora_protocol::devices::acceptance_draft(&identity);
-        author.publish(draft, now_ms())?
-    };
-    let stored = root.store().ingest(vec![acceptance.clone()]).await?;
-    if let Some(agora_store::IngestOutcome::Rejected(reason)) = stored.first() {
-        bail!("the new device key's acceptance was refused: {reason}");
-    }
-    root.authorize_device(&acceptance, "this home").await?;
+    root.authorize_new_key(&device_secret, "this home").await?;
     let report = root.push().await?;
     drop(root);
-    let home_dir = Home::open(&dir)?.become_device(device_secret)?;
-    drop(home_dir);
+    Home::open(&dir)?.become_device(device_secret)?;
     let text = format!(
-        "this home is now device \"this home\" ({}) of {identity}; the root key is gone from it\n{}",
-        acceptance.system(),
+        "this home is now device \"this home\" ({device}) of {identity}; the root key is gone \
+         from it\n{}",
         push_text(&report)
     );
     let json = json!({
-        "identity": identity.to_string(), "device": acceptance.system().to_string(),
+        "identity": identity.to_string(), "device": device.to_string(),
         "push": push_json(&report),
     });
     Ok(Output { text, json })
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// A key as `whoami`, `device list` and pairing print it, or a link to it.

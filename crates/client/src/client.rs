@@ -342,7 +342,7 @@ pub(crate) fn stored_corrupt(error: agora_protocol::EventError) -> ClientError {
     ClientError::Store(agora_store::StoreError::Corrupt(error.to_string()))
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as u64)

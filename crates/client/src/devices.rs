@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use agora_protocol::author::Author;
 use agora_protocol::devices::{self, Authorization, Revocation};
-use agora_protocol::{Pointer, Process, PublicKey, VerifiedEvent, content};
-use agora_store::Store as _;
+use agora_protocol::{Pointer, Process, PublicKey, SecretKey, VerifiedEvent, content};
+use agora_store::{IngestOutcome, Store as _};
 
-use crate::client::distinct_servers;
+use crate::client::{distinct_servers, now_ms};
 use crate::state::verify_all;
 use crate::{Client, ClientError, Gathered};
 
@@ -233,6 +234,24 @@ impl Client {
             author.publish(devices::revocation_draft(&known.acceptance, &bounds), ms)
         })
         .await
+    }
+
+    /// Authorizes a new key of this identity that the caller made and holds (`agora recovery
+    /// forget` moves its own home onto it): signs the key's acceptance with the key itself,
+    /// stores it, and authorizes it. Needs the root key.
+    pub async fn authorize_new_key(
+        &self,
+        device: &SecretKey,
+        name: &str,
+    ) -> Result<Pointer, ClientError> {
+        self.require_root("authorize a device")?;
+        let mut author = Author::new(SecretKey::from_seed(device.seed()), Process::random());
+        let acceptance = author.publish(devices::acceptance_draft(&self.identity()), now_ms())?;
+        let stored = self.store.ingest(vec![acceptance.clone()]).await?;
+        if let Some(IngestOutcome::Rejected(reason)) = stored.into_iter().next() {
+            return Err(ClientError::Refused(reason));
+        }
+        self.authorize_device(&acceptance, name).await
     }
 
     /// One device of this identity, if it is one.
