@@ -2,8 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use agora_server::config::{AdminToken, HandlePolicy, IdentityConfig};
+use agora_server::live::StreamConfig;
 use agora_server::{Limits, Server, ServerConfig};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
 use anyhow::Context as _;
@@ -61,6 +63,16 @@ pub struct ServeArgs {
     /// File holding the operator token (surrounding whitespace is ignored).
     #[arg(long, env = "AGORA_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Most open live subscriptions (GET /stream) from one client address; one more: 429.
+    #[arg(long, env = "AGORA_STREAM_SUBSCRIPTIONS_PER_ADDRESS_MAX", default_value_t = StreamConfig::default().subscriptions_per_address_max)]
+    stream_subscriptions_per_address_max: usize,
+    /// Seconds between heartbeats (a comment line) on an idle live subscription.
+    #[arg(long, env = "AGORA_STREAM_HEARTBEAT_SECS", default_value_t = StreamConfig::default().heartbeat.as_secs())]
+    stream_heartbeat_secs: u64,
+    /// Seconds a live subscriber may leave events unread before it is dropped (it resumes from
+    /// the last position it received).
+    #[arg(long, env = "AGORA_STREAM_SLOW_CONSUMER_SECS", default_value_t = StreamConfig::default().slow_consumer_timeout.as_secs())]
+    stream_slow_consumer_secs: u64,
 }
 
 /// `--handle-policy` values (see [`HandlePolicy`]).
@@ -92,9 +104,15 @@ impl ServeArgs {
                     .challenge_key
                     .as_ref()
                     .map(|key| key.as_bytes().to_vec()),
-                challenge_lifetime: std::time::Duration::from_secs(self.challenge_lifetime_secs),
+                challenge_lifetime: Duration::from_secs(self.challenge_lifetime_secs),
             },
             admin_token: None,
+            stream: StreamConfig {
+                subscriptions_per_address_max: self.stream_subscriptions_per_address_max,
+                heartbeat: Duration::from_secs(self.stream_heartbeat_secs.max(1)),
+                slow_consumer_timeout: Duration::from_secs(self.stream_slow_consumer_secs.max(1)),
+                ..StreamConfig::default()
+            },
         }
     }
 

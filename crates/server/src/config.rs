@@ -17,6 +17,8 @@ pub struct ServerConfig {
     /// The operator token for `/censor` and `/uncensor`. Default none: operator routes
     /// answer 403.
     pub admin_token: Option<AdminToken>,
+    /// Live subscriptions (`GET /stream`).
+    pub stream: crate::live::StreamConfig,
 }
 
 /// The operator's secret. Its `Debug` form hides the value, so logging a config never leaks it.
@@ -103,6 +105,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             identity: IdentityConfig::default(),
             admin_token: None,
+            stream: crate::live::StreamConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod curation;
 mod discovery;
 pub mod error;
 pub mod identity;
+pub mod live;
 mod params;
 mod respond;
 mod routes;
@@ -35,6 +36,9 @@ pub struct AppState<S> {
     pub config: ServerConfig,
     /// Issues `/challenge`s and spends them once (purge, signed handle claims).
     pub challenges: identity::ChallengeKeeper,
+    /// Commit notifications and open subscriptions of `/stream`; shared with the [`Server`],
+    /// which ends every subscription when it shuts down.
+    pub live: Arc<live::Live>,
 }
 
 impl<S> AppState<S> {
@@ -45,6 +49,7 @@ impl<S> AppState<S> {
             store,
             config,
             challenges,
+            live: Arc::default(),
         }
     }
 }
@@ -84,6 +89,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         )
         .route("/censor", post(curation::censor::<S>))
         .route("/uncensor", post(curation::uncensor::<S>))
+        .route("/stream", get(live::stream::<S>))
         .route("/version", get(routes::version))
         .route("/health", get(routes::health::<S>))
         .fallback(not_found)
@@ -148,6 +154,8 @@ pub struct Server {
     local_addr: SocketAddr,
     /// Tells the serving task to stop accepting and drain.
     stop: oneshot::Sender<()>,
+    /// Ends the live subscriptions, which would otherwise keep shutdown waiting forever.
+    live: Arc<live::Live>,
     /// The serving task; it ends once every request in flight has been answered.
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -157,7 +165,9 @@ impl Server {
     pub async fn bind<S: Store>(config: ServerConfig, store: S) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
-        let app = router(Arc::new(AppState::new(store, config)));
+        let state = Arc::new(AppState::new(store, config));
+        let live = Arc::clone(&state.live);
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -170,6 +180,7 @@ impl Server {
         Ok(Self {
             local_addr,
             stop,
+            live,
             task,
         })
     }
@@ -185,6 +196,7 @@ impl Server {
 
     /// Stops accepting connections and waits until every request in flight is answered.
     pub async fn shutdown(self) -> std::io::Result<()> {
+        self.live.close();
         let _ = self.stop.send(());
         self.task.await.map_err(std::io::Error::other)?
     }

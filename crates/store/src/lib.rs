@@ -11,6 +11,7 @@ pub mod moderation;
 mod prepare;
 mod ranges;
 pub mod sqlite;
+pub mod stream;
 mod types;
 
 pub use curation::*;
@@ -21,6 +22,7 @@ pub use discovery::{
 pub use identity::*;
 pub use prepare::{IngestLimits, prepare_batch};
 pub use ranges::{ProcessRanges, normalize};
+pub use stream::{STREAM_SCAN_MAX, StreamFilter, StreamPage};
 pub use types::*;
 
 use std::future::Future;
@@ -242,6 +244,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every censorship in force: systems first, then events, oldest first within each.
     fn censorships(&self) -> impl Future<Output = Result<Vec<Censorship>, StoreError>> + Send;
+
+    /// The stored events after `after` in commit order that match `filter`, at most `limit`
+    /// of them, looking at no more than [`STREAM_SCAN_MAX`] positions (see [`stream`]).
+    fn stream_after(
+        &self,
+        after: u64,
+        filter: StreamFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<StreamPage, StoreError>> + Send;
+
+    /// The position of the newest stored event (0 when none was stored since positions began).
+    fn stream_head(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Whether the store answers at all, for `/health`.
     fn healthy(&self) -> impl Future<Output = bool> + Send;

@@ -9,4 +9,5 @@ mod ingest;
 mod moderation;
 mod reads;
 mod shutdown;
+mod stream;
 mod support;

@@ -60,6 +60,8 @@ pub(super) fn apply(
     super::discovery::index_event(tx, event, id, received_ms)?;
     super::identity::record_claim(tx, event, id)?;
     super::devices::record(tx, event, id)?;
+    tx.prepare_cached("INSERT INTO stream_log (event_id) VALUES (?1)")?
+        .execute([id])?;
     if let Some(delete) = delete {
         let target = delete.process.as_bytes().as_slice();
         let target_clock = clock_sql(delete.logical_clock);

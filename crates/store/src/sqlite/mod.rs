@@ -21,7 +21,7 @@ use crate::moderation::ReadFilter;
 use crate::{
     CensorOutcome, CensorTarget, Censorship, CensorshipKind, ClaimQuery, ClaimVouchQuery,
     HandleBinding, HandleClaimOutcome, IndexPage, IndexQuery, IngestOutcome, ProcessRanges,
-    ReferencesPage, ReferencesQuery, Store, StoreError, VouchedClaim,
+    ReferencesPage, ReferencesQuery, Store, StoreError, StreamFilter, StreamPage, VouchedClaim,
 };
 use crate::{ExploreCursor, ExplorePage, SearchPage, SearchQuery, TopicCount, TrendingQuery};
 
@@ -558,6 +558,20 @@ impl Store for SqliteStore {
 
     async fn censorships(&self) -> Result<Vec<Censorship>, StoreError> {
         self.read(curation::censorships).await
+    }
+
+    async fn stream_after(
+        &self,
+        after: u64,
+        filter: StreamFilter,
+        limit: usize,
+    ) -> Result<StreamPage, StoreError> {
+        self.read(move |connection| queries::stream_after(connection, after, &filter, limit))
+            .await
+    }
+
+    async fn stream_head(&self) -> Result<u64, StoreError> {
+        self.read(queries::stream_head).await
     }
 
     async fn healthy(&self) -> bool {

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod ingest;
 pub mod moderation;
 pub mod references;
+pub mod stream;
 pub mod support;
 
 use agora_store::Store;
@@ -91,6 +92,7 @@ macro_rules! suite {
             identity::claims_go_with_their_events,
             devices::revoked_device_events_are_refused_and_late_ones_dropped,
             devices::a_revocation_in_the_same_batch_applies_to_the_events_after_it,
+            stream::stream_reads_in_commit_order_with_filters,
         );
 
         $crate::conformance::suite!(@labeled $engine;
