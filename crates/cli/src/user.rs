@@ -79,6 +79,8 @@ pub enum UserCommand {
     Unlike(LinkArgs),
     /// Delete one of your own events.
     Delete(LinkArgs),
+    /// The posts of everyone you follow (and yours), live from all their servers, each once.
+    Watch(crate::watch_cmd::WatchArgs),
     /// Send your events to your servers and fetch yours and every followed system's.
     ///
     /// Exit status 0 when at least one server answered (failed ones are named), 3 when none did.
@@ -170,6 +172,10 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<u8> {
         UserCommand::Dislike(args) => opinion(args, Opinion::Dislike).await?,
         UserCommand::Unlike(args) => opinion(args, Opinion::Unlike).await?,
         UserCommand::Delete(args) => delete(&open(&args.home).await?, &args.link).await?,
+        UserCommand::Watch(args) => {
+            crate::watch_cmd::watch(&open(&args.home).await?, args.count, json).await?;
+            return Ok(0);
+        }
         UserCommand::Sync(home) => {
             let (output, answered) = crate::sync_cmd::sync(&open(&home).await?, json).await?;
             output.print(json);

@@ -142,7 +142,7 @@ impl Remote<'_> {
 }
 
 /// The response when its status is a success, else the status and the start of its body.
-async fn checked(response: reqwest::Response) -> Result<reqwest::Response, ServerError> {
+pub(crate) async fn checked(response: reqwest::Response) -> Result<reqwest::Response, ServerError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);

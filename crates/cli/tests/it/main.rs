@@ -20,3 +20,4 @@ mod support;
 mod syncing;
 mod tls;
 mod user;
+mod watch;
