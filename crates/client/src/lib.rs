@@ -13,7 +13,6 @@ mod export;
 mod handles;
 mod home;
 mod images;
-mod ranges;
 mod read;
 mod recovery;
 mod remote;

@@ -19,6 +19,8 @@ pub struct ServerConfig {
     pub admin_token: Option<AdminToken>,
     /// Live subscriptions (`GET /stream`).
     pub stream: crate::live::StreamConfig,
+    /// Peers whose identities this server keeps copies of. Default none.
+    pub mirrors: Vec<crate::mirror::MirrorConfig>,
 }
 
 /// The operator's secret. Its `Debug` form hides the value, so logging a config never leaks it.
@@ -106,6 +108,7 @@ impl Default for ServerConfig {
             identity: IdentityConfig::default(),
             admin_token: None,
             stream: crate::live::StreamConfig::default(),
+            mirrors: Vec::new(),
         }
     }
 }

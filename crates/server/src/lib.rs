@@ -10,6 +10,7 @@ mod discovery;
 pub mod error;
 pub mod identity;
 pub mod live;
+pub mod mirror;
 mod params;
 mod respond;
 mod routes;
@@ -39,6 +40,8 @@ pub struct AppState<S> {
     /// Commit notifications and open subscriptions of `/stream`; shared with the [`Server`],
     /// which ends every subscription when it shuts down.
     pub live: Arc<live::Live>,
+    /// What each configured mirror has done, for `GET /mirrors`.
+    pub mirrors: mirror::Mirrors,
 }
 
 impl<S> AppState<S> {
@@ -50,6 +53,7 @@ impl<S> AppState<S> {
             config,
             challenges,
             live: Arc::default(),
+            mirrors: mirror::Mirrors::default(),
         }
     }
 }
@@ -90,6 +94,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/censor", post(curation::censor::<S>))
         .route("/uncensor", post(curation::uncensor::<S>))
         .route("/stream", get(live::stream::<S>))
+        .route("/mirrors", get(mirror::statuses::<S>))
         .route("/version", get(routes::version))
         .route("/health", get(routes::health::<S>))
         .fallback(not_found)
@@ -167,6 +172,7 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let state = Arc::new(AppState::new(store, config));
         let live = Arc::clone(&state.live);
+        mirror::start(&state);
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

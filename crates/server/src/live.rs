@@ -96,6 +96,11 @@ impl Live {
         self.closing.send_replace(true);
     }
 
+    /// A receiver that changes when the server starts shutting down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
     /// Open subscriptions, for tests and metrics.
     pub fn open_subscriptions(&self) -> usize {
         self.lock().values().sum()

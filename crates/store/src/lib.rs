@@ -10,6 +10,7 @@ mod identity;
 pub mod moderation;
 mod prepare;
 mod ranges;
+pub mod reconcile;
 pub mod sqlite;
 pub mod stream;
 mod types;

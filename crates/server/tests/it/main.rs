@@ -6,6 +6,7 @@ mod devices;
 mod discovery;
 mod identity;
 mod ingest;
+mod mirror;
 mod moderation;
 mod reads;
 mod shutdown;
