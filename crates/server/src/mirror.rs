@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agora_protocol::encoding::{base64url_decode, base64url_encode};
+use agora_protocol::encoding::base64url_decode;
 use agora_protocol::{PublicKey, VerifiedEvent, wire};
 use agora_store::{IngestOutcome, ProcessRanges, Store, prepare_batch};
 use eventsource_stream::Eventsource as _;
@@ -264,13 +264,7 @@ impl Peer {
         system: &PublicKey,
         ranges: &ProcessRanges,
     ) -> Result<Vec<wire::SignedEvent>, String> {
-        let request = ProcessRanges::to_wire(std::slice::from_ref(ranges));
-        let url = format!(
-            "{}/events?system={}&ranges={}",
-            self.base,
-            system.to_query_param(),
-            base64url_encode(&request.encode_to_vec())
-        );
+        let url = format!("{}{}", self.base, ranges.events_path(system));
         let body = self.get(&url).await?;
         Ok(wire::Events::decode(body)
             .map_err(|error| error.to_string())?
