@@ -6,6 +6,7 @@
 mod curation;
 pub mod devices;
 pub mod discovery;
+pub mod edits;
 mod identity;
 pub mod moderation;
 mod prepare;
@@ -245,6 +246,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every censorship in force: systems first, then events, oldest first within each.
     fn censorships(&self) -> impl Future<Output = Result<Vec<Censorship>, StoreError>> + Send;
+
+    /// Every stored edit of the post in `slot` (a slot key) signed by the post's own key, in
+    /// edit order, oldest first ([`agora_protocol::edits::edit_order`]).
+    fn edits(
+        &self,
+        slot: [u8; 56],
+    ) -> impl Future<Output = Result<Vec<wire::SignedEvent>, StoreError>> + Send;
+
+    /// The latest stored edit of each of the posts in `slots`, for those that have one.
+    fn latest_edits(
+        &self,
+        slots: Vec<[u8; 56]>,
+    ) -> impl Future<Output = Result<Vec<wire::SignedEvent>, StoreError>> + Send;
 
     /// The stored events after `after` in commit order that match `filter`, at most `limit`
     /// of them, looking at no more than [`STREAM_SCAN_MAX`] positions (see [`stream`]).

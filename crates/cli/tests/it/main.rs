@@ -4,6 +4,7 @@ mod admin;
 mod block;
 mod devices;
 mod discover;
+mod edits;
 mod export;
 mod handles;
 mod interop;

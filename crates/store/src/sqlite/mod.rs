@@ -560,6 +560,25 @@ impl Store for SqliteStore {
         self.read(curation::censorships).await
     }
 
+    async fn edits(&self, slot: [u8; 56]) -> Result<Vec<wire::SignedEvent>, StoreError> {
+        self.read(move |connection| queries::edits(connection, &slot))
+            .await
+    }
+
+    async fn latest_edits(
+        &self,
+        slots: Vec<[u8; 56]>,
+    ) -> Result<Vec<wire::SignedEvent>, StoreError> {
+        self.read(move |connection| {
+            let mut latest = Vec::new();
+            for slot in &slots {
+                latest.extend(queries::edits(connection, slot)?.pop());
+            }
+            Ok(latest)
+        })
+        .await
+    }
+
     async fn stream_after(
         &self,
         after: u64,

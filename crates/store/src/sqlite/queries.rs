@@ -560,6 +560,29 @@ fn count(
     Ok(total.max(0) as u64)
 }
 
+/// The edits of the post in `slot` by the post's own key, oldest first in edit order.
+pub(super) fn edits(connection: &Connection, slot: &[u8]) -> Result<Vec<wire::SignedEvent>> {
+    let system = slot.get(..32).unwrap_or_default();
+    let events = connection
+        .prepare_cached(
+            "SELECT events.signature, events.event FROM refs JOIN events ON events.id = refs.event_id
+             WHERE refs.kind = ?1 AND refs.subject = ?2 AND refs.from_type = ?3
+               AND events.system = ?4
+             ORDER BY COALESCE(events.unix_ms, 0), events.process, events.logical_clock",
+        )?
+        .query_map(
+            params![
+                content::REFERENCE_POINTER as i64,
+                slot,
+                content::POST_EDIT as i64,
+                system
+            ],
+            |row| signed_from_row(row, 0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(events)
+}
+
 /// The events after `after` in commit order matching `filter` (see [`crate::stream`]).
 pub(super) fn stream_after(
     connection: &Connection,
