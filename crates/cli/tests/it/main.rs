@@ -9,6 +9,7 @@ mod export;
 mod handles;
 mod interop;
 mod interop_devices;
+mod interop_edits;
 mod interop_read;
 mod media;
 mod misbehave;
