@@ -58,8 +58,8 @@ async fn the_official_client_verifies_an_edited_post_and_keeps_showing_the_origi
 
     assert!(run.success, "official client tests failed:\n{report}");
     assert!(
-        report.contains("pass 8") && report.contains("skipped 0"),
-        "all 8 official-client checks ran:\n{report}"
+        report.contains("pass 9") && report.contains("skipped 0"),
+        "all 9 official-client checks ran:\n{report}"
     );
     assert!(stopped_cleanly, "the server stopped cleanly");
 }
