@@ -80,8 +80,16 @@ pub async fn run(
         }
         .encode_to_vec();
         sent[index].store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let answer = http.post(format!("{server}/events")).body(body).send().await?;
-        anyhow::ensure!(answer.status().is_success(), "publishing answered {}", answer.status());
+        let answer = http
+            .post(format!("{server}/events"))
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "publishing answered {}",
+            answer.status()
+        );
         let next = publishing + interval * (index as u32 + 1);
         tokio::time::sleep_until(next.into()).await;
     }
@@ -146,7 +154,9 @@ async fn subscribe(
         let Some(index) = post_index(&message.data) else {
             continue;
         };
-        let at = sent.get(index).map_or(0, |sent| sent.load(Ordering::Relaxed));
+        let at = sent
+            .get(index)
+            .map_or(0, |sent| sent.load(Ordering::Relaxed));
         if at > 0 {
             histogram.record(now.saturating_sub(at).max(1))?;
             seen += 1;

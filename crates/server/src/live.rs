@@ -166,19 +166,18 @@ pub async fn stream<S: Store>(
             address,
         }
     };
-    let start = match resume {
-        Some(position) => position,
-        None => state.store.stream_head().await?,
-    };
+    let head = state.store.stream_head().await?;
+    let start = resume.unwrap_or(head);
     let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER_EVENTS);
-    // The first message names the starting position, so a client that sees no event can
-    // still resume from where it began.
+    // The first message names the starting position (its id), so a client that sees no event
+    // can still resume from where it began, and the newest position now (its data), so it can
+    // tell how far behind it starts.
     let _ = sender
         .send(
             Event::default()
                 .event("position")
                 .id(start.to_string())
-                .data(start.to_string()),
+                .data(head.to_string()),
         )
         .await;
     tokio::spawn(subscription(

@@ -79,6 +79,8 @@ const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(60);
 /// Clocks asked per `GET /events` while backfilling.
 const BACKFILL_CLOCKS: u64 = 500;
+/// Most streamed events stored in one batch.
+const STREAM_BATCH_EVENTS: usize = 500;
 
 /// Starts one task per configured mirror; they end when the server closes.
 pub fn start<S: Store>(state: &Arc<AppState<S>>) {
@@ -182,42 +184,53 @@ impl Peer {
         if !response.status().is_success() {
             return Err(format!("stream answered {}", response.status()));
         }
-        let mut events = response.bytes_stream().eventsource();
+        // Messages that have already arrived are taken together, so a peer catching up
+        // streams into batches rather than one transaction per event.
+        let mut messages = response
+            .bytes_stream()
+            .eventsource()
+            .ready_chunks(STREAM_BATCH_EVENTS);
         let mut backfilled = false;
-        while let Some(message) = events.next().await {
-            let message = message.map_err(|error| format!("stream: {error}"))?;
-            let at: u64 = message
-                .id
-                .parse()
-                .map_err(|_| format!("stream position {:?} is not a number", message.id))?;
-            if message.event == "position" {
-                state.mirrors.update(index, |status| {
-                    status.connected = true;
-                    status.peer_head = Some(status.peer_head.unwrap_or(0).max(at));
-                });
-                if !backfilled {
-                    // Backfill after the stream is open, so nothing between the two is missed.
-                    for identity in &self.identities {
-                        self.backfill(state, index, identity).await?;
+        while let Some(chunk) = messages.next().await {
+            let mut batch = Vec::new();
+            let mut last = None;
+            for message in chunk {
+                let message = message.map_err(|error| format!("stream: {error}"))?;
+                let at: u64 = message
+                    .id
+                    .parse()
+                    .map_err(|_| format!("stream position {:?} is not a number", message.id))?;
+                match message.event.as_str() {
+                    "position" => {
+                        let head = message.data.trim().parse::<u64>().ok();
+                        state.mirrors.update(index, |status| {
+                            status.connected = true;
+                            status.peer_head = head.or(status.peer_head);
+                        });
+                        if !backfilled {
+                            // After the stream is open, so nothing between the two is missed.
+                            for identity in &self.identities {
+                                self.backfill(state, index, identity).await?;
+                            }
+                            backfilled = true;
+                        }
                     }
-                    backfilled = true;
+                    "event" => match decode_streamed(&message.data) {
+                        Some(signed) => batch.push(signed),
+                        None => self.refuse(state, index, "a stream event that does not decode"),
+                    },
+                    _ => {}
                 }
-            } else if message.event == "event" {
-                let signed = base64url_decode(&message.data)
-                    .ok()
-                    .and_then(|bytes| wire::SignedEvent::decode(bytes.as_slice()).ok());
-                match signed {
-                    Some(signed) => self.store(state, index, vec![signed]).await?,
-                    None => self.refuse(state, index, "a stream event that does not decode"),
-                }
+                last = Some(at);
+            }
+            self.store(state, index, batch).await?;
+            if let Some(at) = last {
+                *position = Some(at);
                 state.mirrors.update(index, |status| {
+                    status.position = Some(at);
                     status.peer_head = Some(status.peer_head.unwrap_or(0).max(at));
                 });
             }
-            *position = Some(at);
-            state
-                .mirrors
-                .update(index, |status| status.position = Some(at));
         }
         Ok(())
     }
@@ -343,6 +356,11 @@ impl Peer {
             status.last_error = Some(format!("refused an event from {}: {reason}", self.base));
         });
     }
+}
+
+fn decode_streamed(data: &str) -> Option<wire::SignedEvent> {
+    let bytes = base64url_decode(data).ok()?;
+    wire::SignedEvent::decode(bytes.as_slice()).ok()
 }
 
 fn signed_system(signed: &wire::SignedEvent) -> Option<PublicKey> {
