@@ -79,8 +79,9 @@ const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(60);
 /// Clocks asked per `GET /events` while backfilling.
 const BACKFILL_CLOCKS: u64 = 500;
-/// Most streamed events stored in one batch.
-const STREAM_BATCH_EVENTS: usize = 500;
+/// Most streamed events stored in one batch, and how long a batch waits for more.
+const STREAM_BATCH_EVENTS: usize = 1_000;
+const STREAM_BATCH_WAIT: Duration = Duration::from_millis(20);
 
 /// Starts one task per configured mirror; they end when the server closes.
 pub fn start<S: Store>(state: &Arc<AppState<S>>) {
@@ -184,14 +185,18 @@ impl Peer {
         if !response.status().is_success() {
             return Err(format!("stream answered {}", response.status()));
         }
-        // Messages that have already arrived are taken together, so a peer catching up
-        // streams into batches rather than one transaction per event.
-        let mut messages = response
-            .bytes_stream()
-            .eventsource()
-            .ready_chunks(STREAM_BATCH_EVENTS);
+        let mut messages = response.bytes_stream().eventsource();
         let mut backfilled = false;
-        while let Some(chunk) = messages.next().await {
+        while let Some(first) = messages.next().await {
+            // Whatever follows within a moment joins the batch: a peer catching up streams into
+            // a few large transactions, and a live event waits at most STREAM_BATCH_WAIT.
+            let mut chunk = vec![first];
+            while chunk.len() < STREAM_BATCH_EVENTS {
+                match tokio::time::timeout(STREAM_BATCH_WAIT, messages.next()).await {
+                    Ok(Some(message)) => chunk.push(message),
+                    Ok(None) | Err(_) => break,
+                }
+            }
             let mut batch = Vec::new();
             let mut last = None;
             for message in chunk {
