@@ -1,0 +1,29 @@
+// Offline shell: the page and its assets come from this cache when the server that served them
+// cannot be reached, so what was read (kept in IndexedDB) shows with every server down. API
+// requests are never cached here.
+const CACHE = 'agora-shell-v1';
+const API = /^\/(events|head|ranges|query_|challenge|purge|claim_handle|release_handle|resolve_|find_claim|search|explore|top_string|recommended|censor|uncensor|version|health)/;
+
+self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+
+self.addEventListener('fetch', (event) => {
+    const request = event.request;
+    const url = new URL(request.url);
+    if (request.method !== 'GET' || url.origin !== self.location.origin || API.test(url.pathname)) return;
+    if (request.mode === 'navigate') {
+        event.respondWith(fetch(request).then((response) => {
+            const copy = response.clone();
+            caches.open(CACHE).then((cache) => cache.put('/', copy));
+            return response;
+        }).catch(() => caches.match('/').then((cached) => cached || Response.error())));
+        return;
+    }
+    if (url.pathname.startsWith('/assets/')) {
+        event.respondWith(caches.match(request).then((cached) => cached || fetch(request).then((response) => {
+            const copy = response.clone();
+            caches.open(CACHE).then((cache) => cache.put(request, copy));
+            return response;
+        })));
+    }
+});

@@ -1,0 +1,452 @@
+// The client's semantics, as crates/client does them: this identity (key in browser storage,
+// never sent), publishing to every one of its servers (what a server lacks is found by ranges and
+// sent when it answers, so posts written offline go out later), reading a system from all its
+// servers with every event verified, and the state (profile, follows, posts) computed from the
+// verified events kept locally.
+import { base64url, compare, fromBase64, randomBytes, utf8, fromUtf8 } from './bytes';
+import {
+    digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, systemId,
+    topicReference, type Draft, type PointerParts, type ProcessState, type Verified,
+} from './events';
+import { parseBundle } from './links';
+import { CT, DISLIKE, LIKE, NEUTRAL, pb } from './proto';
+import * as remote from './remote';
+import { eventsOf, keep, load, save } from './store';
+
+export interface Gathered {
+    answered: string[];
+    failed: remote.Failure[];
+}
+
+export const emptyGathered = (): Gathered => ({ answered: [], failed: [] });
+
+export function joinGathered(a: Gathered, b: Gathered): Gathered {
+    const answered = [...new Set([...a.answered, ...b.answered])];
+    const failed = [...a.failed, ...b.failed.filter((f) => !a.failed.some((g) => g.server === f.server))];
+    return { answered: answered.filter((s) => !failed.some((f) => f.server === s)), failed };
+}
+
+interface StoredIdentity {
+    seed: string;
+    process: string;
+    clock: number;
+    indices: [number, number][];
+}
+
+let identity: ProcessState | null = (() => {
+    const stored = load<StoredIdentity | null>('identity', null);
+    if (!stored) return null;
+    return { seed: fromBase64(stored.seed), process: fromBase64(stored.process), clock: stored.clock, indices: stored.indices };
+})();
+
+function persistIdentity(): void {
+    if (!identity) return;
+    save('identity', {
+        seed: base64url(identity.seed),
+        process: base64url(identity.process),
+        clock: identity.clock,
+        indices: identity.indices,
+    } satisfies StoredIdentity);
+}
+
+export const hasIdentity = (): boolean => identity !== null;
+export const me = (): string => systemId(publicKeyOf(identity!.seed));
+export const seed = (): Uint8Array => identity!.seed;
+export const origin = (): string => location.origin;
+
+/** Servers learned from links, per system. */
+const hints: Record<string, string[]> = load('hints', {});
+export function addHints(system: string, servers: string[]): void {
+    const known = hints[system] ?? [];
+    const merged = [...new Set([...known, ...servers.map((s) => s.replace(/\/+$/, ''))])];
+    if (merged.length !== known.length) {
+        hints[system] = merged;
+        save('hints', hints);
+    }
+}
+
+/** Own events not yet taken by any server, by slot. */
+const pending = new Set<string>(load<string[]>('pending', []));
+const pendingListeners = new Set<() => void>();
+export const pendingCount = (): number => pending.size;
+export const isPending = (slot: string): boolean => pending.has(slot);
+export function onPendingChange(listener: () => void): () => void {
+    pendingListeners.add(listener);
+    return () => pendingListeners.delete(listener);
+}
+function setPending(slots: string[], add: boolean): void {
+    for (const slot of slots) add ? pending.add(slot) : pending.delete(slot);
+    save('pending', [...pending]);
+    for (const listener of pendingListeners) listener();
+}
+
+// ---- state computed from a system's verified events ----
+
+export interface Profile {
+    system: string;
+    username: string | null;
+    description: string | null;
+    avatar: ReturnType<typeof pb.ImageBundle.decode> | null;
+    servers: string[];
+    follows: string[];
+    blocks: string[];
+    posts: Verified[];
+    /** Own opinions, by subject slot: 'like' | 'dislike' | null. */
+    opinions: Map<string, string | null>;
+}
+
+function lwwElement(events: Verified[], type: number): Uint8Array | null {
+    let best: Verified | null = null;
+    for (const e of events) {
+        if (e.type !== type || !e.event.lwwElement) continue;
+        if (!best) { best = e; continue; }
+        const a = Number(e.event.lwwElement.unixMilliseconds), b = Number(best.event.lwwElement!.unixMilliseconds);
+        if (a > b || (a === b && compare(e.process, best.process) > 0)) best = e;
+    }
+    return best?.event.lwwElement?.value ?? null;
+}
+
+/** An LWW element set: larger time wins, ADD wins ties. */
+export function lwwSet(events: Verified[], type: number): { value: Uint8Array; event: Verified }[] {
+    const winners = new Map<string, { add: boolean; ms: number; value: Uint8Array; event: Verified }>();
+    for (const e of events) {
+        const op = e.event.lwwElementSet;
+        if (e.type !== type || !op) continue;
+        const value = op.value ?? new Uint8Array();
+        const key = base64url(value);
+        const ms = Number(op.unixMilliseconds);
+        const add = Number(op.operation ?? 0) === 0;
+        const held = winners.get(key);
+        if (!held || ms > held.ms || (ms === held.ms && add && !held.add)) winners.set(key, { add, ms, value, event: e });
+    }
+    return [...winners.values()].filter((w) => w.add).map((w) => ({ value: w.value, event: w.event }));
+}
+
+function deletedSlots(system: string, events: Verified[]): Set<string> {
+    const deleted = new Set<string>();
+    for (const e of events) {
+        if (e.type !== CT.DELETE) continue;
+        try {
+            const d = pb.Delete.decode(e.event.content);
+            if (d.process?.process) deleted.add(`${system}|${base64url(d.process.process)}|${Number(d.logicalClock)}`);
+        } catch { /* a malformed delete deletes nothing */ }
+    }
+    return deleted;
+}
+
+const keyOfValue = (value: Uint8Array): string | null => {
+    try {
+        const key = pb.PublicKey.decode(value).key;
+        return key?.length === 32 ? systemId(key) : null;
+    } catch {
+        return null;
+    }
+};
+
+export async function profile(system: string): Promise<Profile> {
+    const events = [...(await eventsOf(system)).values()];
+    const deleted = deletedSlots(system, events);
+    const live = events.filter((e) => !deleted.has(e.slot));
+    const text = (type: number) => {
+        const value = lwwElement(live, type);
+        try { return value ? fromUtf8(value) : null; } catch { return null; }
+    };
+    const avatarBytes = lwwElement(live, CT.AVATAR);
+    let avatar = null;
+    try { avatar = avatarBytes ? pb.ImageBundle.decode(avatarBytes) : null; } catch { avatar = null; }
+    const opinions = new Map<string, { ms: number; value: string | null }>();
+    for (const e of live) {
+        if (e.type !== CT.OPINION || !e.event.lwwElement) continue;
+        const target = replyTarget(e);
+        if (!target) continue;
+        const slot = pointerSlot(target);
+        const ms = Number(e.event.lwwElement.unixMilliseconds);
+        const v = e.event.lwwElement.value ?? new Uint8Array();
+        const value = v[0] === 1 ? 'like' : v[0] === 2 ? 'dislike' : null;
+        const held = opinions.get(slot);
+        if (!held || ms >= held.ms) opinions.set(slot, { ms, value });
+    }
+    return {
+        system,
+        username: text(CT.USERNAME),
+        description: text(CT.DESCRIPTION),
+        avatar,
+        servers: lwwSet(live, CT.SERVER).map((s) => { try { return fromUtf8(s.value); } catch { return ''; } }).filter(Boolean),
+        follows: lwwSet(live, CT.FOLLOW).map((f) => keyOfValue(f.value)).filter((k): k is string => k !== null),
+        blocks: lwwSet(live, CT.BLOCK).map((f) => keyOfValue(f.value)).filter((k): k is string => k !== null),
+        posts: live.filter((e) => postOf(e) !== null).sort((a, b) => b.ms - a.ms),
+        opinions: new Map([...opinions].map(([slot, o]) => [slot, o.value])),
+    };
+}
+
+/** This identity's servers: its SERVER set, or the page's origin before it has one. */
+export async function myServers(): Promise<string[]> {
+    if (!identity) return [origin()];
+    const servers = (await profile(me())).servers;
+    return servers.length ? servers : [origin()];
+}
+
+/** Where `system` can be read: its own servers, the hints of links to it, then this identity's. */
+export async function serversOf(system: string): Promise<string[]> {
+    const own = system === me() ? [] : (await profile(system)).servers;
+    return [...new Set([...own, ...(hints[system] ?? []), ...(await myServers())])];
+}
+
+// ---- moderation filter settings (sent as `moderation_filters`) ----
+
+export const CATEGORIES = ['hate', 'sexual', 'violence'] as const;
+export type Levels = Record<(typeof CATEGORIES)[number], number>;
+export const levels = (): Levels => load('filters', { hate: 2, sexual: 1, violence: 1 });
+export const setLevels = (value: Levels) => save('filters', value);
+export const filtersParam = (): string => {
+    const list = CATEGORIES.map((name) => ({ name, max_level: levels()[name], strict_mode: false }));
+    return `&moderation_filters=${encodeURIComponent(JSON.stringify(list))}`;
+};
+/** Hides what a server tagged above the person's levels (servers that filter do it already). */
+export const allowedByFilters = (e: Verified): boolean => e.tags.every((t) => !(t.name in levels()) || t.level <= levels()[t.name as keyof Levels]);
+
+// ---- reading ----
+
+/** Fetches what `servers` hold of `system` and this browser lacks, verifying every event. */
+export async function sync(system: string, servers: string[]): Promise<Gathered> {
+    const gathered = emptyGathered();
+    await Promise.all(servers.map(async (server) => {
+        try {
+            const held = await eventsOf(system);
+            const theirs = await remote.getRanges(server, system);
+            const missing: remote.Ranges = new Map();
+            for (const [process, ranges] of theirs) {
+                const list: [number, number][] = [];
+                for (const [low, high] of ranges) {
+                    for (let clock = low; clock <= high && list.length < 2000; clock++) {
+                        if (!held.has(`${system}|${process}|${clock}`)) list.push([clock, clock]);
+                    }
+                }
+                if (list.length) missing.set(process, compact(list));
+            }
+            if (missing.size) await keep(await remote.getEvents(server, system, missing, filtersParam()));
+            gathered.answered.push(server);
+        } catch (error) {
+            gathered.failed.push({ server, error: (error as Error).message });
+        }
+    }));
+    return gathered;
+}
+
+function compact(clocks: [number, number][]): [number, number][] {
+    const out: [number, number][] = [];
+    for (const [clock] of clocks) {
+        const last = out[out.length - 1];
+        if (last && last[1] + 1 === clock) last[1] = clock;
+        else out.push([clock, clock]);
+    }
+    return out;
+}
+
+/** Reads `system` from every server it can be read from. */
+export async function refresh(system: string): Promise<Gathered> {
+    return sync(system, await serversOf(system));
+}
+
+// ---- identity ----
+
+export async function createIdentity(name: string): Promise<void> {
+    identity = { seed: randomBytes(32), process: randomBytes(16), clock: 0, indices: [] };
+    persistIdentity();
+    await publish({ type: CT.SERVER, lwwElementSet: { operation: 0, value: utf8(origin()), unixMilliseconds: Date.now() } });
+    if (name.trim()) await setText(CT.USERNAME, name.trim());
+}
+
+/** Imports a backup: the same key as a new process of it; its servers come from the bundle. */
+export async function importIdentity(text: string): Promise<Gathered> {
+    const bundle = parseBundle(text);
+    identity = { seed: bundle.seed, process: randomBytes(16), clock: 0, indices: [] };
+    persistIdentity();
+    await keep(bundle.events);
+    return refresh(me());
+}
+
+// ---- publishing ----
+
+/** Signs, keeps, and sends an event to every server of this identity. */
+export async function publish(draft: Draft): Promise<Verified> {
+    const event = publishNext(identity!, draft, Date.now());
+    persistIdentity();
+    await keep([event]);
+    setPending([event.slot], true);
+    void pushOwn();
+    return event;
+}
+
+let pushing: Promise<Gathered> | null = null;
+let pushAgain = false;
+
+/** Sends every server of this identity what it lacks of this identity's events. */
+export function pushOwn(): Promise<Gathered> {
+    if (pushing) {
+        pushAgain = true;
+        return pushing;
+    }
+    pushing = (async () => {
+        const gathered = emptyGathered();
+        try {
+            const system = me();
+            const servers = await myServers();
+            const own = [...(await eventsOf(system)).values()].sort((a, b) => a.clock - b.clock);
+            await Promise.all(servers.map(async (server) => {
+                try {
+                    const theirs = await remote.getRanges(server, system);
+                    const lacking = own.filter((e) => {
+                        const ranges = theirs.get(base64url(e.process)) ?? [];
+                        return !ranges.some(([low, high]) => e.clock >= low && e.clock <= high);
+                    });
+                    for (let i = 0; i < lacking.length; i += 100) await remote.postEvents(server, lacking.slice(i, i + 100));
+                    setPending(own.map((e) => e.slot), false);
+                    gathered.answered.push(server);
+                } catch (error) {
+                    gathered.failed.push({ server, error: (error as Error).message });
+                }
+            }));
+        } finally {
+            pushing = null;
+        }
+        if (pushAgain) {
+            pushAgain = false;
+            void pushOwn();
+        }
+        return gathered;
+    })();
+    return pushing;
+}
+
+/** Retries sending while something is pending, and when the browser comes back online. */
+export function startOutbox(): void {
+    setInterval(() => { if (identity && pending.size) void pushOwn(); }, 2000);
+    addEventListener('online', () => { if (identity) void pushOwn(); });
+}
+
+export const setText = (type: number, value: string) =>
+    publish({ type, lwwElement: { value: utf8(value), unixMilliseconds: Date.now() } });
+
+export const setMember = (type: number, value: Uint8Array, add: boolean) =>
+    publish({ type, lwwElementSet: { operation: add ? 0 : 1, value, unixMilliseconds: Date.now() } });
+
+const keyValue = (system: string) => pb.PublicKey.encode({ keyType: 1, key: fromBase64(system) }).finish();
+export const follow = (system: string, add: boolean) => setMember(CT.FOLLOW, keyValue(system), add);
+export const block = (system: string, add: boolean) => setMember(CT.BLOCK, keyValue(system), add);
+export const addServer = (server: string, add: boolean) => setMember(CT.SERVER, utf8(server), add);
+
+export interface Composed {
+    text: string;
+    topic?: string;
+    replyTo?: PointerParts;
+    image?: ReturnType<typeof pb.ImageManifest.decode> | Parameters<typeof pb.ImageManifest.encode>[0];
+}
+
+export function post(composed: Composed): Promise<Verified> {
+    const references = [];
+    if (composed.replyTo) references.push(pointerReference(composed.replyTo));
+    if (composed.topic?.trim()) references.push(topicReference(composed.topic.trim().replace(/^#/, '')));
+    const content = pb.Post.encode({ content: composed.text, image: composed.image ?? null }).finish();
+    return publish({ type: CT.POST, content, references });
+}
+
+export function opinion(subject: PointerParts, value: 'like' | 'dislike' | null): Promise<Verified> {
+    const bytes = value === 'like' ? LIKE : value === 'dislike' ? DISLIKE : NEUTRAL;
+    return publish({
+        type: CT.OPINION,
+        lwwElement: { value: bytes, unixMilliseconds: Date.now() },
+        references: [pointerReference(subject)],
+    });
+}
+
+export function remove(target: Verified): Promise<Verified> {
+    const content = pb.Delete.encode({
+        process: { process: target.process },
+        logicalClock: target.clock,
+        indices: target.event.indices ?? { indices: [] },
+        unixMilliseconds: target.event.unixMilliseconds ?? null,
+        contentType: target.type,
+    }).finish();
+    return publish({ type: CT.DELETE, content });
+}
+
+/** Publishes a blob as 512 KiB BLOB_SECTION events; returns the manifest's process and sections. */
+export async function publishBlob(bytes: Uint8Array) {
+    const clocks: number[] = [];
+    for (let at = 0; at < bytes.length; at += 512 * 1024) {
+        const event = await publish({ type: CT.BLOB_SECTION, content: bytes.slice(at, at + 512 * 1024) });
+        clocks.push(event.clock);
+    }
+    return { process: { process: identity!.process }, sections: compact(clocks.map((c) => [c, c])).map(([low, high]) => ({ low, high })) };
+}
+
+// ---- post statistics and replies ----
+
+export interface Stats {
+    likes: number;
+    dislikes: number;
+    replies: Verified[];
+    replyCount: number;
+    gathered: Gathered;
+    /** For each reply slot, the servers that returned it. */
+    from: Record<string, string[]>;
+}
+
+export async function stats(subject: PointerParts, servers: string[]): Promise<Stats> {
+    const result: Stats = { likes: 0, dislikes: 0, replies: [], replyCount: 0, gathered: emptyGathered(), from: {} };
+    const subjectSlot = pointerSlot(subject);
+    await Promise.all(servers.map(async (server) => {
+        try {
+            const answer = await remote.queryReferences(server, {
+                reference: pointerReference(subject),
+                requestEvents: { fromType: CT.POST },
+                countLwwElementReferences: [{ value: LIKE, fromType: CT.OPINION }, { value: DISLIKE, fromType: CT.OPINION }],
+                countReferences: [{ fromType: CT.POST }],
+            }, '');
+            for (const reply of answer.items) {
+                const target = replyTarget(reply);
+                if (!target || pointerSlot(target) !== subjectSlot) throw new remote.ServerError(server, 'served an invalid event (a reply to another post)');
+            }
+            const [likes = 0, dislikes = 0, replies = 0] = answer.counts;
+            result.likes = Math.max(result.likes, likes);
+            result.dislikes = Math.max(result.dislikes, dislikes);
+            result.replyCount = Math.max(result.replyCount, replies);
+            for (const reply of answer.items) {
+                if (!result.replies.some((r) => r.slot === reply.slot)) result.replies.push(reply);
+                (result.from[reply.slot] ??= []).push(server);
+            }
+            result.gathered.answered.push(server);
+        } catch (error) {
+            result.gathered.failed.push({ server, error: (error as Error).message });
+        }
+    }));
+    await keep(result.replies);
+    result.replies.sort((a, b) => a.ms - b.ms);
+    return result;
+}
+
+/** The pointer of a kept event (with its digest). */
+export const pointerTo = (event: Verified): PointerParts => ({ system: event.event.system!.key!, process: event.process, clock: event.clock, digest: digestOf(event) });
+export const encodeSubject = encodePointer;
+
+/** Keeps found events, and learns the names and avatars of their authors from the servers that
+ * returned them (a server that fails here only loses the name). */
+export async function keepAuthors(found: { event: Verified; servers: string[] }[], _gathered: Gathered): Promise<void> {
+    await keep(found.map((f) => f.event));
+    const asked = new Set<string>();
+    await Promise.all(found.map(async ({ event, servers }) => {
+        if (asked.has(event.system)) return;
+        asked.add(event.system);
+        addHints(event.system, servers);
+        if ((await profile(event.system)).username !== null) return;
+        for (const server of servers) {
+            try {
+                await keep(await remote.queryLatest(server, event.system, [CT.USERNAME, CT.DESCRIPTION, CT.AVATAR]));
+                return;
+            } catch { /* the next server may answer */ }
+        }
+    }));
+}
+
+export const encodeId = systemId;
