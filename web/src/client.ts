@@ -72,7 +72,7 @@ export const pendingCount = (): number => pending.size;
 export const isPending = (slot: string): boolean => pending.has(slot);
 export function onPendingChange(listener: () => void): () => void {
     pendingListeners.add(listener);
-    return () => pendingListeners.delete(listener);
+    return () => { pendingListeners.delete(listener); };
 }
 function setPending(slots: string[], add: boolean): void {
     for (const slot of slots) add ? pending.add(slot) : pending.delete(slot);
@@ -343,21 +343,48 @@ export interface Composed {
     image?: ReturnType<typeof pb.ImageManifest.decode> | Parameters<typeof pb.ImageManifest.encode>[0];
 }
 
-export function post(composed: Composed): Promise<Verified> {
+/** Also hands an event to servers outside this identity's own (the servers of the post it
+ * reacts to), so its author sees replies and likes without following back. Best effort: the
+ * event always goes to this identity's servers through the outbox. */
+async function deliver(event: Verified, servers: string[]): Promise<void> {
+    const own = await myServers();
+    const others = servers.filter((s) => !own.includes(s));
+    if (others.length === 0) return;
+    // With it go the name and the SERVER events, so the author's servers can say who reacted and
+    // where the rest of this identity lives.
+    const mine = [...(await eventsOf(me())).values()];
+    const latest = (type: number) => mine.filter((e) => e.type === type).sort((a, b) => b.clock - a.clock).slice(0, 1);
+    const batch = [...latest(CT.USERNAME), ...lwwSet(mine, CT.SERVER).map((w) => w.event), event];
+    await Promise.all(others.map((s) => remote.postEvents(s, batch).catch(() => undefined)));
+}
+
+export async function post(composed: Composed): Promise<Verified> {
     const references = [];
     if (composed.replyTo) references.push(pointerReference(composed.replyTo));
     if (composed.topic?.trim()) references.push(topicReference(composed.topic.trim().replace(/^#/, '')));
     const content = pb.Post.encode({ content: composed.text, image: composed.image ?? null }).finish();
-    return publish({ type: CT.POST, content, references });
+    const event = await publish({ type: CT.POST, content, references });
+    if (composed.replyTo) void serversOf(systemId(composed.replyTo.system)).then((servers) => deliver(event, servers));
+    return event;
 }
 
-export function opinion(subject: PointerParts, value: 'like' | 'dislike' | null): Promise<Verified> {
+export async function opinion(subject: PointerParts, value: 'like' | 'dislike' | null): Promise<Verified> {
     const bytes = value === 'like' ? LIKE : value === 'dislike' ? DISLIKE : NEUTRAL;
-    return publish({
+    const event = await publish({
         type: CT.OPINION,
         lwwElement: { value: bytes, unixMilliseconds: Date.now() },
         references: [pointerReference(subject)],
     });
+    void serversOf(systemId(subject.system)).then((servers) => deliver(event, servers));
+    return event;
+}
+
+/** Where reactions to `system`'s posts may be: its servers, this identity's, and those of the
+ * people this identity follows. */
+export async function reactionServers(system: string): Promise<string[]> {
+    const servers = await serversOf(system);
+    if (identity) for (const followed of (await profile(me())).follows) servers.push(...(await serversOf(followed)));
+    return [...new Set(servers)].slice(0, 12);
 }
 
 export function remove(target: Verified): Promise<Verified> {
@@ -432,8 +459,16 @@ export const encodeSubject = encodePointer;
 
 /** Keeps found events, and learns the names and avatars of their authors from the servers that
  * returned them (a server that fails here only loses the name). */
+const learnedListeners = new Set<() => void>();
+/** Called when names or avatars of other people were learned (not a change of this identity). */
+export function onLearned(listener: () => void): () => void {
+    learnedListeners.add(listener);
+    return () => { learnedListeners.delete(listener); };
+}
+
 export async function keepAuthors(found: { event: Verified; servers: string[] }[], _gathered: Gathered): Promise<void> {
     await keep(found.map((f) => f.event));
+    let learned = false;
     const asked = new Set<string>();
     await Promise.all(found.map(async ({ event, servers }) => {
         if (asked.has(event.system)) return;
@@ -442,11 +477,14 @@ export async function keepAuthors(found: { event: Verified; servers: string[] }[
         if ((await profile(event.system)).username !== null) return;
         for (const server of servers) {
             try {
-                await keep(await remote.queryLatest(server, event.system, [CT.USERNAME, CT.DESCRIPTION, CT.AVATAR]));
+                const latest = await remote.queryLatest(server, event.system, [CT.USERNAME, CT.DESCRIPTION, CT.AVATAR, CT.SERVER]);
+                await keep(latest);
+                learned ||= latest.length > 0;
                 return;
             } catch { /* the next server may answer */ }
         }
     }));
+    if (learned) for (const listener of learnedListeners) listener();
 }
 
 export const encodeId = systemId;

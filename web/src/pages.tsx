@@ -307,7 +307,7 @@ export function PostPage({ encoded }: { encoded: string }) {
             const synced = await client.sync(system, all);
             const found = await local();
             const subject = found ? pointerTo(found) : { system: fromBase64(system), process, clock };
-            const s = await client.stats(subject, all);
+            const s = await client.stats(subject, await client.reactionServers(system));
             if (!live) return;
             setGathered(joinGathered(synced, s.gathered));
             if (s.gathered.answered.length) {

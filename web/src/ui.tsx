@@ -77,7 +77,8 @@ export const userPath = (system: string, servers: string[]) => pagePath('user', 
 
 export function Avatar({ system, size, servers }: { system: string; size: number; servers: string[] }) {
     const [url, setUrl] = useState<string | null>(null);
-    const tick = useChanges();
+    const name = useName(system);
+    const tick = useProfileChanges();
     useEffect(() => {
         let live = true;
         void (async () => {
@@ -89,12 +90,20 @@ export function Avatar({ system, size, servers }: { system: string; size: number
     }, [system, tick]);
     return url
         ? <img class="avatar" src={url} width={size} height={size} alt="" />
-        : <span class="avatar placeholder" style={{ width: `${size}px`, height: `${size}px` }} aria-hidden="true">{shortKey(system).slice(0, 1)}</span>;
+        : <span class="avatar placeholder" style={{ width: `${size}px`, height: `${size}px` }} aria-hidden="true">{name.slice(0, 1)}</span>;
+}
+
+/** Re-renders when anything is published here or other people's names were learned. */
+function useProfileChanges(): number {
+    const tick = useChanges();
+    const [learned, setLearned] = useState(0);
+    useEffect(() => client.onLearned(() => setLearned((t) => t + 1)), []);
+    return tick * 1000 + learned;
 }
 
 export function useName(system: string): string {
     const [name, setName] = useState<string | null>(null);
-    const tick = useChanges();
+    const tick = useProfileChanges();
     useEffect(() => {
         let live = true;
         void client.profile(system).then((p) => live && setName(p.username));
@@ -122,9 +131,17 @@ export function PostImage({ event, servers }: { event: Verified; servers: string
     return <img class="post-image" src={url} width={Number(image.width)} height={Number(image.height)} alt="Image attached to the post" loading="lazy" />;
 }
 
+/** Re-renders when the set of events waiting for a server changes. */
+function usePending(): number {
+    const [tick, setTick] = useState(0);
+    useEffect(() => client.onPendingChange(() => setTick((t) => t + 1)), []);
+    return tick;
+}
+
 export function PostCard({ event, servers, from }: { event: Verified; servers: string[]; from?: string[] }) {
     const body = postOf(event);
     const name = useName(event.system);
+    usePending();
     if (!body) return null;
     const link = eventLink(event.system, event.process, event.clock, servers.slice(0, 3));
     const topic = topicOf(event);

@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// File holding the operator token (surrounding whitespace is ignored).
     #[arg(long, env = "AGORA_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Do not serve the web client at `/` (the API routes are the same either way).
+    #[arg(long, env = "AGORA_NO_WEB")]
+    no_web: bool,
 }
 
 /// `--handle-policy` values (see [`HandlePolicy`]).
@@ -95,6 +98,7 @@ impl ServeArgs {
                 challenge_lifetime: std::time::Duration::from_secs(self.challenge_lifetime_secs),
             },
             admin_token: None,
+            web_client: !self.no_web,
         }
     }
 

@@ -17,6 +17,9 @@ pub struct ServerConfig {
     /// The operator token for `/censor` and `/uncensor`. Default none: operator routes
     /// answer 403.
     pub admin_token: Option<AdminToken>,
+    /// Serve the embedded web client at `/` (`crate::web`). Default on; the API routes are the
+    /// same either way.
+    pub web_client: bool,
 }
 
 /// The operator's secret. Its `Debug` form hides the value, so logging a config never leaks it.
@@ -103,6 +106,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             identity: IdentityConfig::default(),
             admin_token: None,
+            web_client: true,
         }
     }
 }

@@ -17,3 +17,4 @@ mod support;
 mod syncing;
 mod tls;
 mod user;
+mod web;

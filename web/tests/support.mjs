@@ -1,0 +1,166 @@
+// What the browser tests share: real `agora serve` processes (port 0, restartable on the same
+// address with the same data), one headless Chromium, people (a browser context each, on the
+// page a server serves), waits on what the page shows, and a generated PNG. Not a test file.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { deflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+
+export const BIN = process.env.AGORA_BIN;
+export const ADMIN_TOKEN = 'web-test-token';
+export const WAIT_MS = Number(process.env.AGORA_WEB_WAIT_MS ?? 15000);
+export const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '../test-output');
+mkdirSync(OUTPUT, { recursive: true });
+
+const running = new Set();
+
+/** Starts `agora serve` on `listen` (default a free port) over `dataDir`; resolves once it prints its address. */
+function spawnServe(listen, dataDir, extraEnv) {
+    const child = spawn(BIN, ['serve'], {
+        env: { ...process.env, AGORA_LISTEN: listen, AGORA_DATA_DIR: dataDir, AGORA_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: 'warn', ...extraEnv },
+        stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    running.add(child);
+    child.on('exit', () => running.delete(child));
+    return new Promise((resolve, reject) => {
+        const lines = createInterface({ input: child.stdout });
+        lines.once('line', (line) => {
+            const url = line.split(/\s+/).find((w) => w.startsWith('http://'));
+            url ? resolve({ child, url }) : reject(new Error(`no address in ${line}`));
+        });
+        child.once('exit', (code) => reject(new Error(`agora serve exited with ${code}`)));
+    });
+}
+
+export async function startServer(extraEnv = {}) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'agora-web-'));
+    let { child, url } = await spawnServe('127.0.0.1:0', dataDir, extraEnv);
+    return {
+        url,
+        /** SIGTERM, and wait until it exited. */
+        async stop() {
+            if (child.exitCode !== null) return;
+            const exited = new Promise((r) => child.once('exit', r));
+            child.kill('SIGTERM');
+            await exited;
+        },
+        /** Starts again on the same address with the same store. */
+        async resume() {
+            ({ child } = await spawnServe(url.replace('http://', ''), dataDir, extraEnv));
+        },
+    };
+}
+
+export function stopAll() {
+    for (const child of running) child.kill('SIGTERM');
+}
+
+let browser;
+export async function launch() {
+    browser = await chromium.launch({
+        executablePath: process.env.AGORA_CHROMIUM ?? '/usr/bin/chromium',
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    return browser;
+}
+
+/** A person: a fresh browser context (its own storage) on the page `server` serves. */
+export async function person(server, name, viewport = { width: 1280, height: 900 }) {
+    const context = await browser.newContext({ viewport });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server });
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    page.on('pageerror', (error) => console.error(`[${name}] page error: ${error.message}`));
+    await page.goto(server);
+    await page.getByLabel('Your name').fill(name);
+    await page.getByRole('button', { name: 'Create identity' }).click();
+    await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+    return { page, context, server, name };
+}
+
+/** Goes to a page of the client by clicking through the main navigation. */
+export async function nav(page, label) {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
+}
+
+/** Writes a post from the home page's composer; waits until a server took it. */
+export async function writePost(page, text, { topic, image } = {}) {
+    await nav(page, 'Home');
+    await page.getByLabel('Write a post').fill(text);
+    if (topic) await page.getByLabel('Topic').fill(topic);
+    if (image) await page.getByLabel('Image').setInputFiles({ name: 'picture.png', mimeType: 'image/png', buffer: image });
+    await page.getByRole('button', { name: 'Post', exact: true }).click();
+    await postCard(page, text).waitFor();
+}
+
+export async function waitSent(page) {
+    await page.getByText(/waiting for a server/).first().waitFor({ state: 'detached' });
+}
+
+export const postCard = (page, text) => page.locator('article.post').filter({ hasText: text }).first();
+
+/** The link of this person's profile (what "Copy link" copies). */
+export async function ownLink(page) {
+    await nav(page, 'Profile');
+    return page.getByLabel('Link to this profile').inputValue();
+}
+
+/** Polls `fn` until it returns a truthy value. */
+export async function until(what, fn, timeoutMs = WAIT_MS) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    for (;;) {
+        last = await fn().catch((e) => `threw ${e.message}`);
+        if (last && !(typeof last === 'string' && last.startsWith('threw'))) return last;
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${last}`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
+/** Saves a screenshot under test-output/ (gitignored). */
+export async function screenshot(page, name) {
+    await page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
+}
+
+/** A PNG of `width`×`height` with a colour gradient (encoded here, no image library). */
+export function png(width, height) {
+    const rows = [];
+    for (let y = 0; y < height; y++) {
+        const row = Buffer.alloc(1 + width * 3);
+        for (let x = 0; x < width; x++) row.set([(x * 255) / width, (y * 255) / height, 160], 1 + x * 3);
+        rows.push(row);
+    }
+    const chunk = (type, data) => {
+        const length = Buffer.alloc(4);
+        length.writeUInt32BE(data.length);
+        const body = Buffer.concat([Buffer.from(type), data]);
+        const crc = Buffer.alloc(4);
+        crc.writeUInt32BE(crc32(body));
+        return Buffer.concat([length, body, crc]);
+    };
+    const header = Buffer.alloc(13);
+    header.writeUInt32BE(width, 0);
+    header.writeUInt32BE(height, 4);
+    header.set([8, 2, 0, 0, 0], 8);
+    return Buffer.concat([
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0)),
+    ]);
+}
+
+function crc32(bytes) {
+    let crc = 0xffffffff;
+    for (const byte of bytes) {
+        crc ^= byte;
+        for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+    }
+    return (crc ^ 0xffffffff) >>> 0;
+}
+
+export const writeJson = (name, value) => writeFileSync(join(OUTPUT, name), JSON.stringify(value, null, 2));
