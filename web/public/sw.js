@@ -4,7 +4,16 @@
 const CACHE = 'agora-shell-v1';
 const API = /^\/(events|head|ranges|query_|challenge|purge|claim_handle|release_handle|resolve_|find_claim|search|explore|top_string|recommended|censor|uncensor|version|health)/;
 
-self.addEventListener('install', () => self.skipWaiting());
+// The shell is cached when the worker installs: the page and the assets it names.
+self.addEventListener('install', (event) => event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    const page = await fetch('/', { cache: 'no-store' });
+    const html = await page.clone().text();
+    await cache.put('/', page);
+    const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
+    await cache.addAll(assets);
+    await self.skipWaiting();
+})()));
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener('fetch', (event) => {

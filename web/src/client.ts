@@ -210,9 +210,11 @@ export const allowedByFilters = (e: Verified): boolean => e.tags.every((t) => !(
 /** Fetches what `servers` hold of `system` and this browser lacks, verifying every event. */
 export async function sync(system: string, servers: string[]): Promise<Gathered> {
     const gathered = emptyGathered();
+    // Each server is asked for what was missing before any answered, so every server that holds
+    // something new is checked, not only the fastest.
+    const held = new Set((await eventsOf(system)).keys());
     await Promise.all(servers.map(async (server) => {
         try {
-            const held = await eventsOf(system);
             const theirs = await remote.getRanges(server, system);
             const missing: remote.Ranges = new Map();
             for (const [process, ranges] of theirs) {

@@ -2,18 +2,23 @@
 // LyingServer), run by crates/cli/tests/it/web.rs. One browser for every test; each person is a
 // browser context on the page their own server serves. Every check is on what a person sees.
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import {
-    ADMIN_TOKEN, BIN, launch, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
+    ADMIN_TOKEN, BIN, addServer, launch, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
 } from './support.mjs';
 
 const skip = !BIN && 'AGORA_BIN is not set (crates/cli/tests/it/web.rs runs this file)';
-let browser;
-before(async () => { if (!skip) browser = await launch(); });
+let browser, one, two;
+before(async () => {
+    if (skip) return;
+    [browser, one, two] = await Promise.all([launch(), startServer(), startServer()]);
+});
 after(async () => { await browser?.close(); stopAll(); });
 
 test('two people on disjoint servers: post with image and topic, follow by link, reply and like', { skip }, async () => {
-    const [one, two] = [await startServer(), await startServer()];
     const ada = await person(one.url, 'Ada');
     const bob = await person(two.url, 'Bob');
 
@@ -52,4 +57,76 @@ test('two people on disjoint servers: post with image and topic, follow by link,
     await screenshot(ada.page, 'post-1280');
     await ada.context.close();
     await bob.context.close();
+});
+
+/** The `from:` line of the card of `text` on the page. */
+const fromLine = (page, text) => postCard(page, text).locator('.from').textContent();
+
+test('search and explore merge two servers and name the servers of each result; a curated post shows from the other only', { skip }, async () => {
+    const cleo = await person(one.url, 'Cleo');
+    await addServer(cleo.page, two.url);
+    await addServer(cleo.page, process.env.AGORA_LIAR_UPSTREAM);
+    await writePost(cleo.page, 'Narwhal tusks are teeth', { topic: 'narwhal' });
+    await writePost(cleo.page, 'Narwhal pods sing', { topic: 'narwhal' });
+    await waitSent(cleo.page);
+    cleoLink = await ownLink(cleo.page);
+
+    // The operator of server one keeps the first post out of its recommendations.
+    const postLink = await postCard(cleo.page, 'Narwhal tusks are teeth').locator('a.time').getAttribute('href');
+    const censored = await fetch(`${one.url}/censor?censorship_type=do_not_recommend`, {
+        method: 'POST', headers: { authorization: ADMIN_TOKEN }, body: `${one.url}${postLink}`,
+    });
+    assert.equal(censored.status, 200, await censored.text());
+
+    const dan = await person(two.url, 'Dan');
+    await addServer(dan.page, one.url);
+    await nav(dan.page, 'Search');
+    await dan.page.getByLabel('Search posts or people').fill('narwhal');
+    await dan.page.getByRole('button', { name: 'Search', exact: true }).click();
+    await postCard(dan.page, 'Narwhal pods sing').waitFor();
+    assert.equal(await fromLine(dan.page, 'Narwhal pods sing'), `from: ${two.url}, ${one.url}`);
+    assert.equal(await fromLine(dan.page, 'Narwhal tusks are teeth'), `from: ${two.url}`);
+
+    await nav(dan.page, 'Explore');
+    await postCard(dan.page, 'Narwhal pods sing').waitFor();
+    assert.equal(await fromLine(dan.page, 'Narwhal pods sing'), `from: ${two.url}, ${one.url}`);
+    assert.equal(await fromLine(dan.page, 'Narwhal tusks are teeth'), `from: ${two.url}`);
+    // Ada's post lives on server one only.
+    assert.equal(await fromLine(dan.page, 'Walruses are underrated'), `from: ${one.url}`);
+
+    await nav(dan.page, 'Trending');
+    const narwhal = dan.page.getByRole('listitem').filter({ hasText: '#narwhal' });
+    await narwhal.waitFor();
+    await narwhal.getByRole('link', { name: '#narwhal' }).click();
+    await dan.page.getByRole('heading', { name: '#narwhal' }).waitFor();
+    await postCard(dan.page, 'Narwhal pods sing').waitFor();
+    await postCard(dan.page, 'Narwhal tusks are teeth').waitFor();
+    await cleo.context.close();
+    await dan.context.close();
+});
+
+let cleoLink;
+
+test('a lying server is named and its forged and altered events are not shown', { skip }, async () => {
+    const liar = process.env.AGORA_LIAR;
+    const injected = process.env.AGORA_INJECTED_TEXT;
+    const eve = await person(one.url, 'Eve');
+    // Cleo's link, with the liar as its first server hint.
+    await eve.page.goto(`${one.url}/user/${await withHint(cleoLink, liar)}`);
+    await eve.page.getByRole('heading', { name: 'Cleo', level: 1 }).waitFor();
+    await postCard(eve.page, 'Narwhal pods sing').waitFor();
+    const notice = eve.page.getByRole('status').filter({ hasText: 'Not used for this profile' });
+    await notice.waitFor();
+    assert.match(await notice.textContent(), new RegExp(`${liar}.*served an invalid event`));
+    assert.equal(await eve.page.getByText(injected).count(), 0, 'the injected post is not shown');
+    assert.equal(await eve.page.locator('article.post').count(), 2, "only Cleo's two posts");
+
+    // The liar as one of Eve's own servers: explore names it and uses the honest answer.
+    await addServer(eve.page, liar);
+    await nav(eve.page, 'Explore');
+    await postCard(eve.page, 'Narwhal pods sing').waitFor();
+    const failed = eve.page.getByRole('status').filter({ hasText: 'Not used for explore' });
+    await failed.waitFor();
+    assert.match(await failed.textContent(), new RegExp(`${liar}.*served an invalid event`));
+    await eve.context.close();
 });

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 
@@ -164,3 +166,34 @@ function crc32(bytes) {
 }
 
 export const writeJson = (name, value) => writeFileSync(join(OUTPUT, name), JSON.stringify(value, null, 2));
+
+/** Adds a server on the Settings page (published as a SERVER event). */
+export async function addServer(page, server) {
+    await nav(page, 'Settings');
+    await page.getByLabel('Add a server').fill(server);
+    await page.getByRole('button', { name: 'Add server' }).click();
+    await page.locator('ul.servers li').filter({ hasText: server }).waitFor();
+}
+
+let officialClient;
+/** The official client `@polycentric/polycentric-core`, installed in interop/ (test use only). */
+export async function official() {
+    if (!officialClient) {
+        const require = createRequire(join(process.env.AGORA_INTEROP_DIR, 'package.json'));
+        officialClient = await import(pathToFileURL(require.resolve('@polycentric/polycentric-core')).href);
+    }
+    return officialClient;
+}
+
+/** The base64url of a system link with `server` put first among its hints. */
+export async function withHint(link, server) {
+    const { Protocol } = await official();
+    const info = Protocol.URLInfo.decode(Buffer.from(link.replace('polycentric://', ''), 'base64url'));
+    const body = Protocol.URLInfoSystemLink.decode(info.body);
+    const servers = [server, ...body.servers];
+    const encoded = Protocol.URLInfo.encode({
+        urlType: info.urlType,
+        body: Protocol.URLInfoSystemLink.encode({ system: body.system, servers }).finish(),
+    }).finish();
+    return Buffer.from(encoded).toString('base64url');
+}

@@ -62,6 +62,8 @@ async fn the_web_client_works_in_a_real_browser() {
         ..
     } = run(command).await;
     lying.stop().await;
+    // The per-test report, shown with `cargo test -- --nocapture`.
+    println!("{stdout}");
     assert!(success, "browser tests failed:\n{stdout}\n{stderr}");
     assert!(
         stdout.contains("skipped 0") && stdout.contains("fail 0"),
