@@ -2,12 +2,9 @@
 // LyingServer), run by crates/cli/tests/it/web.rs. One browser for every test; each person is a
 // browser context on the page their own server serves. Every check is on what a person sees.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import {
-    ADMIN_TOKEN, BIN, addServer, launch, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
+    ADMIN_TOKEN, BIN, addServer, launch, official, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
 } from './support.mjs';
 
 const skip = !BIN && 'AGORA_BIN is not set (crates/cli/tests/it/web.rs runs this file)';
@@ -129,4 +126,85 @@ test('a lying server is named and its forged and altered events are not shown', 
     await failed.waitFor();
     assert.match(await failed.textContent(), new RegExp(`${liar}.*served an invalid event`));
     await eve.context.close();
+});
+
+test('with every server stopped the page shows what was read and takes a post, which reaches the servers when they return', { skip }, async () => {
+    const [three, four] = [await startServer(), await startServer()];
+    const gus = await person(three.url, 'Gus');
+    await writePost(gus.page, 'Written before the outage');
+    await waitSent(gus.page);
+    const gusLink = await ownLink(gus.page);
+
+    const fay = await person(four.url, 'Fay');
+    await nav(fay.page, 'Home');
+    await fay.page.getByLabel('Follow someone by their link').fill(gusLink);
+    await fay.page.getByRole('button', { name: 'Follow', exact: true }).click();
+    await postCard(fay.page, 'Written before the outage').waitFor();
+    await waitSent(fay.page);
+    const fayLink = await ownLink(fay.page);
+    // The offline shell is in place once the service worker controls the page.
+    await until('the service worker caches the page', () => fay.page.evaluate(async () =>
+        !!navigator.serviceWorker.controller && !!(await caches.match('/'))));
+
+    await Promise.all([three.stop(), four.stop()]);
+    await fay.page.reload();
+    await nav(fay.page, 'Home');
+    await postCard(fay.page, 'Written before the outage').waitFor();
+    const notice = fay.page.getByRole('status').filter({ hasText: 'Not used for this feed' });
+    await notice.waitFor();
+    assert.match(await notice.textContent(), new RegExp(`${four.url}.*cannot be reached`));
+    await writePost(fay.page, 'Written during the outage');
+    await postCard(fay.page, 'Written during the outage').getByText('Waiting for a server').waitFor();
+    await fay.page.getByText(/waiting for a server; they are sent when one answers/).waitFor();
+    await screenshot(fay.page, 'offline-1280');
+
+    await Promise.all([three.resume(), four.resume()]);
+    await waitSent(fay.page);
+    // Gus reads Fay's profile from her server: the post written offline is there.
+    await gus.page.goto(`${three.url}/user/${fayLink.replace('polycentric://', '')}`);
+    await postCard(gus.page, 'Written during the outage').waitFor();
+    await gus.context.close();
+    await fay.context.close();
+    await Promise.all([three.stop(), four.stop()]);
+});
+
+test('what the web client publishes the official client reads and verifies, and the reverse', { skip }, async () => {
+    const { Models, ProcessHandle, Protocol, Queries } = await official();
+    const hal = await person(one.url, 'Hal');
+    await writePost(hal.page, 'Signed in a browser');
+    await waitSent(hal.page);
+    const link = await ownLink(hal.page);
+    const info = Protocol.URLInfo.decode(Buffer.from(link.replace('polycentric://', ''), 'base64url'));
+    const halSystem = Models.URLInfo.getSystemLink(info).system;
+
+    // The official client, given only the link, reads Hal's name and post through its own
+    // queries, which verify every signature.
+    const reader = await ProcessHandle.createTestProcessHandle();
+    try {
+        reader.addAddressHint(halSystem, one.url);
+        const texts = await officialPosts(reader, halSystem, Queries, Models, Protocol, (t) => t.includes('Signed in a browser'));
+        assert.deepEqual(texts, ['Signed in a browser']);
+        const name = await officialUsername(reader, halSystem, { Queries, Models }, 'Hal');
+        assert.equal(name, 'Hal');
+
+        // The official client publishes; Hal follows it by a link and reads it in the page.
+        const author = await ProcessHandle.createTestProcessHandle();
+        await author.addServer(one.url);
+        await author.setUsername('Official Olga');
+        await author.post('Signed by the official client');
+        await ProcessHandle.fullSync(author);
+        stopHandle(author);
+        const olgaLink = 'polycentric://' + Buffer.from(Protocol.URLInfo.encode({
+            urlType: Models.URLInfo.URLInfoTypeSystemLink,
+            body: Protocol.URLInfoSystemLink.encode({ system: author.system(), servers: [one.url] }).finish(),
+        }).finish()).toString('base64url');
+        await nav(hal.page, 'Home');
+        await hal.page.getByLabel('Follow someone by their link').fill(olgaLink);
+        await hal.page.getByRole('button', { name: 'Follow', exact: true }).click();
+        const card = postCard(hal.page, 'Signed by the official client');
+        await card.getByRole('link', { name: 'Official Olga' }).waitFor();
+    } finally {
+        stopHandle(reader);
+    }
+    await hal.context.close();
 });

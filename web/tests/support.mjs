@@ -197,3 +197,51 @@ export async function withHint(link, server) {
     }).finish();
     return Buffer.from(encoded).toString('base64url');
 }
+
+/** Posts of `system` through the official client's QueryIndex (which verifies every event),
+ * once `predicate(texts)` holds. */
+export function officialPosts(handle, system, Queries, Models, Protocol, predicate) {
+    return new Promise((resolve, reject) => {
+        let cells = [];
+        const texts = () => cells.filter((c) => c.signedEvent)
+            .map((c) => Protocol.Post.decode(Models.Event.fromBuffer(c.signedEvent.event).content).content);
+        const query = handle.queryManager.queryIndex.query(system, Models.ContentType.ContentTypePost, (patch) => {
+            cells = Queries.QueryIndex.applyPatch(cells, patch);
+            if (predicate(texts())) {
+                clearTimeout(timer);
+                query.unregister();
+                resolve(texts());
+            }
+        });
+        const timer = setTimeout(() => { query.unregister(); reject(new Error(`official client saw only ${JSON.stringify(texts())}`)); }, WAIT_MS);
+        query.advance(10);
+    });
+}
+
+/** The username of `system` through the official client's QueryCRDT, once it is `expected`. */
+export function officialUsername(handle, system, { Queries, Models }, expected) {
+    return new Promise((resolve, reject) => {
+        let last;
+        let subscription;
+        const timer = setTimeout(() => { subscription?.unsubscribe(); reject(new Error(`official client saw username ${last}`)); }, WAIT_MS);
+        subscription = Queries.QueryCRDT.queryCRDTObservable(handle.queryManager.queryCRDT, system, Models.ContentType.ContentTypeUsername).subscribe((state) => {
+            last = state.value ? new TextDecoder().decode(state.value) : undefined;
+            if (last === expected) {
+                clearTimeout(timer);
+                setImmediate(() => subscription?.unsubscribe());
+                resolve(last);
+            }
+        });
+    });
+}
+
+/** Stops an official handle's background work so the test process can exit. */
+export function stopHandle(handle) {
+    const qm = handle.queryManager;
+    qm.skipLoadedBatchUpdate = true;
+    qm.queryHead.shouldUseNetwork(false);
+    qm.queryLatest.shouldUseNetwork(false);
+    qm.queryEvent.shouldUseNetwork(false);
+    qm.queryIndex.useNetwork(false);
+    handle.synchronizer.cleanup();
+}
