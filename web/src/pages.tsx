@@ -341,7 +341,7 @@ export function PostPage({ encoded }: { encoded: string }) {
         <section>
             <h1>Post</h1>
             <PostCard event={event} servers={servers} />
-            <div class="row actions" aria-label="Reactions">
+            <div class="row actions" role="group" aria-label="Reactions">
                 <button type="button" aria-pressed={myOpinion === 'like'} onClick={vote('like')}>Like <span class="count" data-testid="likes">{stats?.likes ?? 0}</span></button>
                 <button type="button" aria-pressed={myOpinion === 'dislike'} onClick={vote('dislike')}>Dislike <span class="count" data-testid="dislikes">{stats?.dislikes ?? 0}</span></button>
                 <span class="muted">Replies <span data-testid="reply-count">{stats?.replyCount ?? 0}</span></span>

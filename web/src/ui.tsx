@@ -90,7 +90,7 @@ export function Avatar({ system, size, servers }: { system: string; size: number
     }, [system, tick]);
     return url
         ? <img class="avatar" src={url} width={size} height={size} alt="" />
-        : <span class="avatar placeholder" style={{ width: `${size}px`, height: `${size}px` }} aria-hidden="true">{name.slice(0, 1)}</span>;
+        : <span class="avatar placeholder" style={{ width: `${size}px`, height: `${size}px`, fontSize: `${Math.max(14, size / 2.5)}px` }} aria-hidden="true">{name.slice(0, 1)}</span>;
 }
 
 /** Re-renders when anything is published here or other people's names were learned. */

@@ -73,8 +73,8 @@ export async function launch() {
 }
 
 /** A person: a fresh browser context (its own storage) on the page `server` serves. */
-export async function person(server, name, viewport = { width: 1280, height: 900 }) {
-    const context = await browser.newContext({ viewport });
+export async function person(server, name, options = {}) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server });
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT_MS);
@@ -163,6 +163,17 @@ function crc32(bytes) {
         for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
     }
     return (crc ^ 0xffffffff) >>> 0;
+}
+
+const require = createRequire(import.meta.url);
+
+/** axe-core's serious and critical violations on the page as it is now. */
+export async function accessibilityProblems(page) {
+    if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+    const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+    return result.violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 export const writeJson = (name, value) => writeFileSync(join(OUTPUT, name), JSON.stringify(value, null, 2));
