@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let manifest_dir =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let dist = manifest_dir.join("../../web/dist");
     println!("cargo:rerun-if-changed={}", dist.display());
     let mut files = Vec::new();
@@ -14,16 +15,23 @@ fn main() {
         collect(&dist, &mut files);
     }
     files.sort();
-    let mut code = String::from("/// The web client's files: (path under `/`, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// The web client's files: (path under `/`, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n",
+    );
     for file in &files {
         let relative = file.strip_prefix(&dist).expect("under dist");
         let route = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
         let absolute = file.canonicalize().expect("a file of web/dist");
-        writeln!(code, "    ({route:?}, include_bytes!({:?})),", absolute.display().to_string())
-            .expect("writing to a string");
+        writeln!(
+            code,
+            "    ({route:?}, include_bytes!({:?})),",
+            absolute.display().to_string()
+        )
+        .expect("writing to a string");
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("web_assets.rs");
+    let out =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("web_assets.rs");
     std::fs::write(out, code).expect("writing web_assets.rs");
 }
 

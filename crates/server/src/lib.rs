@@ -101,10 +101,10 @@ async fn fallback<S: Store>(
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    if state.config.web_client {
-        if let Some(response) = web::respond(&method, &uri, &headers) {
-            return response;
-        }
+    if state.config.web_client
+        && let Some(response) = web::respond(&method, &uri, &headers)
+    {
+        return response;
     }
     not_found(method, uri).await
 }

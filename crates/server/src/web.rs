@@ -66,11 +66,21 @@ pub(crate) fn respond(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option
     let mut response = (
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type(route))),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(route)),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
         ],
-        if method == Method::HEAD { &[][..] } else { bytes },
+        if method == Method::HEAD {
+            &[][..]
+        } else {
+            bytes
+        },
     )
         .into_response();
     if route.ends_with(".html") {
@@ -94,21 +104,28 @@ mod tests {
     fn get(path: &str, accept: Option<&str>) -> Option<Response> {
         let mut headers = HeaderMap::new();
         if let Some(accept) = accept {
-            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).expect("ascii"));
+            headers.insert(
+                header::ACCEPT,
+                HeaderValue::from_str(accept).expect("ascii"),
+            );
         }
         respond(&Method::GET, &path.parse().expect("uri"), &headers)
     }
 
     #[test]
     fn pages_go_to_browsers_and_everything_else_falls_through() {
-        assert!(embedded(), "web/dist is committed, so the client is embedded");
+        assert!(
+            embedded(),
+            "web/dist is committed, so the client is embedded"
+        );
         let index = get("/", None).expect("the page at /");
-        assert_eq!(index.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(
+            index.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
         assert!(get("/user/abc", Some("text/html,application/xhtml+xml")).is_some());
         assert!(get("/user/abc", None).is_none(), "a program gets the 404");
         assert!(get("/nowhere.txt", Some("text/html")).is_none());
-        assert!(
-            respond(&Method::POST, &"/".parse().expect("uri"), &HeaderMap::new()).is_none()
-        );
+        assert!(respond(&Method::POST, &"/".parse().expect("uri"), &HeaderMap::new()).is_none());
     }
 }

@@ -70,3 +70,52 @@ async fn the_web_client_works_in_a_real_browser() {
         "no browser test was skipped:\n{stdout}"
     );
 }
+
+/// What `agora serve` answers a browser at `path`: (status, content type, body).
+async fn browse(server: &str, path: &str) -> (u16, String, String) {
+    let response = reqwest::Client::new()
+        .get(format!("{server}{path}"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, content_type, response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agora_serve_serves_the_page_at_its_address_unless_told_not_to() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let served = crate::support::serve(data_dir.path());
+    let (status, content_type, body) = browse(&served.url, "/").await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/html; charset=utf-8")
+    );
+    assert!(body.contains("<title>Agora</title>"), "{body}");
+    // A page of the client (a profile address) is the same page; the API is unchanged.
+    assert_eq!(browse(&served.url, "/user/abc").await.2, body);
+    let (status, _, message) = browse(&served.url, "/events").await;
+    assert_eq!(status, 400, "GET /events is still the API: {message}");
+    drop(served);
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command
+        .args(["serve", "--no-web"])
+        .env("AGORA_LISTEN", "127.0.0.1:0")
+        .env("AGORA_DATA_DIR", data_dir.path())
+        .env("RUST_LOG", "warn");
+    let served = crate::support::start_serving(&mut command);
+    let (status, _, message) = browse(&served.url, "/").await;
+    assert_eq!(
+        (status, message.as_str()),
+        (404, "no such route: GET /"),
+        "--no-web: no page"
+    );
+}
