@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-    ADMIN_TOKEN, BIN, accessibilityProblems, addServer, launch, official, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
+    ADMIN_TOKEN, BIN, accessibilityProblems, agora, tempHome, addServer, launch, official, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
 } from './support.mjs';
 
 const skip = !BIN && 'AGORA_BIN is not set (crates/cli/tests/it/web.rs runs this file)';
@@ -207,6 +207,125 @@ test('what the web client publishes the official client reads and verifies, and 
         stopHandle(reader);
     }
     await hal.context.close();
+});
+
+test('identities move between agora and the browser, and between browsers, by backup links', { skip }, async () => {
+    const home = tempHome();
+    await agora(home, 'init', '--name', 'Ivy');
+    await agora(home, 'server', 'add', one.url);
+    await agora(home, 'post', 'Typed in a terminal');
+    const cliBackup = (await agora(home, 'export')).trim();
+
+    // Imported into a browser: the same identity, its name and posts.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15000);
+    await page.goto(one.url);
+    await page.getByLabel(/Account backup link/).fill(cliBackup);
+    await page.getByRole('button', { name: 'Import' }).click();
+    await postCard(page, 'Typed in a terminal').waitFor();
+    await writePost(page, 'Typed in a browser');
+    await waitSent(page);
+    await nav(page, 'Profile');
+    await page.getByRole('heading', { name: 'Ivy', level: 1 }).waitFor();
+
+    // The terminal reads what the browser published under the same key.
+    await agora(home, 'sync');
+    const feed = await agora(home, 'feed');
+    assert.match(feed, /Typed in a browser/);
+
+    // The browser's own backup opens the identity in another browser.
+    await nav(page, 'Settings');
+    await page.getByRole('button', { name: 'Show backup link' }).click();
+    const webBackup = await page.getByLabel('Backup link').inputValue();
+    assert.match(webBackup, /^polycentric:\/\//);
+    const other = await browser.newContext({ viewport: { width: 390, height: 800 } });
+    const second = await other.newPage();
+    second.setDefaultTimeout(15000);
+    await second.goto(two.url);
+    await second.getByLabel(/Account backup link/).fill(webBackup);
+    await second.getByRole('button', { name: 'Import' }).click();
+    await postCard(second, 'Typed in a browser').waitFor();
+    await postCard(second, 'Typed in a terminal').waitFor();
+    await nav(second, 'Profile');
+    await second.getByRole('heading', { name: 'Ivy', level: 1 }).waitFor();
+    // A backup that is not one is refused with a reason.
+    const fresh = await browser.newContext();
+    const third = await fresh.newPage();
+    third.setDefaultTimeout(15000);
+    await third.goto(two.url);
+    await third.getByLabel(/Account backup link/).fill('polycentric://nonsense');
+    await third.getByRole('button', { name: 'Import' }).click();
+    await third.getByRole('alert').filter({ hasText: 'not an account backup' }).waitFor();
+    await context.close();
+    await other.close();
+    await fresh.close();
+});
+
+test('people edit their profile, claim a handle, dislike, delete their posts, and block and unblock others', { skip }, async () => {
+    const jay = await person(one.url, 'J');
+    const kim = await person(one.url, 'Kim');
+    await writePost(kim.page, 'Kim says buy my stuff');
+    await waitSent(kim.page);
+    const kimLink = await ownLink(kim.page);
+
+    // Profile: name, description and avatar.
+    await nav(jay.page, 'Profile');
+    await jay.page.getByText('Edit profile').click();
+    await jay.page.getByLabel('Name', { exact: true }).fill('Jay');
+    await jay.page.getByLabel('Description').fill('Writes about whales');
+    await jay.page.getByLabel('Avatar').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: png(400, 300) });
+    await jay.page.getByRole('button', { name: 'Save profile' }).click();
+    await jay.page.getByRole('heading', { name: 'Jay', level: 1 }).waitFor();
+    await jay.page.getByText('Writes about whales').first().waitFor();
+    await until('the avatar is drawn', () => jay.page.locator('.profile-head img.avatar').evaluate((img) => img.complete && img.naturalWidth === 128));
+
+    // Handle.
+    await nav(jay.page, 'Settings');
+    await jay.page.getByLabel(/Claim a handle/).fill('jay_whales');
+    await jay.page.getByRole('button', { name: 'Claim' }).click();
+    await jay.page.getByText(`claimed jay_whales on ${one.url}`).waitFor();
+    assert.equal((await fetch(`${one.url}/resolve_handle?handle=jay_whales`)).status, 200);
+
+    // Delete an own post.
+    await writePost(jay.page, 'A post Jay regrets');
+    await postCard(jay.page, 'A post Jay regrets').locator('a.time').click();
+    jay.page.once('dialog', (dialog) => dialog.accept());
+    await jay.page.getByRole('button', { name: 'Delete' }).click();
+    await jay.page.getByRole('heading', { name: 'Jay', level: 1 }).waitFor();
+    await jay.page.getByRole('heading', { name: 'Posts' }).waitFor();
+    assert.equal(await jay.page.getByText('A post Jay regrets').count(), 0);
+
+    // Follow Kim, dislike her post, then block her: gone from the feed and explore.
+    await nav(jay.page, 'Home');
+    await jay.page.getByLabel('Follow someone by their link').fill(kimLink);
+    await jay.page.getByRole('button', { name: 'Follow', exact: true }).click();
+    await postCard(jay.page, 'Kim says buy my stuff').locator('a.time').click();
+    const dislike = jay.page.getByRole('button', { name: /^Dislike/ });
+    await dislike.click();
+    await until('Jay dislikes it', async () => (await dislike.getAttribute('aria-pressed')) === 'true');
+    await until('one dislike counted', async () => (await jay.page.getByTestId('dislikes').textContent()) === '1' || (await jay.page.reload(), false));
+    await postCard(jay.page, 'Kim says buy my stuff').getByRole('link', { name: 'Kim' }).click();
+    await jay.page.getByRole('button', { name: 'Block' }).click();
+    await jay.page.getByText('You blocked this person').waitFor();
+    await nav(jay.page, 'Home');
+    await jay.page.getByRole('heading', { name: 'Your feed' }).waitFor();
+    await postCard(jay.page, 'Kim says buy my stuff').waitFor({ state: 'detached' });
+    await nav(jay.page, 'Explore');
+    await postCard(jay.page, 'Narwhal pods sing').waitFor();
+    assert.equal(await jay.page.getByText('Kim says buy my stuff').count(), 0, 'blocked in explore');
+    await nav(jay.page, 'Settings');
+    await jay.page.getByRole('button', { name: 'Unblock Kim' }).click();
+    await nav(jay.page, 'Explore');
+    await postCard(jay.page, 'Kim says buy my stuff').waitFor();
+
+    // Filter levels are kept.
+    await nav(jay.page, 'Settings');
+    await jay.page.getByLabel('hate').selectOption('0');
+    await jay.page.reload();
+    assert.equal(await jay.page.getByLabel('hate').inputValue(), '0');
+    await jay.context.close();
+    await kim.context.close();
 });
 
 test('the main pages have no serious accessibility problem and are photographed at 390 and 1280 px', { skip }, async () => {

@@ -2,7 +2,8 @@
 // address with the same data), one headless Chromium, people (a browser context each, on the
 // page a server serves), waits on what the page shows, and a generated PNG. Not a test file.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -256,3 +257,11 @@ export function stopHandle(handle) {
     qm.queryIndex.useNetwork(false);
     handle.synchronizer.cleanup();
 }
+
+/** Runs `agora ARGS --home HOME` (a person at a terminal); resolves to its stdout. */
+export async function agora(home, ...args) {
+    const { stdout } = await promisify(execFile)(BIN, [...args, '--home', home], { env: { ...process.env, RUST_LOG: 'off' } });
+    return stdout;
+}
+
+export const tempHome = () => mkdtempSync(join(tmpdir(), 'agora-home-'));
