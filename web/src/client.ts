@@ -422,17 +422,29 @@ export interface Stats {
     from: Record<string, string[]>;
 }
 
+/** Pages of 20 replies read from each server for a post page. */
+const REPLY_PAGES_MAX = 25;
+
 export async function stats(subject: PointerParts, servers: string[]): Promise<Stats> {
     const result: Stats = { likes: 0, dislikes: 0, replies: [], replyCount: 0, gathered: emptyGathered(), from: {} };
     const subjectSlot = pointerSlot(subject);
     await Promise.all(servers.map(async (server) => {
         try {
-            const answer = await remote.queryReferences(server, {
+            const request = {
                 reference: pointerReference(subject),
                 requestEvents: { fromType: CT.POST },
                 countLwwElementReferences: [{ value: LIKE, fromType: CT.OPINION }, { value: DISLIKE, fromType: CT.OPINION }],
                 countReferences: [{ fromType: CT.POST }],
-            }, '');
+            };
+            const answer = await remote.queryReferences(server, request, '');
+            // Every page of replies, up to REPLY_PAGES_MAX pages per server.
+            let cursor = answer.cursor;
+            for (let page = 1; cursor && page < REPLY_PAGES_MAX; page++) {
+                const next = await remote.queryReferences(server, { ...request, cursor }, '');
+                if (next.items.length === 0) break;
+                answer.items.push(...next.items);
+                cursor = next.cursor;
+            }
             for (const reply of answer.items) {
                 const target = replyTarget(reply);
                 if (!target || pointerSlot(target) !== subjectSlot) throw new remote.ServerError(server, 'served an invalid event (a reply to another post)');
