@@ -482,16 +482,21 @@ export function onLearned(listener: () => void): () => void {
 
 export async function keepAuthors(found: { event: Verified; servers: string[] }[], _gathered: Gathered): Promise<void> {
     await keep(found.map((f) => f.event));
+    await learnProfiles(found.map((f) => ({ system: f.event.system, servers: f.servers })));
+}
+
+/** Learns the names, avatars and servers of people found on `servers`, when not known yet. */
+export async function learnProfiles(people: { system: string; servers: string[] }[]): Promise<void> {
     let learned = false;
     const asked = new Set<string>();
-    await Promise.all(found.map(async ({ event, servers }) => {
-        if (asked.has(event.system)) return;
-        asked.add(event.system);
-        addHints(event.system, servers);
-        if ((await profile(event.system)).username !== null) return;
+    await Promise.all(people.map(async ({ system, servers }) => {
+        if (asked.has(system)) return;
+        asked.add(system);
+        addHints(system, servers);
+        if ((await profile(system)).username !== null) return;
         for (const server of servers) {
             try {
-                const latest = await remote.queryLatest(server, event.system, [CT.USERNAME, CT.DESCRIPTION, CT.AVATAR, CT.SERVER]);
+                const latest = await remote.queryLatest(server, system, [CT.USERNAME, CT.DESCRIPTION, CT.AVATAR, CT.SERVER]);
                 await keep(latest);
                 learned ||= latest.length > 0;
                 return;

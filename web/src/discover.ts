@@ -47,13 +47,44 @@ function merge(answers: [string, Verified[]][]): (Found & { rank: number })[] {
 
 const isPost = (e: Verified) => e.type === CT.POST;
 
-/** Everyone's newest posts, without replies, newest first. */
-export async function explore(servers: string[], limit = 30) {
-    const { answers, gathered } = await ask(servers, async (s) => (await remote.eventsPage(s, `/explore?limit=${limit}${filtersParam()}`)).events);
+/** Where each server's next explore page starts (base64url cursor); absent: no more there. */
+export type Cursors = Record<string, string>;
+
+/** Everyone's newest posts, without replies, newest first; with `after`, the next page of the
+ * servers that have one. */
+export async function explore(servers: string[], limit = 30, after?: Cursors) {
+    const asked = after ? servers.filter((s) => s in after) : servers;
+    const next: Cursors = {};
+    const { answers, gathered } = await ask(asked, async (s) => {
+        const cursor = after?.[s] ? `&cursor=${after[s]}` : '';
+        const page = await remote.eventsPage(s, `/explore?limit=${limit}${cursor}${filtersParam()}`);
+        if (page.cursor && page.events.length === limit) next[s] = base64url(page.cursor);
+        return page.events;
+    });
     const now = Date.now() + 10 * 60_000;
     const results = merge(answers).filter((f) => isPost(f.event) && !replyTarget(f.event))
         .sort((a, b) => Math.min(b.event.ms, now) - Math.min(a.event.ms, now));
     await keepAuthors(results, gathered);
+    return { results, gathered, next };
+}
+
+/** Adds a later page to what is shown: new results after, known ones gain servers. */
+export function mergeMore(shown: Found[], more: Found[]): Found[] {
+    const out = shown.map((f) => ({ ...f, servers: [...f.servers] }));
+    for (const f of more) {
+        const held = out.find((o) => o.event.slot === f.event.slot);
+        if (held) held.servers = [...new Set([...held.servers, ...f.servers])];
+        else out.push(f);
+    }
+    return out;
+}
+
+/** Identities the servers recommend, with the servers that recommended each. */
+export async function recommended(servers: string[]) {
+    const { answers, gathered } = await ask(servers, (s) => remote.recommendedProfiles(s, filtersParam()));
+    const bySystem = new Map<string, string[]>();
+    for (const [server, systems] of answers) for (const system of systems) bySystem.set(system, [...(bySystem.get(system) ?? []), server]);
+    const results = [...bySystem].map(([system, from]) => ({ system, servers: from })).sort((a, b) => b.servers.length - a.servers.length);
     return { results, gathered };
 }
 

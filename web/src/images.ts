@@ -85,7 +85,9 @@ export async function imageUrl(system: string, manifest: Manifest, servers: stri
     }
     const bytes = concat(sections.map((s) => s.event.content));
     if (bytes.length !== Number(manifest.byteCount)) return null;
-    const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: manifest.mime || 'image/png' }));
+    // Only image types: a blob URL has this page's origin, so a served "text/html" must not be one.
+    const type = /^image\/(png|jpeg|gif|webp)$/.test(manifest.mime ?? '') ? manifest.mime! : 'image/png';
+    const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type }));
     urls.set(key, url);
     return url;
 }

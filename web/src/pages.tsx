@@ -410,14 +410,71 @@ const toCache = (found: discover.Found[]) => found.map((f) => ({ slot: f.event.s
 const same = <T,>(x: T) => x;
 
 export function Explore() {
-    const { results, gathered, hidden } = useDiscovery('explore', (s) => discover.explore(s), reviveFound, toCache);
+    const [next, setNext] = useState<discover.Cursors>({});
+    const [more, setMore] = useState<discover.Found[]>([]);
+    const [moreGathered, setMoreGathered] = useState<Gathered | null>(null);
+    const [busy, setBusy] = useState(false);
+    const first = async (servers: string[]) => {
+        const answer = await discover.explore(servers);
+        setNext(answer.next);
+        return answer;
+    };
+    const { results, gathered, hidden } = useDiscovery('explore', first, reviveFound, toCache);
+    const showMore = async () => {
+        setBusy(true);
+        const answer = await discover.explore(Object.keys(next), 30, next);
+        setMore((shown) => discover.mergeMore(shown, answer.results));
+        setNext(answer.next);
+        setMoreGathered(answer.gathered);
+        setBusy(false);
+    };
     return (
         <section>
             <h1>Explore</h1>
             <p class="muted">Everyone's newest posts on your servers, each with the servers that returned it.</p>
-            <Notices gathered={gathered} what="explore" />
-            {results === null ? <p class="muted">Loading…</p> : <FoundList results={results} hidden={hidden} />}
+            <Notices gathered={moreGathered ?? gathered} what="explore" />
+            <Recommended />
+            <h2>Newest posts</h2>
+            {results === null ? <p class="muted">Loading…</p> : <FoundList results={discover.mergeMore(results, more)} hidden={hidden} />}
+            {Object.keys(next).length > 0 && <button type="button" disabled={busy} onClick={showMore}>{busy ? 'Loading…' : 'Show more posts'}</button>}
         </section>
+    );
+}
+
+function Recommended() {
+    const servers = useServers();
+    const [people, setPeople] = useState<{ system: string; servers: string[] }[]>([]);
+    useEffect(() => {
+        if (!servers) return;
+        let live = true;
+        void (async () => {
+            const hidden = await blocked();
+            const me = client.me();
+            const mine = await client.profile(me);
+            const answer = await discover.recommended(servers);
+            const shown = answer.results.filter((p) => p.system !== me && !hidden.has(p.system) && !mine.follows.includes(p.system)).slice(0, 5);
+            await client.learnProfiles(shown);
+            if (live) setPeople(shown);
+        })();
+        return () => { live = false; };
+    }, [servers]);
+    if (people.length === 0) return null;
+    return (
+        <>
+            <h2>People to follow</h2>
+            <ul class="people">{people.map((p) => <RecommendedPerson key={p.system} system={p.system} servers={p.servers} />)}</ul>
+        </>
+    );
+}
+
+function RecommendedPerson({ system, servers }: { system: string; servers: string[] }) {
+    const name = useName(system);
+    return (
+        <li class="person">
+            <Avatar system={system} size={32} servers={servers} />
+            <A href={userPath(system, servers)}>{name}</A>
+            <span class="from">recommended by: {servers.join(', ')}</span>
+        </li>
     );
 }
 

@@ -138,6 +138,12 @@ export async function topics(server: string, range: string): Promise<{ topic: st
     return (answer.buckets ?? []).map((b) => ({ topic: new TextDecoder().decode(b.key ?? new Uint8Array()), count: Number(b.value) }));
 }
 
+export async function recommendedProfiles(server: string, filters: string): Promise<string[]> {
+    const body = await call(server, `/recommended_profiles?${filters.slice(1)}`);
+    const answer = decoded(server, 'recommendations', () => pb.PublicKeys.decode(body));
+    return (answer.systems ?? []).filter((k) => k.key?.length === 32).map((k) => base64url(k.key!));
+}
+
 export async function challenge(server: string) {
     const body = await call(server, '/challenge');
     return decoded(server, 'challenge', () => pb.HarborChallengeResponse.decode(body));

@@ -381,3 +381,20 @@ test('the main pages have no serious accessibility problem and are photographed 
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'compose-text', 'the composer comes next');
     await context.close();
 });
+
+test('explore pages through more posts than one answer holds, and recommends people', { skip }, async () => {
+    const home = tempHome();
+    await agora(home, 'init', '--name', 'Lou');
+    await agora(home, 'server', 'add', one.url);
+    for (let i = 1; i <= 35; i++) await agora(home, 'post', `Lou counts ${i}`);
+    const max = await person(one.url, 'Max');
+    await nav(max.page, 'Explore');
+    await postCard(max.page, 'Lou counts 35').waitFor();
+    assert.equal(await max.page.getByText('Lou counts 1', { exact: true }).count(), 0, 'the first post is on a later page');
+    await max.page.getByRole('button', { name: 'Show more posts' }).click();
+    await max.page.getByText('Lou counts 1', { exact: true }).waitFor();
+    await max.page.getByRole('heading', { name: 'People to follow' }).waitFor();
+    // The server picks whom it recommends; each is shown with the servers that recommended them.
+    await max.page.locator('.people li').first().getByText(`recommended by: ${one.url}`).waitFor();
+    await max.context.close();
+});
