@@ -3,9 +3,9 @@
 // sent when it answers, so posts written offline go out later), reading a system from all its
 // servers with every event verified, and the state (profile, follows, posts) computed from the
 // verified events kept locally.
-import { base64url, compare, fromBase64, randomBytes, utf8, fromUtf8 } from './bytes';
+import { base64url, compare, concat, fromBase64, fromUtf8, randomBytes, utf8 } from './bytes';
 import {
-    digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, systemId,
+    digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, sign, systemId,
     topicReference, type Draft, type PointerParts, type ProcessState, type Verified,
 } from './events';
 import { parseBundle } from './links';
@@ -420,6 +420,23 @@ export interface Stats {
     gathered: Gathered;
     /** For each reply slot, the servers that returned it. */
     from: Record<string, string[]>;
+}
+
+/** Claims `handle` on every server of this identity, signed over each server's challenge
+ * (docs/protocol.md, "Handles with proof"; servers without the extension ignore the proof).
+ * Returns a line per server saying what happened. */
+export async function claimHandle(handle: string): Promise<string[]> {
+    return Promise.all((await myServers()).map(async (server) => {
+        try {
+            const challenge = await remote.challenge(server);
+            const body = pb.HarborChallengeResponseBody.decode(challenge.body ?? new Uint8Array());
+            const message = concat([utf8('agora claim_handle v1'), Uint8Array.of(0), body.challenge ?? new Uint8Array(), utf8(handle)]);
+            await remote.claimHandle(server, { system: { keyType: 1, key: fromBase64(me()) }, handle, challenge, signature: sign(message, identity!.seed) });
+            return `claimed ${handle} on ${server}`;
+        } catch (error) {
+            return `${server}: ${(error as Error).message}`;
+        }
+    }));
 }
 
 /** Pages of 20 replies read from each server for a post page. */

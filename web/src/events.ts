@@ -4,7 +4,7 @@
 // accepts it.
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { base64url, equal } from './bytes';
+import { base64url } from './bytes';
 import { CT, pb, REFERENCE_BYTES, REFERENCE_POINTER } from './proto';
 
 type Event = ReturnType<typeof pb.Event.decode>;
@@ -196,4 +196,3 @@ export function publishNext(state: ProcessState, draft: Draft, ms: number): Veri
 
 export const publicKeyOf = (seed: Uint8Array): Uint8Array => ed25519.getPublicKey(seed);
 export const sign = (message: Uint8Array, seed: Uint8Array): Uint8Array => ed25519.sign(message, seed);
-export const sameBytes = equal;

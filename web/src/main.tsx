@@ -1,11 +1,10 @@
 // Entry point: the app shell, its routes, and the offline service worker.
 import { render } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import * as client from './client';
 import { Explore, Home, PostPage, ProfilePage, Search, Settings, Topic, Trending, Welcome } from './pages';
 import { A, changed, usePath, userPath } from './ui';
 import './style.css';
-import { useEffect } from 'preact/hooks';
 
 function Route({ path }: { path: string }) {
     const url = new URL(path, location.origin);

@@ -4,17 +4,14 @@ import { useEffect, useState } from 'preact/hooks';
 import * as client from './client';
 import { emptyGathered, joinGathered, pointerTo, type Gathered, type Profile, type Stats } from './client';
 import * as discover from './discover';
-import { type Verified, pointerSlot, slotKey } from './events';
+import { fromBase64 } from './bytes';
+import { pointerSlot, slotKey, type Verified } from './events';
 import { publishAvatar } from './images';
-import { eventLink, exportBundle, pagePath, parseLink, systemLink } from './links';
+import { exportBundle, parseLink, systemLink } from './links';
 import { CT } from './proto';
 import * as remote from './remote';
-import { eventsOf, getCached, setCached, keep } from './store';
+import { eventsOf, getCached, setCached } from './store';
 import { A, Avatar, changed, Composer, Empty, navigate, Notices, PostCard, useChanges, useName, userPath } from './ui';
-import { base64url, fromBase64, utf8 } from './bytes';
-import { challenge, claimHandle } from './remote';
-import { sign } from './events';
-import { pb } from './proto';
 
 const PAGE = 20;
 
@@ -596,19 +593,7 @@ export function Settings() {
     };
     const claim = async (e: Event) => {
         e.preventDefault();
-        const results: string[] = [];
-        for (const server of servers) {
-            try {
-                const c = await challenge(server);
-                const body = pb.HarborChallengeResponseBody.decode(c.body);
-                const message = new Uint8Array([...utf8('agora claim_handle v1'), 0, ...body.challenge, ...utf8(handle)]);
-                await claimHandle(server, { system: { keyType: 1, key: fromBase64(client.me()) }, handle, challenge: c, signature: sign(message, client.seed()) });
-                results.push(`claimed ${handle} on ${server}`);
-            } catch (err) {
-                results.push(`${server}: ${(err as Error).message}`);
-            }
-        }
-        setStatus(results.join('; '));
+        setStatus((await client.claimHandle(handle)).join('; '));
     };
     const saveLevels = (name: keyof client.Levels, value: number) => {
         const next = { ...levels, [name]: value };
@@ -671,4 +656,3 @@ function BlockedPerson({ system }: { system: string }) {
     return <li>{name} <button type="button" onClick={async () => { await client.block(system, false); changed(); }}>Unblock<span class="visually-hidden"> {name}</span></button></li>;
 }
 
-export const unused = { base64url, keep, eventLink, pagePath };

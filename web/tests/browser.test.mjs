@@ -84,6 +84,14 @@ test('search and explore merge two servers and name the servers of each result; 
     assert.equal(await fromLine(dan.page, 'Narwhal pods sing'), `from: ${two.url}, ${one.url}`);
     assert.equal(await fromLine(dan.page, 'Narwhal tusks are teeth'), `from: ${two.url}`);
 
+    // People: Cleo's profile is on both servers.
+    await dan.page.getByRole('link', { name: 'Search people' }).click();
+    await dan.page.getByLabel('Search posts or people').fill('Cleo');
+    await dan.page.getByRole('button', { name: 'Search', exact: true }).click();
+    const cleoFound = dan.page.locator('.people li').filter({ hasText: 'Cleo' });
+    await cleoFound.waitFor();
+    assert.equal(await cleoFound.locator('.from').textContent(), `from: ${two.url}, ${one.url}`);
+
     await nav(dan.page, 'Explore');
     await postCard(dan.page, 'Narwhal pods sing').waitFor();
     assert.equal(await fromLine(dan.page, 'Narwhal pods sing'), `from: ${two.url}, ${one.url}`);
