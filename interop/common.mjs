@@ -1,7 +1,8 @@
 // What the official-client suites (interop.test.mjs, export.test.mjs,
-// read_agora.test.mjs) share: the server they run against, waits on the
-// server and on the official client's queries, decoding helpers, and handles
-// that read from the server and stop cleanly. Not a test file itself.
+// read_agora.test.mjs, read_devices.test.mjs) share: the server they run
+// against, waits on the server and on the official client's queries, decoding
+// helpers, and handles that read from the server and stop cleanly. Not a test
+// file itself.
 
 import assert from 'node:assert/strict';
 import {

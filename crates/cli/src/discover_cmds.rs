@@ -123,7 +123,7 @@ fn posts_output(found: Gathered<Vec<Found<FeedPost>>>, none: &str) -> Output {
         let author = item
             .username
             .clone()
-            .unwrap_or_else(|| short_key(&item.post.pointer.system));
+            .unwrap_or_else(|| short_key(&item.identity));
         let time = item.post.unix_milliseconds.map_or("?".to_owned(), utc_time);
         text.push_str(&format!(
             "{author}  {time}  {}\n  {link}\n  from: {}\n",
@@ -131,12 +131,15 @@ fn posts_output(found: Gathered<Vec<Found<FeedPost>>>, none: &str) -> Output {
             servers.join(", ")
         ));
         let mut json = json!({
-            "system": item.post.pointer.system.to_string(),
+            "system": item.identity.to_string(),
             "username": item.username,
             "unix_milliseconds": item.post.unix_milliseconds,
             "text": item.post.text,
             "link": link,
         });
+        if item.post.pointer.system != item.identity {
+            json["device"] = Value::from(item.post.pointer.system.to_string());
+        }
         if let Some(reply_to) = &item.reply_to {
             json["reply_to"] = Value::from(event_link(reply_to, servers));
         }

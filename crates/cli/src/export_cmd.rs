@@ -13,6 +13,14 @@ use crate::user::HomeArgs;
 /// Prints the identity's backup link; the warning goes to stderr so the link alone is on stdout.
 pub async fn export(client: &Client) -> anyhow::Result<Output> {
     let link = client.export_bundle().await?;
+    if !client.holds_root() {
+        eprintln!(
+            "note: this home is a device of {}: the backup holds this device's own key, not the \
+             identity's root key. For another device, pair it (`agora device pair`); to back up \
+             the identity, run `agora recovery show` where its root key is.",
+            client.identity()
+        );
+    }
     eprintln!(
         "WARNING: this link contains the identity's SECRET key: anyone who has it can post as \
          {}. Keep it private.",

@@ -1,6 +1,7 @@
 //! The `agora` binary. Kept tiny: parse the command line, then hand over to a library.
 
 mod admin;
+mod device_cmd;
 mod discover_cmds;
 mod export_cmd;
 mod handle_cmd;
@@ -34,6 +35,11 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Claim a handle on your servers with proof, or see who holds one.
     Handle(handle_cmd::HandleArgs),
+    /// One identity on several devices: pair, approve, list, revoke, rename.
+    Device(device_cmd::DeviceArgs),
+    /// The identity's recovery words: show them, restore from them, or take the root key off
+    /// this home.
+    Recovery(device_cmd::RecoveryArgs),
     /// Drive a running Polycentric-protocol server with signed events and measure it.
     Loadgen(agora_loadgen::LoadgenArgs),
     #[command(flatten)]
@@ -44,7 +50,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     // User commands report server failures in their output, so their logs stay quiet.
     let default_filter = match cli.command {
-        Command::User(_) | Command::Handle(_) => "error",
+        Command::User(_) | Command::Handle(_) | Command::Device(_) | Command::Recovery(_) => {
+            "error"
+        }
         Command::Admin(_) => "warn",
         _ => "info",
     };
@@ -63,6 +71,12 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Admin(args) => runtime.block_on(admin::run(args, cli.json)).map(|()| 0),
         Command::Handle(args) => runtime
             .block_on(handle_cmd::run(args, cli.json))
+            .map(|()| 0),
+        Command::Device(args) => runtime
+            .block_on(device_cmd::run_device(args, cli.json))
+            .map(|()| 0),
+        Command::Recovery(args) => runtime
+            .block_on(device_cmd::run_recovery(args, cli.json))
             .map(|()| 0),
         Command::Loadgen(args) => runtime.block_on(agora_loadgen::run(args)).map(|()| 0),
         Command::User(command) => runtime.block_on(user::run(command, cli.json)),

@@ -78,10 +78,11 @@ pub async fn profile(client: &Client, args: ProfileArgs) -> anyhow::Result<Outpu
         return set_profile(client, &args).await;
     }
     let Some(link) = args.link else {
-        return profile_output(client, client.system()).await;
+        return profile_output(client, client.identity()).await;
     };
-    let (system, hints) = link_system(&link)?;
-    let pulled = client.pull(system, &hints).await?;
+    let (linked, hints) = link_system(&link)?;
+    let system = client.learn_identity(linked, &hints).await?;
+    let pulled = client.pull_identity(system, &hints).await?;
     let mut output = profile_output(client, system).await?;
     add_pull_warning(&mut output, &pulled);
     Ok(output)
@@ -102,7 +103,7 @@ async fn set_profile(client: &Client, args: &ProfileArgs) -> anyhow::Result<Outp
     }
     let pointer = last.ok_or_else(|| anyhow::anyhow!("nothing to set"))?;
     let mut output = published(client, "profile updated:", &pointer).await?;
-    let shown = profile_output(client, client.system()).await?;
+    let shown = profile_output(client, client.identity()).await?;
     for key in ["username", "description", "avatar"] {
         output.json[key] = shown.json[key].clone();
     }
@@ -243,15 +244,22 @@ pub async fn image(client: &Client, args: &ImageArgs) -> anyhow::Result<Output> 
 
 async fn show_system(
     client: &Client,
-    system: PublicKey,
+    linked: PublicKey,
     hints: &[String],
 ) -> anyhow::Result<Output> {
-    let pulled = client.pull(system, hints).await?;
+    let system = client.learn_identity(linked, hints).await?;
+    let pulled = client.pull_identity(system, hints).await?;
     let mut output = profile_output(client, system).await?;
     let username = client.profile(system).await?.username;
+    let mut all = Vec::new();
+    for member in client.members(system).await? {
+        all.extend(client.posts(member).await?);
+    }
+    all.sort_by_key(|post| std::cmp::Reverse(post.unix_milliseconds));
     let mut posts = Vec::new();
-    for post in client.posts(system).await?.into_iter().take(SHOW_POSTS_MAX) {
+    for post in all.into_iter().take(SHOW_POSTS_MAX) {
         let item = FeedPost {
+            identity: system,
             username: username.clone(),
             reply_to: reply_to_of(client, &post).await?,
             post,
@@ -284,6 +292,7 @@ async fn show_event(
         .post_stats_paged(&subject, &servers, replies_max)
         .await;
     let item = FeedPost {
+        identity: client.learn_identity(system, &servers).await?,
         username: client.profile(system).await?.username,
         reply_to: reply_target(&event),
         post,
@@ -301,6 +310,7 @@ async fn show_event(
             continue;
         };
         let item = FeedPost {
+            identity: client.learn_identity(*reply.system(), &servers).await?,
             username: client.profile(*reply.system()).await?.username,
             reply_to: reply_target(reply),
             post,
@@ -363,7 +373,10 @@ fn add_pull_warning(output: &mut Output, pulled: &Gathered<usize>) {
 
 /// One printed post: its author, time, text and links.
 struct PostLine {
+    /// The person: the identity, whichever of its devices signed the post.
     system: PublicKey,
+    /// The device key that signed it, when it is not the identity's root key.
+    device: Option<PublicKey>,
     username: Option<String>,
     unix_milliseconds: Option<u64>,
     text: String,
@@ -378,8 +391,10 @@ impl PostLine {
             Some(pointer) => Some(event_link(client, pointer).await?),
             None => None,
         };
+        let signer = item.post.pointer.system;
         Ok(Self {
-            system: item.post.pointer.system,
+            system: item.identity,
+            device: (signer != item.identity).then_some(signer),
             username: item.username.clone(),
             unix_milliseconds: item.post.unix_milliseconds,
             text: item.post.text.clone(),
@@ -418,6 +433,9 @@ impl PostLine {
         }
         if let Some(image) = &self.image {
             json["image"] = image_json(image);
+        }
+        if let Some(device) = &self.device {
+            json["device"] = Value::from(device.to_string());
         }
         json
     }

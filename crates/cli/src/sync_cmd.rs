@@ -26,7 +26,7 @@ struct ServerTally {
 /// Runs the sync; the flag says whether any server answered (or none was needed).
 pub async fn sync(client: &Client, json: bool) -> anyhow::Result<(Output, bool)> {
     let servers = client.servers().await?;
-    let mut systems = vec![client.system()];
+    let mut systems = vec![client.identity()];
     systems.extend(client.following().await?);
     let progress = Progress::new(!json, servers.len() + systems.len());
     let mut tally: BTreeMap<String, ServerTally> = BTreeMap::new();
@@ -52,7 +52,7 @@ pub async fn sync(client: &Client, json: bool) -> anyhow::Result<(Output, bool)>
     text.push_str("pull:\n");
     for system in systems {
         progress.step(format!("pulling {system}"));
-        let gathered = client.pull_counted(system, &[]).await?;
+        let gathered = client.pull_identity_counted(system, &[]).await?;
         for (server, stored) in &gathered.value {
             let entry = tally.entry(server.clone()).or_default();
             entry.pulled += stored;

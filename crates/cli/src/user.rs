@@ -64,6 +64,13 @@ pub enum UserCommand {
     Follow(LinkArgs),
     /// Stop following the system of a link.
     Unfollow(LinkArgs),
+    /// Block the identity of a link: its posts, replies and profile are left out of your feed,
+    /// reply lists, search and explore (a BLOCK event, as official clients write it).
+    Block(LinkArgs),
+    /// Stop blocking the identity of a link.
+    Unblock(LinkArgs),
+    /// List the identities you block.
+    Blocked(HomeArgs),
     /// Like an event.
     Like(LinkArgs),
     /// Dislike an event.
@@ -156,6 +163,9 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<u8> {
         }
         UserCommand::Follow(args) => follow(&open(&args.home).await?, &args.link, true).await?,
         UserCommand::Unfollow(args) => follow(&open(&args.home).await?, &args.link, false).await?,
+        UserCommand::Block(args) => block(&open(&args.home).await?, &args.link, true).await?,
+        UserCommand::Unblock(args) => block(&open(&args.home).await?, &args.link, false).await?,
+        UserCommand::Blocked(home) => blocked(&open(&home).await?).await?,
         UserCommand::Like(args) => opinion(args, Opinion::Like).await?,
         UserCommand::Dislike(args) => opinion(args, Opinion::Dislike).await?,
         UserCommand::Unlike(args) => opinion(args, Opinion::Unlike).await?,
@@ -258,24 +268,31 @@ async fn init(dir: &Path, name: Option<&str>) -> anyhow::Result<Output> {
 }
 
 async fn whoami(client: &Client) -> anyhow::Result<Output> {
-    let system = client.system().to_string();
+    let system = client.identity().to_string();
     let process = base64_standard_encode(client.process().as_bytes());
     let servers = client.servers().await?;
-    let username = client.profile(client.system()).await?.username;
+    let username = client.profile(client.identity()).await?.username;
     let mut text = format!("system:   {system}\nprocess:  {process}\n");
+    let device = (!client.holds_root()).then(|| client.system().to_string());
+    if let Some(device) = &device {
+        text.push_str(&format!(
+            "device:   {device} (this home signs with a device key)\n"
+        ));
+    }
     if let Some(name) = &username {
         text.push_str(&format!("username: {name}\n"));
     }
     text.push_str(&servers_text(&servers));
     let json = json!({
         "system": system, "process": process, "username": username, "servers": servers,
+        "device": device,
     });
     Ok(Output { text, json })
 }
 
 async fn link(client: &Client) -> anyhow::Result<Output> {
     let link = Link::System {
-        system: client.system(),
+        system: client.identity(),
         servers: client.servers().await?,
     }
     .to_url();
@@ -458,10 +475,17 @@ pub(crate) async fn resolve_event(client: &Client, text: &str) -> anyhow::Result
 }
 
 async fn follow(client: &Client, text: &str, follow: bool) -> anyhow::Result<Output> {
-    let (system, hints) = link_system(text)?;
+    let (linked, hints) = link_system(text)?;
+    // A device's link stands for the identity it belongs to.
+    let system = if follow {
+        client.learn_identity(linked, &hints).await?
+    } else {
+        client.identity_of(linked).await?
+    };
     let (pulled, pointer) = if follow {
-        // Fetch the followed system now so its SERVER set is known to later syncs.
-        let pulled = client.pull(system, &hints).await?;
+        // Fetch the followed identity and its devices now, so its SERVER set is known to later
+        // syncs.
+        let pulled = client.pull_identity(system, &hints).await?;
         (Some(pulled), client.follow(&system).await?)
     } else {
         (None, client.unfollow(&system).await?)
@@ -474,6 +498,45 @@ async fn follow(client: &Client, text: &str, follow: bool) -> anyhow::Result<Out
         output.json["pull"] = pull_json(system, &pulled);
     }
     Ok(output)
+}
+
+async fn block(client: &Client, text: &str, block: bool) -> anyhow::Result<Output> {
+    let (linked, hints) = link_system(text)?;
+    // Learn the identity and its devices, so a device's posts are hidden with the identity's.
+    let system = client.learn_identity(linked, &hints).await?;
+    if system == client.identity() {
+        bail!("{text} is your own identity; you cannot block yourself");
+    }
+    let pointer = if block {
+        client.pull_identity(system, &hints).await?;
+        client.block(&system).await?
+    } else {
+        client.unblock(&system).await?
+    };
+    let verb = if block { "blocked" } else { "unblocked" };
+    let mut output = published(client, &format!("{verb} {system}:"), &pointer).await?;
+    output.json["system"] = Value::from(system.to_string());
+    Ok(output)
+}
+
+async fn blocked(client: &Client) -> anyhow::Result<Output> {
+    let mut text = String::new();
+    let mut list = Vec::new();
+    for system in client.blocked().await? {
+        let username = client.profile(system).await?.username;
+        text.push_str(&format!(
+            "{}  {system}\n",
+            username.as_deref().unwrap_or("(no name)")
+        ));
+        list.push(json!({"system": system.to_string(), "username": username}));
+    }
+    if list.is_empty() {
+        text.push_str("you block no one\n");
+    }
+    Ok(Output {
+        text,
+        json: json!({"blocked": list}),
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -500,6 +563,12 @@ async fn opinion(args: LinkArgs, opinion: Opinion) -> anyhow::Result<Output> {
 async fn delete(client: &Client, text: &str) -> anyhow::Result<Output> {
     let (system, _) = link_system(text)?;
     if system != client.system() {
+        if client.members(client.identity()).await?.contains(&system) {
+            bail!(
+                "cannot delete {text}: another device of this identity ({system}) signed it; \
+                 delete it from that device"
+            );
+        }
         bail!(
             "cannot delete {text}: it belongs to {system}, not to this identity; only your own events can be deleted"
         );

@@ -21,6 +21,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Client {
     system: PublicKey,
+    /// The identity this client publishes for: `system` itself, or the identity `system` is a
+    /// device of (docs/protocol.md, "Devices").
+    identity: PublicKey,
     /// The local, offline-first copy of every event this client has seen or written.
     pub(crate) store: SqliteStore,
     /// This device's process; behind a lock so concurrent publishes get consecutive clocks.
@@ -54,12 +57,14 @@ impl Client {
     /// As [`Client::open`], with extra options such as more trusted roots.
     pub async fn open_with(home: Home, options: ClientOptions) -> Result<Self, ClientError> {
         let http = http_client(&options)?;
-        let (secret, process, store) = home.into_parts();
+        let (secret, process, device_of, store) = home.into_parts();
         let system = secret.public_key();
+        let identity = device_of.unwrap_or(system);
         let resumed = resume(&store, system, process).await?;
         let author = Author::resume(secret, process, resumed.clock, resumed.indices);
         Ok(Self {
             system,
+            identity,
             store,
             publisher: Mutex::new(Publisher {
                 author,
@@ -69,8 +74,19 @@ impl Client {
         })
     }
 
+    /// The key this client signs with (a device key, or the identity's root key).
     pub fn system(&self) -> PublicKey {
         self.system
+    }
+
+    /// The identity this client publishes for: what links, follows and profiles name.
+    pub fn identity(&self) -> PublicKey {
+        self.identity
+    }
+
+    /// Whether this client holds the identity's root key (it may authorize and revoke devices).
+    pub fn holds_root(&self) -> bool {
+        self.system == self.identity
     }
 
     pub fn process(&self) -> Process {
@@ -157,6 +173,18 @@ impl Client {
 
     pub async fn follow(&self, system: &PublicKey) -> Result<Pointer, ClientError> {
         self.publish(|author, ms| author.follow(system, true, ms))
+            .await
+    }
+
+    /// Blocks an identity: its posts, replies and profiles are left out of every feed, reply
+    /// list and discovery result this client shows.
+    pub async fn block(&self, system: &PublicKey) -> Result<Pointer, ClientError> {
+        self.publish(|author, ms| author.block(system, true, ms))
+            .await
+    }
+
+    pub async fn unblock(&self, system: &PublicKey) -> Result<Pointer, ClientError> {
+        self.publish(|author, ms| author.block(system, false, ms))
             .await
     }
 
@@ -314,7 +342,7 @@ pub(crate) fn stored_corrupt(error: agora_protocol::EventError) -> ClientError {
     ClientError::Store(agora_store::StoreError::Corrupt(error.to_string()))
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as u64)

@@ -22,7 +22,6 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agora_protocol::crdt::{LwwStamp, lww_element_replaces};
-use agora_protocol::encoding::base64url_encode;
 use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
 use agora_store::discovery::FUTURE_MARGIN_MS;
 use futures::future::join_all;
@@ -176,7 +175,7 @@ impl Client {
             .map(|entry| (entry.item.finish(), entry.servers))
             .collect();
         let found = self.complete_profiles(found).await;
-        gathered.with_value(found)
+        gathered.with_value(self.people(found).await)
     }
 
     /// The most used topics on every one of `servers`; `prefix` narrows them (spec section 6.6).
@@ -234,7 +233,7 @@ impl Client {
             })
             .collect();
         let found = self.complete_profiles(found).await;
-        gathered.with_value(found)
+        gathered.with_value(self.people(found).await)
     }
 
     /// Asks every server at once; each answer is kept beside its server, each failure named.
@@ -261,15 +260,24 @@ impl Client {
             .iter()
             .map(|entry| (*entry.item.system(), entry.servers.clone()))
             .collect();
-        let profiles = self.profiles_from(authors).await;
+        let identities = self.identities_of(&authors).await;
+        let blocked = self.blocked().await.unwrap_or_default();
+        merged.retain(|entry| !blocked.contains(&identities[entry.item.system()]));
+        let people: Vec<(PublicKey, Vec<String>)> = authors
+            .iter()
+            .map(|(system, servers)| (identities[system], servers.clone()))
+            .collect();
+        let profiles = self.profiles_from(people).await;
         let found = merged
             .into_iter()
             .filter_map(|entry| {
                 let post = post_view(&entry.item)?;
+                let identity = identities[entry.item.system()];
                 let username = profiles
-                    .get(entry.item.system())
+                    .get(&identity)
                     .and_then(|profile| profile.username.clone());
                 let item = FeedPost {
+                    identity,
                     username,
                     reply_to: reply_target(&entry.item),
                     post,
@@ -281,6 +289,64 @@ impl Client {
             })
             .collect();
         gathered.with_value(found)
+    }
+
+    /// The identity of each system (a device's identity, else the system itself), asking the
+    /// servers that returned it when the local store does not know; lookups run concurrently.
+    async fn identities_of(
+        &self,
+        systems: &[(PublicKey, Vec<String>)],
+    ) -> HashMap<PublicKey, PublicKey> {
+        let mut seen = HashSet::new();
+        let lookups = systems
+            .iter()
+            .filter(|(system, _)| seen.insert(*system))
+            .map(|(system, servers)| async move {
+                let identity = self.learn_identity(*system, servers).await;
+                (*system, identity.unwrap_or(*system))
+            });
+        join_all(lookups).await.into_iter().collect()
+    }
+
+    /// Profiles found per system become one per person: a device's entry is its identity's,
+    /// with the identity's current profile, merged with the identity's own entry. Blocked
+    /// identities are left out.
+    async fn people(&self, found: Vec<Found<FoundProfile>>) -> Vec<Found<FoundProfile>> {
+        let systems: Vec<(PublicKey, Vec<String>)> = found
+            .iter()
+            .map(|entry| (entry.item.system, entry.servers.clone()))
+            .collect();
+        let identities = self.identities_of(&systems).await;
+        let blocked = self.blocked().await.unwrap_or_default();
+        let mut people: Vec<Found<FoundProfile>> = Vec::new();
+        for mut entry in found {
+            let identity = identities[&entry.item.system];
+            if blocked.contains(&identity) {
+                continue;
+            }
+            if identity != entry.item.system {
+                let profile = self.profile(identity).await.unwrap_or_default();
+                entry.item = FoundProfile {
+                    system: identity,
+                    username: profile.username,
+                    description: profile.description,
+                };
+            }
+            match people
+                .iter_mut()
+                .find(|known| known.item.system == identity)
+            {
+                Some(known) => {
+                    for server in entry.servers {
+                        if !known.servers.contains(&server) {
+                            known.servers.push(server);
+                        }
+                    }
+                }
+                None => people.push(entry),
+            }
+        }
+        people
     }
 
     /// Fills in missing usernames and descriptions from the servers that returned each identity.
@@ -449,7 +515,7 @@ fn verify_all(served: &[wire::SignedEvent]) -> Result<Vec<VerifiedEvent>, Server
         .map(|signed| {
             let event = VerifiedEvent::verify(signed)
                 .map_err(|error| ServerError::InvalidEvent(error.to_string()))?;
-            content::check(event.event(), content::POST_TEXT_BYTES_MAX)
+            content::check(&event, content::POST_TEXT_BYTES_MAX)
                 .map_err(ServerError::InvalidEvent)?;
             Ok(event)
         })
@@ -459,23 +525,9 @@ fn verify_all(served: &[wire::SignedEvent]) -> Result<Vec<VerifiedEvent>, Server
 /// A system's latest USERNAME and DESCRIPTION as one server holds them (`/query_latest`),
 /// verified and resolved by the LWW rule.
 async fn latest_profile(remote: Remote<'_>, system: &PublicKey) -> Result<Profile, ServerError> {
-    let types = wire::RepeatedUInt64 {
-        numbers: vec![content::USERNAME, content::DESCRIPTION],
-    };
-    let params = [
-        ("system", system.to_query_param()),
-        ("event_types", base64url_encode(&types.encode_to_vec())),
-    ];
-    let body = remote.get("/query_latest", &params).await?;
-    let answer =
-        wire::Events::decode(body).map_err(|error| malformed("query_latest answer", error))?;
-    let events = verify_all(&answer.events)?;
-    if let Some(other) = events.iter().find(|event| event.system() != system) {
-        return Err(ServerError::WrongSystem {
-            asked: system.to_string(),
-            served: other.system().to_string(),
-        });
-    }
+    let events = remote
+        .latest(system, &[content::USERNAME, content::DESCRIPTION])
+        .await?;
     let mut partial = Partial::new(*system);
     for event in &events {
         partial.add(event);

@@ -45,6 +45,13 @@ pub enum ClientError {
     DeleteOfDelete(Box<Pointer>),
     #[error(transparent)]
     Image(#[from] crate::ImageError),
+    #[error(
+        "this home is a device, and only the identity's root key may {0}: run the command where \
+         the root key is, or restore it from the recovery words (`agora recovery restore`)"
+    )]
+    NotRoot(String),
+    #[error("{0}")]
+    Device(String),
     #[error("cannot use the CA certificate: {0}")]
     CaCertificate(String),
     #[error("cannot build the HTTP client: {0}")]

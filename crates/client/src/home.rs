@@ -1,7 +1,10 @@
 //! An identity's home directory: its secret key, this device's process, and the local store.
 //!
-//! Layout: `identity.key` (base64 of the 32-byte Ed25519 seed, mode 0600), `process` (base64 of
-//! the 16-byte process id) and `store/` (the SQLite store).
+//! Layout: `identity.key` (base64 of the 32-byte Ed25519 seed this home signs with, mode 0600),
+//! `process` (base64 of the 16-byte process id), `store/` (the SQLite store), and, on a device
+//! of an identity whose root key lives elsewhere, `device-of` (base64 of the identity's public
+//! key; see docs/protocol.md, "Devices"). Without `device-of` the signing key is the identity's
+//! root key.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
@@ -21,6 +24,8 @@ pub struct Home {
     dir: PathBuf,
     secret: SecretKey,
     process: Process,
+    /// The identity this home's key is a device of, when it is not the identity's root key.
+    device_of: Option<PublicKey>,
     store: SqliteStore,
 }
 
@@ -28,6 +33,7 @@ impl Home {
     pub const KEY_FILE: &str = "identity.key";
     pub const PROCESS_FILE: &str = "process";
     pub const STORE_DIR: &str = "store";
+    pub const DEVICE_OF_FILE: &str = "device-of";
 
     /// Creates a new identity in `dir` (created if needed). Refuses when one already exists.
     pub fn init(dir: &Path) -> Result<Self, ClientError> {
@@ -46,11 +52,48 @@ impl Home {
         Self::load(dir, secret, process)
     }
 
+    /// Creates a new device of `identity` in `dir`: a fresh key of its own (the identity's
+    /// secret never comes here) and a new process. Refuses when one already exists.
+    pub fn init_device(dir: &Path, identity: &PublicKey) -> Result<Self, ClientError> {
+        let home = Self::init(dir)?;
+        write_device_of(dir, identity)?;
+        Ok(Self {
+            device_of: Some(*identity),
+            ..home
+        })
+    }
+
+    /// Turns a home holding an identity's root key into a device of it signing with `device`:
+    /// the new key and `device-of` are written first and the root key file is replaced last, so
+    /// a crash leaves either the root home or the device home, never a home without a key.
+    pub fn become_device(self, device: SecretKey) -> Result<Self, ClientError> {
+        let identity = self.system();
+        // The device is a new system: it starts a process of its own.
+        let process = Process::random();
+        let process_path = self.dir.join(Self::PROCESS_FILE);
+        let text = format!("{}\n", base64_standard_encode(process.as_bytes()));
+        fs::write(&process_path, text).map_err(|source| io_error(&process_path, source))?;
+        let staged = self.dir.join(format!("{}.new", Self::KEY_FILE));
+        let _ = fs::remove_file(&staged);
+        write_key(&staged, &device)?;
+        write_device_of(&self.dir, &identity)?;
+        let path = self.dir.join(Self::KEY_FILE);
+        fs::rename(&staged, &path).map_err(|source| io_error(&path, source))?;
+        Ok(Self {
+            secret: device,
+            process,
+            device_of: Some(identity),
+            ..self
+        })
+    }
+
     /// Opens the identity in `dir`, as `init` left it.
     pub fn open(dir: &Path) -> Result<Self, ClientError> {
         let secret = read_key(&dir.join(Self::KEY_FILE))?;
         let process = read_process(&dir.join(Self::PROCESS_FILE))?;
-        Self::load(dir, secret, process)
+        let mut home = Self::load(dir, secret, process)?;
+        home.device_of = read_device_of(&dir.join(Self::DEVICE_OF_FILE))?;
+        Ok(home)
     }
 
     fn load(dir: &Path, secret: SecretKey, process: Process) -> Result<Self, ClientError> {
@@ -65,6 +108,7 @@ impl Home {
             dir: dir.to_owned(),
             secret,
             process,
+            device_of: None,
             store,
         })
     }
@@ -73,8 +117,14 @@ impl Home {
         &self.dir
     }
 
+    /// The key this home signs with: the identity's root key, or a device key.
     pub fn system(&self) -> PublicKey {
         self.secret.public_key()
+    }
+
+    /// The identity this home publishes for: its own key, or the identity it is a device of.
+    pub fn identity(&self) -> PublicKey {
+        self.device_of.unwrap_or_else(|| self.system())
     }
 
     pub fn process(&self) -> Process {
@@ -86,8 +136,8 @@ impl Home {
     }
 
     /// Takes the parts apart, for the client that publishes with them.
-    pub(crate) fn into_parts(self) -> (SecretKey, Process, SqliteStore) {
-        (self.secret, self.process, self.store)
+    pub(crate) fn into_parts(self) -> (SecretKey, Process, Option<PublicKey>, SqliteStore) {
+        (self.secret, self.process, self.device_of, self.store)
     }
 }
 
@@ -144,6 +194,25 @@ fn read_key(path: &Path) -> Result<SecretKey, ClientError> {
             .map_err(|_| malformed(path, format!("seed must be 32 bytes, got {}", bytes.len())))?,
     );
     Ok(SecretKey::from_seed(&seed))
+}
+
+fn write_device_of(dir: &Path, identity: &PublicKey) -> Result<(), ClientError> {
+    let path = dir.join(Home::DEVICE_OF_FILE);
+    let text = format!("{}\n", base64_standard_encode(identity.as_bytes()));
+    fs::write(&path, text).map_err(|source| io_error(&path, source))
+}
+
+fn read_device_of(path: &Path) -> Result<Option<PublicKey>, ClientError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io_error(path, source)),
+    };
+    let bytes =
+        base64_any_decode(text.trim()).map_err(|error| malformed(path, error.to_string()))?;
+    PublicKey::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|error| malformed(path, error.to_string()))
 }
 
 fn read_process(path: &Path) -> Result<Process, ClientError> {

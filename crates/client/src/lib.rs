@@ -6,6 +6,7 @@
 //! signed here, and events from servers are verified (signature and system) before ingest.
 
 mod client;
+mod devices;
 mod discover;
 mod error;
 mod export;
@@ -14,11 +15,13 @@ mod home;
 mod images;
 mod ranges;
 mod read;
+mod recovery;
 mod remote;
 mod state;
 mod sync;
 
 pub use client::{Client, ClientOptions, REQUEST_TIMEOUT};
+pub use devices::{Device, PAIRING_POLL};
 pub use discover::{Found, FoundProfile, TimeRange, TimeRangeError, Topic};
 pub use error::ClientError;
 pub use export::{Bundle, BundleError, import_bundle};
@@ -29,6 +32,9 @@ pub use images::{
     POST_IMAGE_SIDE_MAX, Png, avatar_images, post_image, reassemble,
 };
 pub use read::{FeedPost, PostStats, post_manifest, post_stats_request, post_view, reply_target};
+pub use recovery::{
+    RECOVERY_WORDS, RecoveryError, confirmation_words, recovery_words, secret_from_words,
+};
 pub use remote::ServerError;
 pub use state::{ImageInfo, PostView, Profile};
 pub use sync::{

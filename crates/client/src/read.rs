@@ -16,6 +16,8 @@ use crate::{Client, ClientError, Gathered, PostView, ServerFailure};
 /// One post of the home feed, with its author's username as the local store knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FeedPost {
+    /// The identity that wrote it (the post itself may be signed by one of its devices).
+    pub identity: PublicKey,
     pub username: Option<String>,
     pub post: PostView,
     /// The event this post replies to, when it is a reply.
@@ -52,19 +54,24 @@ impl PostStats {
 }
 
 impl Client {
-    /// The newest `limit` posts of this identity and every system it follows, from the local
-    /// store only, newest first by event time.
+    /// The newest `limit` posts of this identity and every identity it follows, each with all
+    /// of its devices, from the local store only, newest first by event time.
     pub async fn home_feed(&self, limit: usize) -> Result<Vec<FeedPost>, ClientError> {
-        let mut systems = vec![self.system()];
-        systems.extend(self.following().await?);
+        let mut identities = vec![self.identity()];
+        identities.extend(self.following().await?);
+        let blocked = self.blocked().await?;
+        identities.retain(|identity| !blocked.contains(identity));
         let mut merged = Vec::new();
-        for system in dedup_systems(systems) {
-            let username = self.profile(system).await?.username;
-            merged.extend(self.posts(system).await?.into_iter().map(|post| FeedPost {
-                username: username.clone(),
-                post,
-                reply_to: None,
-            }));
+        for identity in dedup_systems(identities) {
+            let username = self.profile(identity).await?.username;
+            for member in self.members(identity).await? {
+                merged.extend(self.posts(member).await?.into_iter().map(|post| FeedPost {
+                    identity,
+                    username: username.clone(),
+                    post,
+                    reply_to: None,
+                }));
+            }
         }
         merged.sort_by_key(|item| std::cmp::Reverse(item.post.unix_milliseconds));
         merged.truncate(limit);
@@ -86,7 +93,8 @@ impl Client {
     }
 
     /// As [`Client::post_stats`], reading up to `replies_max` replies from each server by
-    /// following its references cursor page after page (at least one page is read).
+    /// following its references cursor page after page (at least one page is read). Replies by
+    /// blocked identities are left out (the counts are the servers').
     pub async fn post_stats_paged(
         &self,
         subject: &Pointer,
@@ -110,6 +118,13 @@ impl Client {
                     gathered.failed.push(ServerFailure { server, error });
                 }
             }
+        }
+        match self.blocked_keys().await {
+            Ok(blocked) => gathered
+                .value
+                .reply_events
+                .retain(|reply| !blocked.contains(reply.system())),
+            Err(error) => tracing::warn!(%error, "cannot read the blocked identities"),
         }
         gathered
     }

@@ -102,6 +102,32 @@ impl Remote<'_> {
         }
     }
 
+    /// `/query_latest`: per process and type, the latest event of `system`, each verified
+    /// (signature, system, content rules).
+    pub async fn latest(
+        &self,
+        system: &PublicKey,
+        content_types: &[u64],
+    ) -> Result<Vec<agora_protocol::VerifiedEvent>, ServerError> {
+        let types = wire::RepeatedUInt64 {
+            numbers: content_types.to_vec(),
+        };
+        let url = format!(
+            "{}/query_latest?system={}&event_types={}",
+            self.base,
+            system.to_query_param(),
+            base64url_encode(&types.encode_to_vec())
+        );
+        let body = self.read(self.http.get(url)).await?;
+        let answer =
+            wire::Events::decode(body).map_err(|error| malformed("query_latest answer", error))?;
+        answer
+            .events
+            .iter()
+            .map(|signed| crate::sync::check_served(system, signed))
+            .collect()
+    }
+
     pub(crate) async fn read(
         &self,
         request: reqwest::RequestBuilder,

@@ -2,7 +2,7 @@
 //! elements, and a system's posts. Only what the local store holds counts: pull first to see
 //! what servers know.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use agora_protocol::crdt::{LwwStamp, SetOperation, lww_element_replaces, lww_set_replaces};
 use agora_protocol::{Pointer, PublicKey, VerifiedEvent, content, wire};
@@ -53,23 +53,45 @@ impl ImageInfo {
 }
 
 impl Client {
-    /// This identity's servers: its SERVER set, sorted.
+    /// This identity's servers: the SERVER set of the identity and all its devices, sorted.
     pub async fn servers(&self) -> Result<Vec<String>, ClientError> {
-        self.servers_of(self.system()).await
+        self.servers_of(self.identity()).await
     }
 
-    /// The SERVER set of any system, as far as the local store knows it.
+    /// The SERVER set of any system's identity, as far as the local store knows it.
     pub async fn servers_of(&self, system: PublicKey) -> Result<Vec<String>, ClientError> {
-        let members = self.lww_set(system, content::SERVER).await?;
+        let members = self.members_of_identity(system).await?;
+        let members = self.lww_set(&members, content::SERVER).await?;
         Ok(members
             .into_iter()
             .filter_map(|value| String::from_utf8(value).ok())
             .collect())
     }
 
-    /// The systems this identity follows.
+    /// The identities this identity follows (from whichever of its devices wrote each follow).
     pub async fn following(&self) -> Result<Vec<PublicKey>, ClientError> {
-        let members = self.lww_set(self.system(), content::FOLLOW).await?;
+        self.key_set(content::FOLLOW).await
+    }
+
+    /// The identities this identity blocks (BLOCK, from whichever of its devices wrote it).
+    pub async fn blocked(&self) -> Result<Vec<PublicKey>, ClientError> {
+        self.key_set(content::BLOCK).await
+    }
+
+    /// Every key whose events are hidden: the blocked identities and the devices the local
+    /// store knows of them.
+    pub async fn blocked_keys(&self) -> Result<HashSet<PublicKey>, ClientError> {
+        let mut keys = HashSet::new();
+        for identity in self.blocked().await? {
+            keys.extend(self.members(identity).await?);
+        }
+        Ok(keys)
+    }
+
+    /// An LWW set of serialized keys (FOLLOW, BLOCK) over this identity's members.
+    async fn key_set(&self, content_type: u64) -> Result<Vec<PublicKey>, ClientError> {
+        let members = self.members(self.identity()).await?;
+        let members = self.lww_set(&members, content_type).await?;
         Ok(members
             .iter()
             .filter_map(|value| wire::PublicKey::decode(value.as_slice()).ok())
@@ -77,13 +99,12 @@ impl Client {
             .collect())
     }
 
-    /// A system's username and description: per element, the greatest (lww time, process).
+    /// The username and description of a system's identity: per element, the greatest (lww
+    /// time, process) among the identity's and its devices' writes.
     pub async fn profile(&self, system: PublicKey) -> Result<Profile, ClientError> {
-        let latest = self
-            .store
-            .latest(system, vec![content::USERNAME, content::DESCRIPTION])
+        let events = self
+            .latest_of_identity(system, &[content::USERNAME, content::DESCRIPTION])
             .await?;
-        let events = verify_all(&latest)?;
         let text = |content_type| {
             lww_winner(&events, content_type)
                 .and_then(|value| String::from_utf8(value.to_vec()).ok())
@@ -94,15 +115,36 @@ impl Client {
         })
     }
 
-    /// The winning value of one LWW element of a system (AVATAR, BANNER, …), if any is held.
+    /// The winning value of one LWW element of a system's identity (AVATAR, BANNER, …), if any
+    /// is held.
     pub(crate) async fn element(
         &self,
         system: PublicKey,
         content_type: u64,
     ) -> Result<Option<Vec<u8>>, ClientError> {
-        let latest = self.store.latest(system, vec![content_type]).await?;
-        let events = verify_all(&latest)?;
+        let events = self.latest_of_identity(system, &[content_type]).await?;
         Ok(lww_winner(&events, content_type).map(<[u8]>::to_vec))
+    }
+
+    /// The systems of `system`'s identity: the identity and its devices.
+    async fn members_of_identity(&self, system: PublicKey) -> Result<Vec<PublicKey>, ClientError> {
+        let identity = self.identity_of(system).await?;
+        self.members(identity).await
+    }
+
+    /// Per process and type, the latest of `content_types` of every system of `system`'s
+    /// identity.
+    async fn latest_of_identity(
+        &self,
+        system: PublicKey,
+        content_types: &[u64],
+    ) -> Result<Vec<VerifiedEvent>, ClientError> {
+        let mut events = Vec::new();
+        for member in self.members_of_identity(system).await? {
+            let latest = self.store.latest(member, content_types.to_vec()).await?;
+            events.extend(verify_all(&latest)?);
+        }
+        Ok(events)
     }
 
     /// A system's live posts held locally, newest first.
@@ -111,27 +153,30 @@ impl Client {
         Ok(events.iter().filter_map(crate::post_view).collect())
     }
 
-    /// The members of an LWW element set: per value, the winning operation, kept when an ADD.
+    /// The members of an LWW element set written by any of `systems` (one identity's): per
+    /// value, the winning operation, kept when an ADD.
     async fn lww_set(
         &self,
-        system: PublicKey,
+        systems: &[PublicKey],
         content_type: u64,
     ) -> Result<Vec<Vec<u8>>, ClientError> {
         let mut state: BTreeMap<Vec<u8>, (u64, SetOperation)> = BTreeMap::new();
-        for event in self.feed(system, content_type).await? {
-            let Some(element) = event.event().lww_element_set.as_ref() else {
-                continue; // a tombstone in a deleted event's slot, or a malformed event
-            };
-            let operation = match element.operation() {
-                wire::lww_element_set::Operation::Add => SetOperation::Add,
-                wire::lww_element_set::Operation::Remove => SetOperation::Remove,
-            };
-            let candidate = (element.unix_milliseconds, operation);
-            let value = element.value.to_vec();
-            match state.get(&value) {
-                Some(current) if !lww_set_replaces(candidate, *current) => {}
-                _ => {
-                    state.insert(value, candidate);
+        for system in systems {
+            for event in self.feed(*system, content_type).await? {
+                let Some(element) = event.event().lww_element_set.as_ref() else {
+                    continue; // a tombstone in a deleted event's slot, or a malformed event
+                };
+                let operation = match element.operation() {
+                    wire::lww_element_set::Operation::Add => SetOperation::Add,
+                    wire::lww_element_set::Operation::Remove => SetOperation::Remove,
+                };
+                let candidate = (element.unix_milliseconds, operation);
+                let value = element.value.to_vec();
+                match state.get(&value) {
+                    Some(current) if !lww_set_replaces(candidate, *current) => {}
+                    _ => {
+                        state.insert(value, candidate);
+                    }
                 }
             }
         }
@@ -143,7 +188,7 @@ impl Client {
     }
 
     /// Every event of a system's per-type feed in the local store, page by page.
-    async fn feed(
+    pub(crate) async fn feed(
         &self,
         system: PublicKey,
         content_type: u64,
@@ -167,7 +212,7 @@ impl Client {
     }
 }
 
-fn verify_all(signed: &[wire::SignedEvent]) -> Result<Vec<VerifiedEvent>, ClientError> {
+pub(crate) fn verify_all(signed: &[wire::SignedEvent]) -> Result<Vec<VerifiedEvent>, ClientError> {
     signed
         .iter()
         .map(|signed| VerifiedEvent::verify(signed).map_err(stored_corrupt))

@@ -95,9 +95,26 @@ impl Client {
         })
     }
 
+    /// Sends `server` what it lacks of every system of this identity (the root key's events
+    /// and every device's), so a device's pairing and a revocation reach each server.
     async fn push_to(&self, server: &str) -> Result<usize, ServerError> {
+        let mut members = self
+            .members(self.identity())
+            .await
+            .map_err(|error| ServerError::Local(error.to_string()))?;
+        // A device waiting to be paired is not a member yet, but its request must go out.
+        if !members.contains(&self.system()) {
+            members.push(self.system());
+        }
+        let mut sent = 0;
+        for system in members {
+            sent += self.push_system_to(server, system).await?;
+        }
+        Ok(sent)
+    }
+
+    async fn push_system_to(&self, server: &str, system: PublicKey) -> Result<usize, ServerError> {
         let remote = self.remote(server);
-        let system = self.system();
         let remote_ranges = remote.ranges(&system).await?;
         let local_ranges = self.local_ranges(system).await?;
         let mut sent = 0;
@@ -245,7 +262,7 @@ pub fn verify_served(
     })
 }
 
-fn check_served(
+pub(crate) fn check_served(
     system: &PublicKey,
     signed: &wire::SignedEvent,
 ) -> Result<VerifiedEvent, ServerError> {
@@ -257,8 +274,7 @@ fn check_served(
             served: event.system().to_string(),
         });
     }
-    content::check(event.event(), content::POST_TEXT_BYTES_MAX)
-        .map_err(ServerError::InvalidEvent)?;
+    content::check(&event, content::POST_TEXT_BYTES_MAX).map_err(ServerError::InvalidEvent)?;
     Ok(event)
 }
 

@@ -199,6 +199,22 @@ impl Author {
         )
     }
 
+    /// Blocks (or unblocks) a system: an LWW set member of BLOCK (18), as the official clients
+    /// write it.
+    pub fn block(
+        &mut self,
+        system: &PublicKey,
+        block: bool,
+        unix_milliseconds: u64,
+    ) -> Result<VerifiedEvent, EventError> {
+        self.set_member(
+            content::BLOCK,
+            &system.to_wire().encode_to_vec(),
+            block,
+            unix_milliseconds,
+        )
+    }
+
     /// An opinion on an event: `content::opinion::LIKE`, `DISLIKE` or `NEUTRAL`.
     pub fn opinion(
         &mut self,

@@ -26,6 +26,13 @@ pub const JOIN_TOPIC: ContentType = 17;
 pub const BLOCK: ContentType = 18;
 pub const BLOCK_TOPIC: ContentType = 19;
 
+/// Agora extension types (docs/protocol.md), numbered from 1000, far above every client's.
+/// Device keys: a device's acceptance of an identity, the identity's authorization of a device,
+/// and its revocation (see [`crate::devices`]).
+pub const DEVICE_ACCEPT: ContentType = 1000;
+pub const DEVICE_AUTHORIZE: ContentType = 1001;
+pub const DEVICE_REVOKE: ContentType = 1002;
+
 /// The largest post text, in UTF-8 bytes, that the reference server accepts.
 pub const POST_TEXT_BYTES_MAX: usize = 10_000;
 
@@ -50,8 +57,9 @@ pub const DIGEST_TYPE_SHA256: u64 = 1;
 
 /// Checks the rules the server enforces on the content of the few types it reads (spec section
 /// 5.1 step 6, and section 3.5): the reference server answered these with 500; we name them.
-pub fn check(event: &crate::wire::Event, post_text_bytes_max: usize) -> Result<(), String> {
+pub fn check(verified: &crate::VerifiedEvent, post_text_bytes_max: usize) -> Result<(), String> {
     use prost::Message as _;
+    let event = verified.event();
     let utf8 = |value: &[u8], what: &str| {
         std::str::from_utf8(value)
             .map(|_| ())
@@ -73,6 +81,11 @@ pub fn check(event: &crate::wire::Event, post_text_bytes_max: usize) -> Result<(
             }
             if delete.indices.is_none() {
                 return Err("delete body is missing indices".into());
+            }
+            if crate::devices::is_device_statement(delete.content_type) {
+                return Err(
+                    "device statements cannot be deleted; revoke the device instead".into(),
+                );
             }
         }
         POST => {
@@ -113,6 +126,7 @@ pub fn check(event: &crate::wire::Event, post_text_bytes_max: usize) -> Result<(
             crate::wire::Claim::decode(event.content.clone())
                 .map_err(|error| format!("malformed Claim body: {error}"))?;
         }
+        DEVICE_ACCEPT | DEVICE_AUTHORIZE | DEVICE_REVOKE => crate::devices::check(verified)?,
         _ => {}
     }
     Ok(())

@@ -7,6 +7,7 @@
 pub mod author;
 pub mod content;
 pub mod crdt;
+pub mod devices;
 pub mod encoding;
 pub mod event;
 pub mod keys;

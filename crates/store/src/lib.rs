@@ -4,6 +4,7 @@
 //! exact counters, limits) are defined once here; an engine only decides how to keep them.
 
 mod curation;
+pub mod devices;
 pub mod discovery;
 mod identity;
 pub mod moderation;

@@ -43,7 +43,7 @@ fn prepare_one(signed: &wire::SignedEvent, limits: IngestLimits) -> Result<Verif
         ));
     }
     let verified = VerifiedEvent::verify(signed).map_err(|error| error.to_string())?;
-    content::check(verified.event(), limits.post_text_bytes_max)?;
+    content::check(&verified, limits.post_text_bytes_max)?;
     Ok(verified)
 }
 

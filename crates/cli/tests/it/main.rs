@@ -1,10 +1,13 @@
 //! The `agora` binary run as a person runs it: a subprocess against real servers.
 
 mod admin;
+mod block;
+mod devices;
 mod discover;
 mod export;
 mod handles;
 mod interop;
+mod interop_devices;
 mod interop_read;
 mod media;
 mod misbehave;

@@ -1,7 +1,7 @@
-//! Running the `agora` binary in tests: `agora serve` with the address it prints, and the user
-//! commands with their output.
+//! Running the `agora` binary in tests: `agora serve` with the address it prints, the user
+//! commands with their output, and pairing a device through the real two-home flow.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -242,4 +242,120 @@ pub fn official_client_tests(file: &str, server: &str, env: &[(&str, &str)]) -> 
         .output()
         .expect("node is installed")
         .into()
+}
+
+/// A new device pairing in the background: `agora device pair LINK --json`, with the code and
+/// confirmation words it printed first.
+pub struct Pairing {
+    child: Child,
+    pub code: String,
+    pub confirmation: String,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for Pairing {
+    /// A pairing the test abandons must not keep running.
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Pairing {
+    /// Starts pairing `home` to the identity of `link` and waits for its code.
+    pub fn start(home: &Path, link: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
+            .args([
+                "device",
+                "pair",
+                link,
+                "--json",
+                "--timeout-secs",
+                "60",
+                "--home",
+            ])
+            .arg(home)
+            .env_remove("AGORA_HOME")
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("agora starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("a first line");
+        let first: Value =
+            serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line:?}"));
+        Self {
+            child,
+            code: first["code"].as_str().expect("code").to_owned(),
+            confirmation: first["confirmation"].as_str().expect("words").to_owned(),
+            stdout,
+        }
+    }
+
+    /// Waits for the pairing to end; its final JSON answer.
+    pub async fn finish(mut self) -> Value {
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).expect("a last line");
+            assert!(
+                self.child.wait().expect("exit").success(),
+                "pair failed: {line}"
+            );
+            serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line:?}"))
+        })
+        .await
+        .expect("pairing thread")
+    }
+}
+
+/// Runs `agora ARGS --home HOME` with `input` on its stdin.
+pub async fn agora_input(home: &Path, args: &[&str], input: &str) -> Run {
+    let input = input.to_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .env_remove("AGORA_HOME")
+        .env("RUST_LOG", "off");
+    tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("agora starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        Run::from(child.wait_with_output().expect("agora runs"))
+    })
+    .await
+    .expect("agora thread")
+}
+
+/// Pairs `new_home` to the identity whose root is in `root_home`, through the real flow: the
+/// new device prints a code and words, the root approves the code after seeing the same words.
+pub async fn pair(root_home: &Path, new_home: &Path, link: &str, name: &str) -> Value {
+    let pairing = Pairing::start(new_home, link);
+    let approve = agora_input(
+        root_home,
+        &["device", "approve", &pairing.code, "--name", name],
+        "y\n",
+    )
+    .await;
+    assert!(approve.success, "approve failed: {}", approve.stderr);
+    assert!(
+        approve.stderr.contains(&pairing.confirmation),
+        "the root shows the words the device shows ({}): {}",
+        pairing.confirmation,
+        approve.stderr
+    );
+    assert_eq!(pairing.confirmation.split(' ').count(), 5);
+    pairing.finish().await
 }

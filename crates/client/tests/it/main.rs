@@ -1,5 +1,6 @@
 //! Integration tests of the client against real servers.
 
+mod devices;
 mod discover;
 mod home;
 mod images;

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod curation;
+mod devices;
 mod discovery;
 mod identity;
 mod ingest;

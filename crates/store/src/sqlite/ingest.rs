@@ -25,6 +25,9 @@ pub(super) fn apply(
     if slot_is_stored(tx, system, process, clock)? {
         return Ok(IngestOutcome::Duplicate);
     }
+    if let Some(reason) = super::devices::refusal(tx, event)? {
+        return Ok(IngestOutcome::Rejected(reason));
+    }
     let delete = match event.delete_body() {
         Ok(delete) => delete,
         Err(error) => return Ok(IngestOutcome::Rejected(error.to_string())),
@@ -56,6 +59,7 @@ pub(super) fn apply(
     insert_references(tx, event, id)?;
     super::discovery::index_event(tx, event, id, received_ms)?;
     super::identity::record_claim(tx, event, id)?;
+    super::devices::record(tx, event, id)?;
     if let Some(delete) = delete {
         let target = delete.process.as_bytes().as_slice();
         let target_clock = clock_sql(delete.logical_clock);

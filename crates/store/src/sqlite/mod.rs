@@ -1,6 +1,7 @@
 //! The embedded SQLite engine: WAL, one writer thread with group commit, parallel readers.
 
 mod curation;
+mod devices;
 mod discovery;
 mod identity;
 mod ingest;

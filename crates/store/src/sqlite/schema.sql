@@ -261,3 +261,17 @@ BEGIN
     DELETE FROM moderation_status WHERE event_id = OLD.id;
     DELETE FROM moderation_tags WHERE event_id = OLD.id;
 END;
+
+-- Device revocations (docs/protocol.md, "Devices"): one row per stored DEVICE_REVOKE (1002),
+-- keyed by the device it revokes; the event itself holds the bounds. Written in the ingest
+-- transaction and emptied with its event by the trigger.
+CREATE TABLE IF NOT EXISTS device_revocations (
+    event_id INTEGER PRIMARY KEY,
+    device BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS device_revocations_device ON device_revocations (device);
+CREATE TRIGGER IF NOT EXISTS device_revocations_follow_events AFTER DELETE ON events
+WHEN OLD.content_type = 1002
+BEGIN
+    DELETE FROM device_revocations WHERE event_id = OLD.id;
+END;

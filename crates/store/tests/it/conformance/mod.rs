@@ -4,6 +4,7 @@
 pub mod counters;
 pub mod curation;
 pub mod deletes;
+pub mod devices;
 pub mod discovery;
 pub mod durability;
 pub mod feeds;
@@ -88,6 +89,8 @@ macro_rules! suite {
             identity::removed_and_refused_systems_hold_no_handle,
             identity::claims_resolve_through_vouches_of_the_trust_root,
             identity::claims_go_with_their_events,
+            devices::revoked_device_events_are_refused_and_late_ones_dropped,
+            devices::a_revocation_in_the_same_batch_applies_to_the_events_after_it,
         );
 
         $crate::conformance::suite!(@labeled $engine;
