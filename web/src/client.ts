@@ -8,7 +8,8 @@ import {
     digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, sign, systemId,
     topicReference, type Draft, type PointerParts, type ProcessState, type Verified,
 } from './events';
-import { parseBundle } from './links';
+import { acceptanceContent, confirmationWords, DEVICE_ACCEPT, devicesOf, pairingCode, permits, type Member } from './devices';
+import { parseBundle, parseLink } from './links';
 import { CT, DISLIKE, LIKE, NEUTRAL, pb } from './proto';
 import * as remote from './remote';
 import { eventsOf, keep, load, save } from './store';
@@ -31,12 +32,21 @@ interface StoredIdentity {
     process: string;
     clock: number;
     indices: [number, number][];
+    /** When this browser is a device: the identity it belongs to (or asked to belong to). */
+    root?: string;
+    /** Whether the identity authorized this device. */
+    paired?: boolean;
 }
 
-let identity: ProcessState | null = (() => {
+let identity: ProcessState | null = null;
+let root: string | null = null;
+let paired = false;
+(() => {
     const stored = load<StoredIdentity | null>('identity', null);
-    if (!stored) return null;
-    return { seed: fromBase64(stored.seed), process: fromBase64(stored.process), clock: stored.clock, indices: stored.indices };
+    if (!stored) return;
+    identity = { seed: fromBase64(stored.seed), process: fromBase64(stored.process), clock: stored.clock, indices: stored.indices };
+    root = stored.root ?? null;
+    paired = stored.paired ?? false;
 })();
 
 function persistIdentity(): void {
@@ -46,12 +56,21 @@ function persistIdentity(): void {
         process: base64url(identity.process),
         clock: identity.clock,
         indices: identity.indices,
+        ...(root ? { root, paired } : {}),
     } satisfies StoredIdentity);
 }
 
-export const hasIdentity = (): boolean => identity !== null;
-export const me = (): string => systemId(publicKeyOf(identity!.seed));
+/** Whether this browser has an identity it can use (a device waiting for approval has not). */
+export const hasIdentity = (): boolean => identity !== null && (root === null || paired);
+/** The identity this browser speaks for: its own key, or the identity it is a device of. */
+export const me = (): string => root ?? signer();
+/** The key this browser signs with (a device's own key, or the identity's). */
+export const signer = (): string => systemId(publicKeyOf(identity!.seed));
 export const seed = (): Uint8Array => identity!.seed;
+export const isDevice = (): boolean => root !== null;
+/** The identity a device key belongs to, for the keys whose identity was read here. */
+const owners = new Map<string, string>();
+export const ownerOf = (system: string): string => owners.get(system) ?? system;
 export const origin = (): string => location.origin;
 
 /** Servers learned from links, per system. */
@@ -122,13 +141,14 @@ export function lwwSet(events: Verified[], type: number): { value: Uint8Array; e
     return [...winners.values()].filter((w) => w.add).map((w) => ({ value: w.value, event: w.event }));
 }
 
-function deletedSlots(system: string, events: Verified[]): Set<string> {
+/** The slots deleted by DELETE events (each deletes an event of the key that signed it). */
+function deletedSlots(events: Verified[]): Set<string> {
     const deleted = new Set<string>();
     for (const e of events) {
         if (e.type !== CT.DELETE) continue;
         try {
             const d = pb.Delete.decode(e.event.content);
-            if (d.process?.process) deleted.add(`${system}|${base64url(d.process.process)}|${Number(d.logicalClock)}`);
+            if (d.process?.process) deleted.add(`${e.system}|${base64url(d.process.process)}|${Number(d.logicalClock)}`);
         } catch { /* a malformed delete deletes nothing */ }
     }
     return deleted;
@@ -143,9 +163,25 @@ const keyOfValue = (value: Uint8Array): string | null => {
     }
 };
 
-export async function profile(system: string): Promise<Profile> {
+/** The device keys `system` authorized (revoked ones with their bounds), from what is kept. */
+export async function members(system: string): Promise<Member[]> {
+    const list = devicesOf([...(await eventsOf(system)).values()]);
+    for (const member of list) owners.set(member.system, system);
+    return list;
+}
+
+/** An identity's events: its own and those of its devices within their bounds. */
+async function identityEvents(system: string): Promise<Verified[]> {
     const events = [...(await eventsOf(system)).values()];
-    const deleted = deletedSlots(system, events);
+    for (const member of await members(system)) {
+        events.push(...[...(await eventsOf(member.system)).values()].filter((e) => permits(member, e)));
+    }
+    return events;
+}
+
+export async function profile(system: string): Promise<Profile> {
+    const events = await identityEvents(system);
+    const deleted = deletedSlots(events);
     const live = events.filter((e) => !deleted.has(e.slot));
     const text = (type: number) => {
         const value = lwwElement(live, type);
@@ -188,7 +224,7 @@ export async function myServers(): Promise<string[]> {
 
 /** Where `system` can be read: its own servers, the hints of links to it, then this identity's. */
 export async function serversOf(system: string): Promise<string[]> {
-    const own = system === me() ? [] : (await profile(system)).servers;
+    const own = identity && system === me() ? [] : (await profile(system)).servers;
     return [...new Set([...own, ...(hints[system] ?? []), ...(await myServers())])];
 }
 
@@ -245,9 +281,12 @@ function compact(clocks: [number, number][]): [number, number][] {
     return out;
 }
 
-/** Reads `system` from every server it can be read from. */
+/** Reads `system` from every server it can be read from, then each of its devices. */
 export async function refresh(system: string): Promise<Gathered> {
-    return sync(system, await serversOf(system));
+    const servers = await serversOf(system);
+    let gathered = await sync(system, servers);
+    for (const member of await members(system)) gathered = joinGathered(gathered, await sync(member.system, servers));
+    return gathered;
 }
 
 // ---- identity ----
@@ -266,6 +305,46 @@ export async function importIdentity(text: string): Promise<Gathered> {
     persistIdentity();
     await keep(bundle.events);
     return refresh(me());
+}
+
+// ---- pairing this browser as a device ----
+
+/** Makes this browser a device of the identity `link` names: a new key that accepts the
+ * identity, published to the identity's servers. The root's `agora device approve` with the
+ * pairing code authorizes it; [`checkPaired`] notices. */
+export async function startPairing(link: string): Promise<Gathered> {
+    const parsed = parseLink(link);
+    if (parsed.kind !== 'system') throw new Error('pairing needs the identity\'s link (agora link prints it)');
+    addHints(parsed.system, parsed.servers);
+    const servers = await serversOf(parsed.system);
+    const read = await sync(parsed.system, servers);
+    if (read.answered.length === 0) throw new Error(`no server answered for this identity (asked: ${servers.join(', ')})`);
+    identity = { seed: randomBytes(32), process: randomBytes(16), clock: 0, indices: [] };
+    root = parsed.system;
+    paired = false;
+    persistIdentity();
+    await publish({ type: DEVICE_ACCEPT, content: acceptanceContent(parsed.system) });
+    const pushed = await pushOwn();
+    if (pushed.answered.length === 0) throw new Error(`no server of the identity took this browser's request: ${pushed.failed.map((f) => `${f.server} ${f.error}`).join('; ')}`);
+    return pushed;
+}
+
+/** What a device waiting for approval shows: the identity, its pairing code and words. */
+export async function pairingState(): Promise<{ identity: string; code: string; words: string } | null> {
+    if (!identity || !root || paired) return null;
+    return { identity: root, code: pairingCode(signer()), words: await confirmationWords(root, signer()) };
+}
+
+/** Whether the identity authorized this device yet (reads the identity's servers). */
+export async function checkPaired(): Promise<boolean> {
+    if (!root || paired) return paired;
+    await sync(root, await serversOf(root));
+    if ((await members(root)).some((m) => m.system === signer() && m.bounds === null)) {
+        paired = true;
+        persistIdentity();
+        await refresh(root);
+    }
+    return paired;
 }
 
 // ---- publishing ----
@@ -292,7 +371,7 @@ export function pushOwn(): Promise<Gathered> {
     pushing = (async () => {
         const gathered = emptyGathered();
         try {
-            const system = me();
+            const system = signer();
             const servers = await myServers();
             const own = [...(await eventsOf(system)).values()].sort((a, b) => a.clock - b.clock);
             await Promise.all(servers.map(async (server) => {
@@ -354,7 +433,7 @@ async function deliver(event: Verified, servers: string[]): Promise<void> {
     if (others.length === 0) return;
     // With it go the name and the SERVER events, so the author's servers can say who reacted and
     // where the rest of this identity lives.
-    const mine = [...(await eventsOf(me())).values()];
+    const mine = [...(await eventsOf(signer())).values()];
     const latest = (type: number) => mine.filter((e) => e.type === type).sort((a, b) => b.clock - a.clock).slice(0, 1);
     const batch = [...latest(CT.USERNAME), ...lwwSet(mine, CT.SERVER).map((w) => w.event), event];
     await Promise.all(others.map((s) => remote.postEvents(s, batch).catch(() => undefined)));
@@ -431,7 +510,7 @@ export async function claimHandle(handle: string): Promise<string[]> {
             const challenge = await remote.challenge(server);
             const body = pb.HarborChallengeResponseBody.decode(challenge.body ?? new Uint8Array());
             const message = concat([utf8('agora claim_handle v1'), Uint8Array.of(0), body.challenge ?? new Uint8Array(), utf8(handle)]);
-            await remote.claimHandle(server, { system: { keyType: 1, key: fromBase64(me()) }, handle, challenge, signature: sign(message, identity!.seed) });
+            await remote.claimHandle(server, { system: { keyType: 1, key: fromBase64(signer()) }, handle, challenge, signature: sign(message, identity!.seed) });
             return `claimed ${handle} on ${server}`;
         } catch (error) {
             return `${server}: ${(error as Error).message}`;

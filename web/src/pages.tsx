@@ -24,14 +24,24 @@ async function blocked(): Promise<Set<string>> {
 export function Welcome({ onReady }: { onReady: () => void }) {
     const [name, setName] = useState('');
     const [backup, setBackup] = useState('');
+    const [identityLink, setIdentityLink] = useState('');
+    const [pairing, setPairing] = useState<{ identity: string; code: string; words: string } | null>(null);
+    useEffect(() => { void client.pairingState().then(setPairing); }, []);
+    useEffect(() => {
+        if (!pairing) return;
+        // Waits for the identity's approval, asking its servers every two seconds.
+        const timer = setInterval(() => { void client.checkPaired().then((done) => done && onReady()); }, 2000);
+        return () => clearInterval(timer);
+    }, [pairing]);
     const [error, setError] = useState<string | null>(null);
     const [busy, setBusy] = useState(false);
-    const run = (fn: () => Promise<unknown>) => async (e: Event) => {
+    const run = (fn: () => Promise<unknown>, then: () => void = onReady) => async (e: Event) => {
         e.preventDefault();
         setBusy(true);
         setError(null);
-        try { await fn(); onReady(); } catch (err) { setError((err as Error).message); } finally { setBusy(false); }
+        try { await fn(); then(); } catch (err) { setError((err as Error).message); } finally { setBusy(false); }
     };
+    if (pairing) return <Pairing code={pairing.code} words={pairing.words} />;
     return (
         <section class="welcome">
             <h1>Welcome to Agora</h1>
@@ -48,7 +58,27 @@ export function Welcome({ onReady }: { onReady: () => void }) {
                 <textarea id="backup" rows={3} value={backup} onInput={(e) => setBackup(e.currentTarget.value)} />
                 <button type="submit" disabled={busy}>Import</button>
             </form>
+            <form onSubmit={run(async () => { await client.startPairing(identityLink); setPairing(await client.pairingState()); }, () => undefined)} class="card">
+                <h2>Pair this browser with your identity</h2>
+                <p class="muted">This browser gets its own key, and your identity authorizes it: no secret is copied.</p>
+                <label for="pair-link">Your identity's link (<code>agora link</code> prints it)</label>
+                <input id="pair-link" value={identityLink} onInput={(e) => setIdentityLink(e.currentTarget.value)} />
+                <button type="submit" disabled={busy}>Pair</button>
+            </form>
             {error && <p class="error" role="alert">{error}</p>}
+        </section>
+    );
+}
+
+function Pairing({ code, words }: { code: string; words: string }) {
+    return (
+        <section class="welcome">
+            <h1>Waiting for your approval</h1>
+            <p>On a computer with your identity's root key, run:</p>
+            <pre class="card"><code>agora device approve <span data-testid="pairing-code">{code}</span></code></pre>
+            <p>and check that it shows exactly these words:</p>
+            <p class="words" data-testid="confirmation-words">{words}</p>
+            <p class="muted" role="status">This page continues by itself once the identity approved this browser.</p>
         </section>
     );
 }
@@ -321,7 +351,7 @@ export function PostPage({ encoded }: { encoded: string }) {
     if (event === null) return <section><h1>Post</h1><Notices gathered={gathered} what="this post" /><Empty>This post is not available: it was deleted, or none of its servers has it.</Empty></section>;
     const slot = pointerSlot(pointerTo(event));
     const myOpinion = mine?.opinions.get(slot) ?? null;
-    const isMine = event.system === client.me();
+    const isMine = event.system === client.signer();
     const hidden = new Set(mine?.blocks ?? []);
     const vote = (value: 'like' | 'dislike') => async () => {
         await client.opinion(pointerTo(event), myOpinion === value ? null : value);
@@ -331,7 +361,7 @@ export function PostPage({ encoded }: { encoded: string }) {
         if (!confirm('Delete this post on every server?')) return;
         await client.remove(event);
         changed();
-        navigate(userPath(event.system, servers.slice(0, 3)));
+        navigate(userPath(client.me(), servers.slice(0, 3)));
     };
     const replies = (stats?.replies ?? []).filter((r) => !hidden.has(r.system) && client.allowedByFilters(r));
     return (

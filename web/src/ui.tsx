@@ -82,8 +82,14 @@ export function Avatar({ system, size, servers }: { system: string; size: number
     useEffect(() => {
         let live = true;
         void (async () => {
-            const manifest = avatarManifest((await client.profile(system)).avatar, size);
-            const found = manifest ? await imageUrl(system, manifest, servers) : null;
+            // The avatar may be set by any member of the identity: look for its sections under each.
+            const owner = client.ownerOf(system);
+            const manifest = avatarManifest((await client.profile(owner)).avatar, size);
+            let found: string | null = null;
+            if (manifest) for (const key of [owner, ...(await client.members(owner)).map((m) => m.system)]) {
+                found = await imageUrl(key, manifest, servers);
+                if (found) break;
+            }
             if (live) setUrl(found);
         })();
         return () => { live = false; };
@@ -106,7 +112,7 @@ export function useName(system: string): string {
     const tick = useProfileChanges();
     useEffect(() => {
         let live = true;
-        void client.profile(system).then((p) => live && setName(p.username));
+        void client.profile(client.ownerOf(system)).then((p) => live && setName(p.username));
         return () => { live = false; };
     }, [system, tick]);
     return name ?? `${shortKey(system)}…`;
@@ -146,12 +152,13 @@ export function PostCard({ event, servers, from }: { event: Verified; servers: s
     const link = eventLink(event.system, event.process, event.clock, servers.slice(0, 3));
     const topic = topicOf(event);
     const parent = replyTarget(event);
-    const pending = client.hasIdentity() && event.system === client.me() && client.isPending(event.slot);
+    const pending = client.hasIdentity() && event.system === client.signer() && client.isPending(event.slot);
+    const author = client.ownerOf(event.system);
     return (
         <article class="post" aria-label={`Post by ${name}`}>
             <header>
-                <Avatar system={event.system} size={32} servers={servers} />
-                <A href={userPath(event.system, servers.slice(0, 3))} class="author">{name}</A>
+                <Avatar system={author} size={32} servers={servers} />
+                <A href={userPath(author, servers.slice(0, 3))} class="author">{name}</A>
                 <A href={pagePath('post', link)} class="time"><time dateTime={new Date(event.ms).toISOString()}>{timeFormat.format(event.ms)}</time></A>
             </header>
             {parent && <p class="muted">Reply to <A href={pagePath('post', eventLink(client.encodeId(parent.system), parent.process, parent.clock, servers.slice(0, 3)))}>a post</A></p>}

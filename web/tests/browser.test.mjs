@@ -270,6 +270,37 @@ test('identities move between agora and the browser, and between browsers, by ba
     await fresh.close();
 });
 
+test('a browser paired as a device of an identity made by agora posts as that identity', { skip }, async () => {
+    const home = tempHome();
+    await agora(home, 'init', '--name', 'Nia');
+    await agora(home, 'server', 'add', one.url);
+    await agora(home, 'post', 'Posted with the root key');
+    const link = (await agora(home, 'link')).trim();
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15000);
+    await page.goto(one.url);
+    await page.getByLabel(/Your identity's link/).fill(link);
+    await page.getByRole('button', { name: 'Pair' }).click();
+    const code = await page.getByTestId('pairing-code').textContent();
+    const words = await page.getByTestId('confirmation-words').textContent();
+    assert.equal(words.split(' ').length, 5);
+
+    // The root's home shows the same words and approves.
+    const approved = await agora(home, 'device', 'approve', code, '--yes', '--name', 'browser');
+    assert.match(approved, new RegExp(`confirmation: ${words}`));
+    await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+    await postCard(page, 'Posted with the root key').waitFor();
+    await writePost(page, 'Posted from a paired browser');
+    await waitSent(page);
+    // The browser's post is the identity's: named Nia here and in the terminal's feed.
+    await postCard(page, 'Posted from a paired browser').getByRole('link', { name: 'Nia' }).waitFor();
+    await agora(home, 'sync');
+    assert.match(await agora(home, 'feed'), /Posted from a paired browser/);
+    await context.close();
+});
+
 test('people edit their profile, claim a handle, dislike, delete their posts, and block and unblock others', { skip }, async () => {
     const jay = await person(one.url, 'J');
     const kim = await person(one.url, 'Kim');
