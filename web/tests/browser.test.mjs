@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-    ADMIN_TOKEN, BIN, accessibilityProblems, agora, tempHome, addServer, launch, official, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
+    ADMIN_TOKEN, BIN, accessibilityProblems, agora, tempHome, visit, addServer, launch, official, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
 } from './support.mjs';
 
 const skip = !BIN && 'AGORA_BIN is not set (crates/cli/tests/it/web.rs runs this file)';
@@ -225,10 +225,7 @@ test('identities move between agora and the browser, and between browsers, by ba
     const cliBackup = (await agora(home, 'export')).trim();
 
     // Imported into a browser: the same identity, its name and posts.
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(15000);
-    await page.goto(one.url);
+    const { context, page } = await visit(one.url);
     await page.getByLabel(/Account backup link/).fill(cliBackup);
     await page.getByRole('button', { name: 'Import' }).click();
     await postCard(page, 'Typed in a terminal').waitFor();
@@ -247,10 +244,7 @@ test('identities move between agora and the browser, and between browsers, by ba
     await page.getByRole('button', { name: 'Show backup link' }).click();
     const webBackup = await page.getByLabel('Backup link').inputValue();
     assert.match(webBackup, /^polycentric:\/\//);
-    const other = await browser.newContext({ viewport: { width: 390, height: 800 } });
-    const second = await other.newPage();
-    second.setDefaultTimeout(15000);
-    await second.goto(two.url);
+    const { context: other, page: second } = await visit(two.url, { viewport: { width: 390, height: 800 } });
     await second.getByLabel(/Account backup link/).fill(webBackup);
     await second.getByRole('button', { name: 'Import' }).click();
     await postCard(second, 'Typed in a browser').waitFor();
@@ -258,10 +252,7 @@ test('identities move between agora and the browser, and between browsers, by ba
     await nav(second, 'Profile');
     await second.getByRole('heading', { name: 'Ivy', level: 1 }).waitFor();
     // A backup that is not one is refused with a reason.
-    const fresh = await browser.newContext();
-    const third = await fresh.newPage();
-    third.setDefaultTimeout(15000);
-    await third.goto(two.url);
+    const { context: fresh, page: third } = await visit(two.url);
     await third.getByLabel(/Account backup link/).fill('polycentric://nonsense');
     await third.getByRole('button', { name: 'Import' }).click();
     await third.getByRole('alert').filter({ hasText: 'not an account backup' }).waitFor();
@@ -277,10 +268,7 @@ test('a browser paired as a device of an identity made by agora posts as that id
     await agora(home, 'post', 'Posted with the root key');
     const link = (await agora(home, 'link')).trim();
 
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(15000);
-    await page.goto(one.url);
+    const { context, page } = await visit(one.url);
     await page.getByLabel(/Your identity's link/).fill(link);
     await page.getByRole('button', { name: 'Pair' }).click();
     const code = await page.getByTestId('pairing-code').textContent();
@@ -369,9 +357,7 @@ test('people edit their profile, claim a handle, dislike, delete their posts, an
 
 test('the main pages have no serious accessibility problem and are photographed at 390 and 1280 px', { skip }, async () => {
     // axe-core is injected into the page, which the page's own CSP would refuse.
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
-    const page = await context.newPage();
-    page.setDefaultTimeout(15000);
+    const { context, page } = await visit(one.url, { bypassCSP: true });
     const problems = [];
     const check = async (name, ready) => {
         await ready();

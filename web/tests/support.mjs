@@ -73,14 +73,19 @@ export async function launch() {
     return browser;
 }
 
-/** A person: a fresh browser context (its own storage) on the page `server` serves. */
-export async function person(server, name, options = {}) {
+/** A fresh browser context (its own storage) on the page `server` serves. */
+export async function visit(server, options = {}) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server });
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT_MS);
-    page.on('pageerror', (error) => console.error(`[${name}] page error: ${error.message}`));
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
     await page.goto(server);
+    return { context, page };
+}
+
+/** A person: a new identity named `name` on the page `server` serves. */
+export async function person(server, name, options = {}) {
+    const { context, page } = await visit(server, options);
     await page.getByLabel('Your name').fill(name);
     await page.getByRole('button', { name: 'Create identity' }).click();
     await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
