@@ -8,7 +8,7 @@ import {
     digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, sign, systemId,
     topicReference, type Draft, type PointerParts, type ProcessState, type Verified,
 } from './events';
-import { acceptanceContent, confirmationWords, DEVICE_ACCEPT, devicesOf, pairingCode, permits, type Member } from './devices';
+import { acceptanceContent, acceptedIdentity, confirmationWords, DEVICE_ACCEPT, devicesOf, pairingCode, permits, type Member } from './devices';
 import { parseBundle, parseLink } from './links';
 import { CT, DISLIKE, LIKE, NEUTRAL, pb } from './proto';
 import * as remote from './remote';
@@ -589,12 +589,20 @@ export async function learnProfiles(people: { system: string; servers: string[] 
         if (asked.has(system)) return;
         asked.add(system);
         addHints(system, servers);
-        if ((await profile(system)).username !== null) return;
+        if (owners.has(system) || (await profile(system)).username !== null) return;
         for (const server of servers) {
             try {
-                const latest = await remote.queryLatest(server, system, [CT.USERNAME, CT.DESCRIPTION, CT.AVATAR, CT.SERVER]);
+                const latest = await remote.queryLatest(server, system, [CT.USERNAME, CT.DESCRIPTION, CT.AVATAR, CT.SERVER, DEVICE_ACCEPT]);
                 await keep(latest);
                 learned ||= latest.length > 0;
+                // A device key: it is its identity's only if the identity authorized it.
+                const accepted = latest.find((e) => e.type === DEVICE_ACCEPT);
+                const identityKey = accepted && acceptedIdentity(accepted);
+                if (identityKey) {
+                    addHints(identityKey, servers);
+                    await refresh(identityKey);
+                    learned ||= owners.get(system) === identityKey;
+                }
                 return;
             } catch { /* the next server may answer */ }
         }

@@ -68,6 +68,16 @@ const btoaUrl = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).repla
 export const permits = (member: Member, event: Verified): boolean =>
     member.bounds === null || (member.bounds.get(btoaUrl(event.process)) ?? 0) >= event.clock;
 
+/** The identity a DEVICE_ACCEPT names (not yet proof: the identity must authorize the key). */
+export function acceptedIdentity(acceptance: Verified): string | null {
+    try {
+        const key = pb.DeviceAcceptance.decode(acceptance.event.content ?? new Uint8Array()).identity?.key;
+        return key?.length === 32 && systemId(key) !== acceptance.system ? systemId(key) : null;
+    } catch {
+        return null;
+    }
+}
+
 export function acceptanceContent(identity: string): Uint8Array {
     return pb.DeviceAcceptance.encode({ identity: { keyType: 1, key: fromBase64(identity) } }).finish();
 }

@@ -363,7 +363,7 @@ export function PostPage({ encoded }: { encoded: string }) {
         changed();
         navigate(userPath(client.me(), servers.slice(0, 3)));
     };
-    const replies = (stats?.replies ?? []).filter((r) => !hidden.has(r.system) && client.allowedByFilters(r));
+    const replies = (stats?.replies ?? []).filter((r) => !hidden.has(client.ownerOf(r.system)) && client.allowedByFilters(r));
     return (
         <section>
             <h1>Post</h1>
@@ -393,7 +393,7 @@ function useServers(): string[] | null {
 }
 
 function FoundList({ results, hidden }: { results: discover.Found[]; hidden: Set<string> }) {
-    const shown = results.filter((f) => !hidden.has(f.event.system) && client.allowedByFilters(f.event));
+    const shown = results.filter((f) => !hidden.has(client.ownerOf(f.event.system)) && client.allowedByFilters(f.event));
     if (shown.length === 0) return <Empty>Nothing found.</Empty>;
     return <ol class="feed">{shown.map((f) => <li key={f.event.slot}><PostCard event={f.event} servers={f.servers} from={f.servers} /></li>)}</ol>;
 }
@@ -531,7 +531,7 @@ function SearchResults({ query, kind }: { query: string; kind: 'messages' | 'pro
     return (
         <>
             <Notices gathered={gathered} what="this search" />
-            {results === null ? <p class="muted">Searching…</p> : kind === 'messages' ? <FoundList results={results} hidden={hidden} /> : <People results={results.filter((f) => !hidden.has(f.event.system))} />}
+            {results === null ? <p class="muted">Searching…</p> : kind === 'messages' ? <FoundList results={results} hidden={hidden} /> : <People results={results.filter((f) => !hidden.has(client.ownerOf(f.event.system)))} />}
         </>
     );
 }

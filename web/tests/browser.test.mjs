@@ -287,6 +287,12 @@ test('a browser paired as a device of an identity made by agora posts as that id
     await agora(home, 'sync');
     assert.match(await agora(home, 'feed'), /Posted from a paired browser/);
     await context.close();
+
+    // Someone else meets the device's post in explore: it is shown as the identity's.
+    const oli = await person(one.url, 'Oli');
+    await nav(oli.page, 'Explore');
+    await postCard(oli.page, 'Posted from a paired browser').getByRole('link', { name: 'Nia' }).waitFor();
+    await oli.context.close();
 });
 
 test('people edit their profile, claim a handle, dislike, delete their posts, and block and unblock others', { skip }, async () => {
