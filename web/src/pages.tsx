@@ -673,7 +673,9 @@ export function Settings() {
             </div>
             <div class="card">
                 <h2>Account backup</h2>
-                <p>The backup link holds your secret key: whoever has it is you. Import it in another browser, with <code>agora import</code>, or in another Polycentric client.</p>
+                {client.isDevice()
+                    ? <p>This browser is a device of your identity: its backup link holds this device's own key, not your identity's root key.</p>
+                    : <p>The backup link holds your secret key: whoever has it is you. Import it in another browser, with <code>agora import</code>, or in another Polycentric client.</p>}
                 <button type="button" onClick={showBackup}>Show backup link</button>
                 {backup && <><label for="backup-link">Backup link</label><textarea id="backup-link" readOnly rows={4} value={backup} /></>}
             </div>
