@@ -47,20 +47,27 @@ function merge(answers: [string, Verified[]][]): (Found & { rank: number })[] {
 
 const isPost = (e: Verified) => e.type === CT.POST;
 
-/** Where each server's next explore page starts (base64url cursor); absent: no more there. */
+/** Where each server's next page starts (base64url cursor); absent: no more there. */
 export type Cursors = Record<string, string>;
 
-/** Everyone's newest posts, without replies, newest first; with `after`, the next page of the
- * servers that have one. */
-export async function explore(servers: string[], limit = 30, after?: Cursors) {
+/** One page of `path` (with `limit` and each server's cursor) from every server, or with
+ * `after` from the servers that have a next page; a full page with a cursor has a next one. */
+async function pages(servers: string[], path: string, limit: number, after?: Cursors) {
     const asked = after ? servers.filter((s) => s in after) : servers;
     const next: Cursors = {};
     const { answers, gathered } = await ask(asked, async (s) => {
         const cursor = after?.[s] ? `&cursor=${after[s]}` : '';
-        const page = await remote.eventsPage(s, `/explore?limit=${limit}${cursor}${filtersParam()}`);
+        const page = await remote.eventsPage(s, `${path}&limit=${limit}${cursor}${filtersParam()}`);
         if (page.cursor && page.events.length === limit) next[s] = base64url(page.cursor);
         return page.events;
     });
+    return { answers, gathered, next };
+}
+
+/** Everyone's newest posts, without replies, newest first; with `after`, the next page of the
+ * servers that have one. */
+export async function explore(servers: string[], limit = 30, after?: Cursors) {
+    const { answers, gathered, next } = await pages(servers, '/explore?', limit, after);
     const now = Date.now() + 10 * 60_000;
     const results = merge(answers).filter((f) => isPost(f.event) && !replyTarget(f.event))
         .sort((a, b) => Math.min(b.event.ms, now) - Math.min(a.event.ms, now));
@@ -88,10 +95,11 @@ export async function recommended(servers: string[]) {
     return { results, gathered };
 }
 
-/** Posts (or people) matching `text`, by best rank on any server, then by how many returned it. */
-export async function search(servers: string[], text: string, kind: 'messages' | 'profiles') {
-    const path = `/search?search=${encodeURIComponent(text)}&limit=20&search_type=${kind}${filtersParam()}`;
-    const { answers, gathered } = await ask(servers, async (s) => (await remote.eventsPage(s, path)).events);
+/** Posts (or people) matching `text`, by best rank on any server, then by how many returned it;
+ * with `after`, the next page of the servers that have one. */
+export async function search(servers: string[], text: string, kind: 'messages' | 'profiles', after?: Cursors) {
+    const path = `/search?search=${encodeURIComponent(text)}&search_type=${kind}`;
+    const { answers, gathered, next } = await pages(servers, path, 20, after);
     let results = merge(answers);
     if (kind === 'messages') results = results.filter((f) => isPost(f.event));
     else {
@@ -108,7 +116,7 @@ export async function search(servers: string[], text: string, kind: 'messages' |
     }
     results.sort((a, b) => a.rank - b.rank || b.servers.length - a.servers.length || b.event.ms - a.event.ms);
     await keepAuthors(results, gathered);
-    return { results, gathered };
+    return { results, gathered, next };
 }
 
 /** Most used topics, each with its count summed over the servers that returned it. */

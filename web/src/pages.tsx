@@ -436,34 +436,48 @@ async function reviveFound(cached: { slot: string; servers: string[] }[]): Promi
 const toCache = (found: discover.Found[]) => found.map((f) => ({ slot: f.event.slot, servers: f.servers }));
 const same = <T,>(x: T) => x;
 
-export function Explore() {
+type Paged = { results: discover.Found[]; gathered: Gathered; next: discover.Cursors };
+
+/** A discovery read page by page: the first page (shown at once from the cache), then "show
+ * more" asks the servers that have a next page and adds their results. */
+function usePaged(key: string, read: (servers: string[], after?: discover.Cursors) => Promise<Paged>) {
     const [next, setNext] = useState<discover.Cursors>({});
     const [more, setMore] = useState<discover.Found[]>([]);
     const [moreGathered, setMoreGathered] = useState<Gathered | null>(null);
     const [busy, setBusy] = useState(false);
     const first = async (servers: string[]) => {
-        const answer = await discover.explore(servers);
+        const answer = await read(servers);
         setNext(answer.next);
         return answer;
     };
-    const { results, gathered, hidden } = useDiscovery('explore', first, reviveFound, toCache);
+    const { results, gathered, hidden } = useDiscovery(key, first, reviveFound, toCache);
     const showMore = async () => {
         setBusy(true);
-        const answer = await discover.explore(Object.keys(next), 30, next);
+        const answer = await read(Object.keys(next), next);
         setMore((shown) => discover.mergeMore(shown, answer.results));
         setNext(answer.next);
         setMoreGathered(answer.gathered);
         setBusy(false);
     };
+    return {
+        results: results && discover.mergeMore(results, more),
+        gathered: moreGathered ?? gathered,
+        hidden,
+        more: (label: string) => Object.keys(next).length > 0 && <button type="button" disabled={busy} onClick={showMore}>{busy ? 'Loading…' : label}</button>,
+    };
+}
+
+export function Explore() {
+    const { results, gathered, hidden, more } = usePaged('explore', (servers, after) => discover.explore(servers, 30, after));
     return (
         <section>
             <h1>Explore</h1>
             <p class="muted">Everyone's newest posts on your servers, each with the servers that returned it.</p>
-            <Notices gathered={moreGathered ?? gathered} what="explore" />
+            <Notices gathered={gathered} what="explore" />
             <Recommended />
             <h2>Newest posts</h2>
-            {results === null ? <p class="muted">Loading…</p> : <FoundList results={discover.mergeMore(results, more)} hidden={hidden} />}
-            {Object.keys(next).length > 0 && <button type="button" disabled={busy} onClick={showMore}>{busy ? 'Loading…' : 'Show more posts'}</button>}
+            {results === null ? <p class="muted">Loading…</p> : <FoundList results={results} hidden={hidden} />}
+            {more('Show more posts')}
         </section>
     );
 }
@@ -527,11 +541,12 @@ export function Search({ query, kind }: { query: string; kind: 'messages' | 'pro
 }
 
 function SearchResults({ query, kind }: { query: string; kind: 'messages' | 'profiles' }) {
-    const { results, gathered, hidden } = useDiscovery(`search:${kind}:${query}`, (s) => discover.search(s, query, kind), reviveFound, toCache);
+    const { results, gathered, hidden, more } = usePaged(`search:${kind}:${query}`, (servers, after) => discover.search(servers, query, kind, after));
     return (
         <>
             <Notices gathered={gathered} what="this search" />
             {results === null ? <p class="muted">Searching…</p> : kind === 'messages' ? <FoundList results={results} hidden={hidden} /> : <People results={results.filter((f) => !hidden.has(client.ownerOf(f.event.system)))} />}
+            {more('Show more results')}
         </>
     );
 }

@@ -413,7 +413,7 @@ test('the main pages have no serious accessibility problem and are photographed 
     await context.close();
 });
 
-test('explore pages through more posts than one answer holds, and recommends people', { skip }, async () => {
+test('explore and search page through more posts than one answer holds; explore recommends people', { skip }, async () => {
     const home = tempHome();
     await agora(home, 'init', '--name', 'Lou');
     await agora(home, 'server', 'add', one.url);
@@ -427,5 +427,14 @@ test('explore pages through more posts than one answer holds, and recommends peo
     await max.page.getByRole('heading', { name: 'People to follow' }).waitFor();
     // The server picks whom it recommends; each is shown with the servers that recommended them.
     await max.page.locator('.people li').first().getByText(`recommended by: ${one.url}`).waitFor();
+
+    // Search pages the same way: 20 results per answer, then the rest.
+    await nav(max.page, 'Search');
+    await max.page.getByLabel('Search posts or people').fill('counts');
+    await max.page.getByRole('button', { name: 'Search', exact: true }).click();
+    const found = max.page.locator('article.post').filter({ hasText: /Lou counts \d+/ });
+    await until('a first page of 20', async () => (await found.count()) === 20);
+    await max.page.getByRole('button', { name: 'Show more results' }).click();
+    await until('all 35', async () => (await found.count()) === 35);
     await max.context.close();
 });
