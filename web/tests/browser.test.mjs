@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-    ADMIN_TOKEN, BIN, accessibilityProblems, agora, tempHome, visit, addServer, launch, official, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
+    ADMIN_TOKEN, BIN, accessibilityProblems, agora, tempHome, visit, addServer, launch, official, officialBlob, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
 } from './support.mjs';
 
 const skip = !BIN && 'AGORA_BIN is not set (crates/cli/tests/it/web.rs runs this file)';
@@ -176,10 +176,10 @@ test('with every server stopped the page shows what was read and takes a post, w
     await Promise.all([three.stop(), four.stop()]);
 });
 
-test('what the web client publishes the official client reads and verifies, and the reverse', { skip }, async () => {
-    const { Models, ProcessHandle, Protocol, Queries } = await official();
+test('what the web client publishes (post, image, name) the official client reads and verifies, and the reverse', { skip }, async () => {
+    const { Long, Models, ProcessHandle, Protocol, Queries } = await official();
     const hal = await person(one.url, 'Hal');
-    await writePost(hal.page, 'Signed in a browser');
+    await writePost(hal.page, 'Signed in a browser', { image: png(320, 200) });
     await waitSent(hal.page);
     const link = await ownLink(hal.page);
     const info = Protocol.URLInfo.decode(Buffer.from(link.replace('polycentric://', ''), 'base64url'));
@@ -190,8 +190,17 @@ test('what the web client publishes the official client reads and verifies, and 
     const reader = await ProcessHandle.createTestProcessHandle();
     try {
         reader.addAddressHint(halSystem, one.url);
-        const texts = await officialPosts(reader, halSystem, Queries, Models, Protocol, (t) => t.includes('Signed in a browser'));
-        assert.deepEqual(texts, ['Signed in a browser']);
+        const posts = await officialPosts(reader, halSystem, Queries, Models, Protocol, (t) => t.includes('Signed in a browser'));
+        assert.deepEqual(posts.map((p) => p.content), ['Signed in a browser']);
+        // The image: a PNG of the declared size and byte count, through the official QueryBlob.
+        const manifest = posts[0].image;
+        assert.equal(manifest.mime, 'image/png');
+        const bytes = await officialBlob(reader, halSystem, manifest, { Queries, Models });
+        assert.equal(bytes.length, manifest.byteCount.toNumber());
+        const header = Buffer.from(bytes.slice(0, 24));
+        assert.equal(header.toString('latin1', 1, 4), 'PNG');
+        assert.deepEqual([header.readUInt32BE(16), header.readUInt32BE(20)], [320, 200]);
+        assert.deepEqual([manifest.width.toNumber(), manifest.height.toNumber()], [320, 200]);
         const name = await officialUsername(reader, halSystem, { Queries, Models }, 'Hal');
         assert.equal(name, 'Hal');
 
@@ -199,7 +208,13 @@ test('what the web client publishes the official client reads and verifies, and 
         const author = await ProcessHandle.createTestProcessHandle();
         await author.addServer(one.url);
         await author.setUsername('Official Olga');
-        await author.post('Signed by the official client');
+        const picture = png(240, 160);
+        const sections = await author.publishBlob(picture);
+        await author.post('Signed by the official client', {
+            mime: 'image/png', width: Long.fromNumber(240, true), height: Long.fromNumber(160, true),
+            byteCount: Long.fromNumber(picture.length, true),
+            process: author.process(), sections,
+        });
         await ProcessHandle.fullSync(author);
         stopHandle(author);
         const olgaLink = 'polycentric://' + Buffer.from(Protocol.URLInfo.encode({
@@ -211,6 +226,8 @@ test('what the web client publishes the official client reads and verifies, and 
         await hal.page.getByRole('button', { name: 'Follow', exact: true }).click();
         const card = postCard(hal.page, 'Signed by the official client');
         await card.getByRole('link', { name: 'Official Olga' }).waitFor();
+        const image = card.getByRole('img', { name: 'Image attached to the post' });
+        await until("the official client's image is drawn", () => image.evaluate((img) => img.complete && img.naturalWidth === 240));
     } finally {
         stopHandle(reader);
     }

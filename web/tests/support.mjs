@@ -193,11 +193,15 @@ export async function addServer(page, server) {
 }
 
 let officialClient;
-/** The official client `@polycentric/polycentric-core`, installed in interop/ (test use only). */
+/** The official client `@polycentric/polycentric-core`, installed in interop/ (test use only),
+ * with the `Long` its 64-bit fields take. */
 export async function official() {
     if (!officialClient) {
         const require = createRequire(join(process.env.AGORA_INTEROP_DIR, 'package.json'));
-        officialClient = await import(pathToFileURL(require.resolve('@polycentric/polycentric-core')).href);
+        officialClient = {
+            ...(await import(pathToFileURL(require.resolve('@polycentric/polycentric-core')).href)),
+            Long: require('long'),
+        };
     }
     return officialClient;
 }
@@ -215,23 +219,40 @@ export async function withHint(link, server) {
     return Buffer.from(encoded).toString('base64url');
 }
 
-/** Posts of `system` through the official client's QueryIndex (which verifies every event),
- * once `predicate(texts)` holds. */
+/** Posts of `system` (decoded `Post`s) through the official client's QueryIndex (which
+ * verifies every event), once `predicate(texts)` holds. */
 export function officialPosts(handle, system, Queries, Models, Protocol, predicate) {
     return new Promise((resolve, reject) => {
         let cells = [];
-        const texts = () => cells.filter((c) => c.signedEvent)
-            .map((c) => Protocol.Post.decode(Models.Event.fromBuffer(c.signedEvent.event).content).content);
+        const posts = () => cells.filter((c) => c.signedEvent)
+            .map((c) => Protocol.Post.decode(Models.Event.fromBuffer(c.signedEvent.event).content));
+        const texts = () => posts().map((p) => p.content);
         const query = handle.queryManager.queryIndex.query(system, Models.ContentType.ContentTypePost, (patch) => {
             cells = Queries.QueryIndex.applyPatch(cells, patch);
             if (predicate(texts())) {
                 clearTimeout(timer);
                 query.unregister();
-                resolve(texts());
+                resolve(posts());
             }
         });
         const timer = setTimeout(() => { query.unregister(); reject(new Error(`official client saw only ${JSON.stringify(texts())}`)); }, WAIT_MS);
         query.advance(10);
+    });
+}
+
+/** The bytes of the blob `manifest` names through the official client's QueryBlob (section
+ * events fetched, signature-checked and joined). */
+export function officialBlob(handle, system, manifest, { Queries, Models }) {
+    return new Promise((resolve, reject) => {
+        let subscription;
+        const timer = setTimeout(() => { subscription?.unsubscribe(); reject(new Error('official client did not load the image')); }, WAIT_MS);
+        subscription = Queries.QueryBlob.queryBlobObservable(handle.queryManager.queryBlob, system, Models.Process.fromProto(manifest.process), manifest.sections)
+            .subscribe((bytes) => {
+                if (bytes === undefined) return;
+                clearTimeout(timer);
+                setImmediate(() => subscription?.unsubscribe());
+                resolve(bytes);
+            });
     });
 }
 
