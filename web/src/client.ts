@@ -8,7 +8,9 @@ import {
     digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, sign, systemId,
     topicReference, type Draft, type PointerParts, type ProcessState, type Verified,
 } from './events';
-import { acceptanceContent, acceptedIdentity, confirmationWords, DEVICE_ACCEPT, devicesOf, pairingCode, permits, type Member } from './devices';
+import {
+    acceptanceContent, acceptedIdentity, confirmationWords, DEVICE_ACCEPT, DEVICE_AUTHORIZE, DEVICE_REVOKE, devicesOf, pairingCode, permits, type Member,
+} from './devices';
 import { parseBundle, parseLink } from './links';
 import { CT, DISLIKE, LIKE, NEUTRAL, pb } from './proto';
 import * as remote from './remote';
@@ -345,6 +347,50 @@ export async function checkPaired(): Promise<boolean> {
         await refresh(root);
     }
     return paired;
+}
+
+// ---- approving and revoking devices (only where the root key is) ----
+
+/** Reads the pairing request of the device whose pairing code (or link) is `code`: its
+ * DEVICE_ACCEPT of this identity, from this identity's servers, and the words to compare. */
+export async function pairingRequest(code: string): Promise<{ device: string; words: string; acceptance: Verified }> {
+    if (isDevice()) throw new Error('only the identity\'s root key approves devices; this browser is a device');
+    let device: string;
+    try {
+        const text = code.trim();
+        device = text.startsWith('polycentric://') ? parseLink(text).system : systemId(pb.PublicKey.decode(fromBase64(text)).key ?? new Uint8Array());
+        if (fromBase64(device).length !== 32) throw new Error();
+    } catch {
+        throw new Error('this is not a pairing code (the new device shows one)');
+    }
+    await sync(device, await myServers());
+    const acceptance = [...(await eventsOf(device)).values()].find((e) => e.type === DEVICE_ACCEPT && acceptedIdentity(e) === me());
+    if (!acceptance) throw new Error(`no server of this identity holds a pairing request from ${device.slice(0, 12)}…: is the new device still waiting?`);
+    return { device, words: await confirmationWords(me(), device), acceptance };
+}
+
+/** Authorizes a device whose acceptance was read (after the person compared the words). */
+export async function approveDevice(acceptance: Verified, name: string): Promise<Verified> {
+    const content = pb.DeviceAuthorization.encode({ acceptance: { signature: acceptance.signature, event: acceptance.bytes }, name }).finish();
+    return publish({ type: DEVICE_AUTHORIZE, content });
+}
+
+/** Revokes a device: what this identity's servers hold of it now stays valid, nothing after. */
+export async function revokeDevice(member: Member): Promise<Verified> {
+    const last = new Map<string, number>();
+    for (const server of await myServers()) {
+        try {
+            for (const [process, ranges] of await remote.getRanges(server, member.system)) {
+                const high = Math.max(...ranges.map(([, h]) => h));
+                last.set(process, Math.max(last.get(process) ?? 0, high));
+            }
+        } catch { /* a server that does not answer holds nothing we can keep */ }
+    }
+    const content = pb.DeviceRevocation.encode({
+        acceptance: member.acceptance,
+        bounds: [...last].map(([process, clock]) => ({ process: { process: fromBase64(process) }, lastLogicalClock: clock })),
+    }).finish();
+    return publish({ type: DEVICE_REVOKE, content });
 }
 
 // ---- publishing ----

@@ -12,12 +12,16 @@ export const DEVICE_REVOKE = 1002;
 
 export interface Member {
     system: string;
+    /** The name of the latest authorization. */
+    name: string;
+    /** The device's own DEVICE_ACCEPT, as the authorization embeds it (revocations embed it too). */
+    acceptance: { signature: Uint8Array; event: Uint8Array };
     /** Per process (base64url), the last clock that stays valid; null: not revoked. */
     bounds: Map<string, number> | null;
 }
 
 /** The device key an identity's statement is about, when its embedded acceptance holds. */
-function deviceOf(statement: Verified, body: { acceptance?: { signature?: Uint8Array | null; event?: Uint8Array | null } | null }): string | null {
+export function deviceOf(statement: Verified, body: { acceptance?: { signature?: Uint8Array | null; event?: Uint8Array | null } | null }): string | null {
     if (!body.acceptance) return null;
     try {
         const acceptance = verify(body.acceptance);
@@ -31,12 +35,18 @@ function deviceOf(statement: Verified, body: { acceptance?: { signature?: Uint8A
 
 /** The devices `identity` authorized, with the bounds of those it revoked. */
 export function devicesOf(identityEvents: Verified[]): Member[] {
-    const members = new Map<string, Member>();
+    const members = new Map<string, Member & { named: number }>();
     for (const e of identityEvents) {
         try {
-            if (e.type === DEVICE_AUTHORIZE) {
-                const device = deviceOf(e, pb.DeviceAuthorization.decode(e.event.content ?? new Uint8Array()));
-                if (device && !members.has(device)) members.set(device, { system: device, bounds: null });
+            if (e.type !== DEVICE_AUTHORIZE) continue;
+            const body = pb.DeviceAuthorization.decode(e.event.content ?? new Uint8Array());
+            const device = deviceOf(e, body);
+            if (!device) continue;
+            const held = members.get(device);
+            // Renaming is a new authorization: the latest names the device.
+            if (!held || e.ms > held.named) {
+                const acceptance = { signature: body.acceptance!.signature!, event: body.acceptance!.event! };
+                members.set(device, { system: device, name: body.name ?? '', acceptance, bounds: held?.bounds ?? null, named: e.ms });
             }
         } catch { /* a malformed statement authorizes nothing */ }
     }
@@ -52,14 +62,14 @@ export function devicesOf(identityEvents: Verified[]): Member[] {
                 if (process) bounds.set(btoaUrl(process), Number(b.lastLogicalClock));
             }
             const held = members.get(device);
+            if (!held) continue;
             // Two revocations keep only what both keep.
-            const merged = held?.bounds
+            held.bounds = held.bounds
                 ? new Map([...bounds].filter(([p]) => held.bounds!.has(p)).map(([p, c]) => [p, Math.min(c, held.bounds!.get(p)!)]))
                 : bounds;
-            members.set(device, { system: device, bounds: merged });
         } catch { /* a malformed revocation revokes nothing */ }
     }
-    return [...members.values()];
+    return [...members.values()].map(({ named: _named, ...member }) => member);
 }
 
 const btoaUrl = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');

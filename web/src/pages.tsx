@@ -5,6 +5,7 @@ import * as client from './client';
 import { emptyGathered, joinGathered, pointerTo, type Gathered, type Profile, type Stats } from './client';
 import * as discover from './discover';
 import { fromBase64 } from './bytes';
+import type { Member } from './devices';
 import { pointerSlot, slotKey, type Verified } from './events';
 import { publishAvatar } from './images';
 import { exportBundle, parseLink, systemLink } from './links';
@@ -661,6 +662,7 @@ export function Settings() {
                 </form>
                 <Notices gathered={pushed} what="sending your posts" />
             </div>
+            {!client.isDevice() && <Devices />}
             <div class="card">
                 <h2>Handle</h2>
                 <form onSubmit={claim}>
@@ -695,6 +697,59 @@ export function Settings() {
                 {backup && <><label for="backup-link">Backup link</label><textarea id="backup-link" readOnly rows={4} value={backup} /></>}
             </div>
         </section>
+    );
+}
+
+/** The identity's devices, approving a new one by its pairing code, and revoking. */
+function Devices() {
+    const tick = useChanges();
+    const [list, setList] = useState<Member[]>([]);
+    const [code, setCode] = useState('');
+    const [name, setName] = useState('');
+    const [request, setRequest] = useState<{ device: string; words: string; acceptance: Verified } | null>(null);
+    const [status, setStatus] = useState<string | null>(null);
+    useEffect(() => { void client.members(client.me()).then(setList); }, [tick]);
+    const find = async (e: Event) => {
+        e.preventDefault();
+        setStatus(null);
+        try { setRequest(await client.pairingRequest(code)); } catch (err) { setStatus((err as Error).message); }
+    };
+    const approve = async () => {
+        await client.approveDevice(request!.acceptance, name.trim() || `device-${list.length + 1}`);
+        setStatus(`Approved ${name.trim() || `device-${list.length + 1}`}`);
+        setRequest(null); setCode(''); setName('');
+        changed();
+    };
+    const revoke = (member: Member) => async () => {
+        if (!confirm(`Revoke ${member.name}? What it signed until now stays; anything later is refused.`)) return;
+        await client.revokeDevice(member);
+        setStatus(`Revoked ${member.name}`);
+        changed();
+    };
+    return (
+        <div class="card">
+            <h2>Devices</h2>
+            {list.length === 0 ? <Empty>No other device signs for this identity.</Empty> : (
+                <ul class="servers">{list.map((m) => (
+                    <li key={m.system}>{m.name} <span class="muted">{m.bounds ? 'revoked' : 'active'}</span> {!m.bounds && <button type="button" onClick={revoke(m)}>Revoke<span class="visually-hidden"> {m.name}</span></button>}</li>
+                ))}</ul>
+            )}
+            {request ? (
+                <div>
+                    <p>Does the new device show exactly these words?</p>
+                    <p class="words" data-testid="approve-words">{request.words}</p>
+                    <label for="device-name">Name of the device</label>
+                    <input id="device-name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+                    <div class="row"><button type="button" onClick={approve}>The words match: approve</button><button type="button" onClick={() => setRequest(null)}>Cancel</button></div>
+                </div>
+            ) : (
+                <form onSubmit={find}>
+                    <label for="pairing-code">Approve a device by its pairing code (<code>agora device pair</code> prints it)</label>
+                    <div class="row"><input id="pairing-code" value={code} onInput={(e) => setCode(e.currentTarget.value)} /><button type="submit">Find device</button></div>
+                </form>
+            )}
+            {status && <p role="status">{status}</p>}
+        </div>
     );
 }
 

@@ -3,7 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import * as client from './client';
 import { pointerTo, type Gathered } from './client';
-import { postOf, replyTarget, topicOf, type Verified, pointerSlot } from './events';
+import { postOf, replyTarget, topicOf, type Verified } from './events';
 import { avatarManifest, imageUrl, publishPostImage } from './images';
 import { eventLink, pagePath, systemLink } from './links';
 
@@ -173,8 +173,6 @@ export function PostCard({ event, servers, from }: { event: Verified; servers: s
     );
 }
 
-export const postPath = (event: Verified, servers: string[]) => pagePath('post', eventLink(event.system, event.process, event.clock, servers.slice(0, 3)));
-export const slotOf = (event: Verified) => pointerSlot(pointerTo(event));
 
 // ---- composer ----
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-    ADMIN_TOKEN, BIN, accessibilityProblems, agora, tempHome, visit, addServer, launch, official, officialBlob, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
+    ADMIN_TOKEN, BIN, accessibilityProblems, agora, agoraStart, tempHome, visit, addServer, launch, official, officialBlob, officialPosts, officialUsername, stopHandle, withHint, nav, ownLink, person, png, postCard, screenshot, startServer, stopAll, until, waitSent, writePost,
 } from './support.mjs';
 
 const skip = !BIN && 'AGORA_BIN is not set (crates/cli/tests/it/web.rs runs this file)';
@@ -312,6 +312,43 @@ test('a browser paired as a device of an identity made by agora posts as that id
     await oli.context.close();
 });
 
+test('a browser holding the root key approves a terminal as a device and revokes it', { skip }, async () => {
+    const pia = await person(one.url, 'Pia');
+    const link = await ownLink(pia.page);
+    const home = tempHome();
+    const pairing = agoraStart(home, 'device', 'pair', link, '--timeout-secs', '60');
+    const [, code] = await until('a pairing code', async () => pairing.stdout.match(/pairing code: (\S+)/));
+    const [, words] = pairing.stdout.match(/confirmation: (.+)/);
+
+    await nav(pia.page, 'Settings');
+    await pia.page.getByLabel(/Approve a device by its pairing code/).fill(code);
+    await pia.page.getByRole('button', { name: 'Find device' }).click();
+    assert.equal(await pia.page.getByTestId('approve-words').textContent(), words);
+    await pia.page.getByLabel('Name of the device').fill('laptop');
+    await pia.page.getByRole('button', { name: 'The words match: approve' }).click();
+    await waitSent(pia.page);
+    assert.equal(await pairing.exited, 0, pairing.stderr);
+    assert.match(pairing.stdout, /paired: this home is device "laptop" of Pia/);
+
+    // The terminal posts as Pia.
+    await agora(home, 'post', 'Posted from a paired terminal');
+    await nav(pia.page, 'Profile');
+    await postCard(pia.page, 'Posted from a paired terminal').getByRole('link', { name: 'Pia' }).waitFor();
+
+    // Revoked: what it signed stays; what it signs later is refused.
+    await nav(pia.page, 'Settings');
+    pia.page.once('dialog', (dialog) => dialog.accept());
+    await pia.page.getByRole('button', { name: 'Revoke laptop' }).click();
+    await pia.page.locator('ul.servers li').filter({ hasText: 'laptop' }).getByText('revoked').waitFor();
+    await waitSent(pia.page);
+    const late = await agora(home, 'post', 'Posted after the revocation', '--json').catch((error) => error.stdout);
+    assert.match(late, /revoked/);
+    await nav(pia.page, 'Profile');
+    await postCard(pia.page, 'Posted from a paired terminal').waitFor();
+    assert.equal(await pia.page.getByText('Posted after the revocation').count(), 0);
+    await pia.context.close();
+});
+
 test('people edit their profile, claim a handle, dislike, delete their posts, and block and unblock others', { skip }, async () => {
     const jay = await person(one.url, 'J');
     const kim = await person(one.url, 'Kim');
@@ -389,9 +426,9 @@ test('the main pages have no serious accessibility problem and are photographed 
             const wide = await page.evaluate(() => document.documentElement.scrollWidth);
             assert.ok(wide <= width, `${name} fits ${width} px (content is ${wide} px wide)`);
             await screenshot(page, `${name}-${width}`);
+            problems.push(...(await accessibilityProblems(page)).map((p) => `${name} at ${width} px: ${p}`));
         }
         await page.setViewportSize({ width: 1280, height: 900 });
-        problems.push(...(await accessibilityProblems(page)).map((p) => `${name}: ${p}`));
     };
     await page.goto(one.url);
     await check('welcome', () => page.getByLabel('Your name').waitFor());

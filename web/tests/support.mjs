@@ -290,4 +290,15 @@ export async function agora(home, ...args) {
     return stdout;
 }
 
+/** Starts `agora ARGS --home HOME` without waiting: its output so far, and its exit. */
+export function agoraStart(home, ...args) {
+    const child = spawn(BIN, [...args, '--home', home], { env: { ...process.env, RUST_LOG: 'off' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    const run = { stdout: '', stderr: '' };
+    child.stdout.on('data', (data) => { run.stdout += data; });
+    child.stderr.on('data', (data) => { run.stderr += data; });
+    run.exited = new Promise((resolve) => child.on('exit', (code) => { running.delete(child); resolve(code); }));
+    return run;
+}
+
 export const tempHome = () => mkdtempSync(join(tmpdir(), 'agora-home-'));
