@@ -1,6 +1,9 @@
 // The web client in headless Chromium against real `agora serve` processes (and the testnet's
 // LyingServer), run by crates/cli/tests/it/web.rs. One browser for every test; each person is a
 // browser context on the page their own server serves. Every check is on what a person sees.
+// The tests run in order and share servers `one` and `two`: later tests read what earlier ones
+// published (Ada's walrus post, Cleo's narwhal posts and link), and the paging test, which fills
+// explore, comes last.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
