@@ -1,8 +1,8 @@
 // What the official-client suites (interop.test.mjs, export.test.mjs,
-// read_agora.test.mjs, read_devices.test.mjs) share: the server they run
-// against, waits on the server and on the official client's queries, decoding
-// helpers, and handles that read from the server and stop cleanly. Not a test
-// file itself.
+// read_agora.test.mjs, read_devices.test.mjs, read_edits.test.mjs) share: the
+// server they run against, waits on the server and on the official client's
+// queries, decoding helpers, fetching every event of a key, and handles that
+// read from the server and stop cleanly. Not a test file itself.
 
 import assert from 'node:assert/strict';
 import {
@@ -178,4 +178,43 @@ export async function serverRanges(system, proc) {
         Models.Process.equal(Models.Process.fromProto(r.process), proc),
     );
     return forProcess ? forProcess.ranges.map((r) => [r.low.toNumber(), r.high.toNumber()]) : [];
+}
+
+// A copy of `signed` whose event's last byte is flipped (it still decodes).
+export function altered(signed) {
+    const event = Uint8Array.from(signed.event);
+    event[event.length - 1] ^= 0x01;
+    return { signature: signed.signature, event };
+}
+
+// Every event the server holds of `system`, as its ranges list them, fetched
+// with the official APIMethods (getEvents verifies each signature): [{ signed, event }].
+export async function fetchAll(system) {
+    const ranges = await APIMethods.getRanges(SERVER, system);
+    const held = ranges.rangesForProcesses.reduce(
+        (sum, r) => sum + r.ranges.reduce((n, range) => n + range.high.subtract(range.low).toNumber() + 1, 0),
+        0,
+    );
+    const served = await APIMethods.getEvents(SERVER, system, ranges);
+    assert.equal(served.events.length, held, 'the server served every event its ranges list');
+    return served.events.map((signed) => ({ signed, event: decodeEvent(signed) }));
+}
+
+// { contentType: count } of `events`, content types as numbers.
+export function typeCounts(events) {
+    const counts = {};
+    for (const { event } of events) {
+        const type = event.contentType.toNumber();
+        counts[type] = (counts[type] ?? 0) + 1;
+    }
+    return counts;
+}
+
+export const ofType = (events, type) => events.filter(({ event }) => event.contentType.toNumber() === type);
+
+// The single event of `type` among `events`.
+export function onlyOfType(events, type, what) {
+    const found = ofType(events, type);
+    assert.equal(found.length, 1, `${what}: exactly one event of content type ${type}`);
+    return found[0];
 }

@@ -44,6 +44,11 @@ import {
     postsUntil,
     readerOf,
     stopHandle,
+    altered,
+    fetchAll,
+    typeCounts,
+    ofType,
+    onlyOfType,
 } from './common.mjs';
 
 const ENV = {
@@ -162,45 +167,6 @@ function revocation(content) {
             };
         }),
     };
-}
-
-// A copy of `signed` whose event's last byte is flipped (it still decodes).
-function altered(signed) {
-    const event = Uint8Array.from(signed.event);
-    event[event.length - 1] ^= 0x01;
-    return { signature: signed.signature, event };
-}
-
-// Every event the server holds of `system`, as its ranges list them, fetched
-// with the official APIMethods (getEvents verifies each signature): [{ signed, event }].
-async function fetchAll(system) {
-    const ranges = await APIMethods.getRanges(SERVER, system);
-    const held = ranges.rangesForProcesses.reduce(
-        (sum, r) => sum + r.ranges.reduce((n, range) => n + range.high.subtract(range.low).toNumber() + 1, 0),
-        0,
-    );
-    const served = await APIMethods.getEvents(SERVER, system, ranges);
-    assert.equal(served.events.length, held, 'the server served every event its ranges list');
-    return served.events.map((signed) => ({ signed, event: decodeEvent(signed) }));
-}
-
-// { contentType: count } of `events`, content types as numbers.
-function typeCounts(events) {
-    const counts = {};
-    for (const { event } of events) {
-        const type = event.contentType.toNumber();
-        counts[type] = (counts[type] ?? 0) + 1;
-    }
-    return counts;
-}
-
-const ofType = (events, type) => events.filter(({ event }) => event.contentType.toNumber() === type);
-
-// The single event of `type` among `events`.
-function onlyOfType(events, type, what) {
-    const found = ofType(events, type);
-    assert.equal(found.length, 1, `${what}: exactly one event of content type ${type}`);
-    return found[0];
 }
 
 describe('the official client verifies and reads an identity with devices', {

@@ -2,7 +2,7 @@
 // cannot be reached, so what was read (kept in IndexedDB) shows with every server down. API
 // requests are never cached here.
 const CACHE = 'agora-shell-v1';
-const API = /^\/(events|head|ranges|query_|challenge|purge|claim_handle|release_handle|resolve_|find_claim|search|explore|top_string|recommended|censor|uncensor|version|health)/;
+const API = /^\/(events|head|ranges|query_|challenge|purge|claim_handle|release_handle|resolve_|find_claim|search|explore|top_string|recommended|censor|uncensor|version|health|stream|mirrors)/;
 
 // The shell is cached when the worker installs: the page and the assets it names.
 self.addEventListener('install', (event) => event.waitUntil((async () => {

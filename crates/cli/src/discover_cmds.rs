@@ -125,8 +125,13 @@ fn posts_output(found: Gathered<Vec<Found<FeedPost>>>, none: &str) -> Output {
             .clone()
             .unwrap_or_else(|| short_key(&item.identity));
         let time = item.post.unix_milliseconds.map_or("?".to_owned(), utc_time);
+        let edited = if item.post.edited_ms.is_some() {
+            " (edited)"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "{author}  {time}  {}\n  {link}\n  from: {}\n",
+            "{author}  {time}  {}{edited}\n  {link}\n  from: {}\n",
             item.post.text,
             servers.join(", ")
         ));
@@ -139,6 +144,9 @@ fn posts_output(found: Gathered<Vec<Found<FeedPost>>>, none: &str) -> Output {
         });
         if item.post.pointer.system != item.identity {
             json["device"] = Value::from(item.post.pointer.system.to_string());
+        }
+        if let Some(edited_ms) = item.post.edited_ms {
+            json["edited_ms"] = Value::from(edited_ms);
         }
         if let Some(reply_to) = &item.reply_to {
             json["reply_to"] = Value::from(event_link(reply_to, servers));

@@ -10,6 +10,7 @@ mod read_cmds;
 mod serve;
 mod sync_cmd;
 mod user;
+mod watch_cmd;
 
 use clap::{Parser, Subcommand};
 

@@ -50,6 +50,9 @@ pub struct ShowArgs {
     /// Most replies to list for a post; the count of the others is printed.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    /// For a post: also list every version it had (the original, then each edit).
+    #[arg(long)]
+    pub history: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -180,7 +183,7 @@ pub async fn show(client: &Client, args: &ShowArgs) -> anyhow::Result<Output> {
         Link::System { system, servers } => show_system(client, system, &servers).await,
         Link::Event {
             system, servers, ..
-        } => show_event(client, text, (system, servers), args.limit).await,
+        } => show_event(client, text, (system, servers), args).await,
     }
 }
 
@@ -277,9 +280,14 @@ async fn show_event(
     client: &Client,
     text: &str,
     (system, mut servers): (PublicKey, Vec<String>),
-    replies_max: usize,
+    args: &ShowArgs,
 ) -> anyhow::Result<Output> {
+    let replies_max = args.limit;
     let subject = resolve_event(client, text).await?;
+    // The author's newest events carry any edit of the post.
+    let mut hints = servers.clone();
+    hints.extend(client.servers_of(system).await?);
+    client.pull(system, &hints).await?;
     let event = client
         .load(&subject)
         .await?
@@ -287,6 +295,7 @@ async fn show_event(
     let post = post_view(&event).ok_or_else(|| {
         anyhow::anyhow!("event {text} is not a post (type {})", event.content_type())
     })?;
+    let post = client.current(post).await;
     servers.extend(client.servers_of(system).await?);
     let stats = client
         .post_stats_paged(&subject, &servers, replies_max)
@@ -330,7 +339,20 @@ async fn show_event(
         ));
     }
     out.push_str(&answered_lines(&stats));
+    let mut history = Vec::new();
+    if args.history {
+        out.push_str("history:\n");
+        for (number, version) in client.history(&subject).await?.iter().enumerate() {
+            let at = version.edited_ms.or(version.unix_milliseconds);
+            let time = at.map_or("?".to_owned(), utc_time);
+            let what = if number == 0 { "original" } else { "edit" };
+            out.push_str(&format!("  {what}  {time}  {}\n", version.text));
+            history
+                .push(json!({"text": version.text, "unix_milliseconds": at, "edit": number > 0}));
+        }
+    }
     let json = json!({
+        "history": history,
         "more_replies": more,
         "post": line.json(),
         "likes": stats.value.likes,
@@ -383,6 +405,8 @@ struct PostLine {
     link: String,
     reply_to: Option<String>,
     image: Option<ImageInfo>,
+    /// When the text is an edit's, the edit's time.
+    edited_ms: Option<u64>,
 }
 
 impl PostLine {
@@ -401,6 +425,7 @@ impl PostLine {
             link: event_link(client, &item.post.pointer).await?,
             reply_to,
             image: item.post.image.clone(),
+            edited_ms: item.post.edited_ms,
         })
     }
 
@@ -410,7 +435,12 @@ impl PostLine {
             .clone()
             .unwrap_or_else(|| short_key(&self.system));
         let time = self.unix_milliseconds.map_or("?".to_owned(), utc_time);
-        let mut text = format!("{author}  {time}  {}\n  {}\n", self.text, self.link);
+        let edited = if self.edited_ms.is_some() {
+            " (edited)"
+        } else {
+            ""
+        };
+        let mut text = format!("{author}  {time}  {}{edited}\n  {}\n", self.text, self.link);
         if let Some(image) = &self.image {
             text.push_str(&format!(
                 "  image: {}x{} {}, {} bytes (save it with `agora image LINK --out FILE`)\n",
@@ -436,6 +466,9 @@ impl PostLine {
         }
         if let Some(device) = &self.device {
             json["device"] = Value::from(device.to_string());
+        }
+        if let Some(edited_ms) = self.edited_ms {
+            json["edited_ms"] = Value::from(edited_ms);
         }
         json
     }

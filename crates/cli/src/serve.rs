@@ -2,8 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use agora_server::config::{AdminToken, HandlePolicy, IdentityConfig};
+use agora_server::live::StreamConfig;
+use agora_server::mirror::MirrorConfig;
 use agora_server::{Limits, Server, ServerConfig};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
 use anyhow::Context as _;
@@ -61,6 +64,33 @@ pub struct ServeArgs {
     /// File holding the operator token (surrounding whitespace is ignored).
     #[arg(long, env = "AGORA_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Most open live subscriptions (GET /stream) from one client address; one more: 429.
+    #[arg(long, env = "AGORA_STREAM_SUBSCRIPTIONS_PER_ADDRESS_MAX", default_value_t = StreamConfig::default().subscriptions_per_address_max)]
+    stream_subscriptions_per_address_max: usize,
+    /// Seconds between heartbeats (a comment line) on an idle live subscription.
+    #[arg(long, env = "AGORA_STREAM_HEARTBEAT_SECS", default_value_t = StreamConfig::default().heartbeat.as_secs())]
+    stream_heartbeat_secs: u64,
+    /// Seconds a live subscriber may leave events unread before it is dropped (it resumes from
+    /// the last position it received).
+    #[arg(long, env = "AGORA_STREAM_SLOW_CONSUMER_SECS", default_value_t = StreamConfig::default().slow_consumer_timeout.as_secs())]
+    stream_slow_consumer_secs: u64,
+    /// Keep copies of what the server at URL holds (repeat for several peers): everything it
+    /// has, or only the identities given with --mirror-identity. See "Mirroring".
+    #[arg(
+        long = "mirror",
+        env = "AGORA_MIRROR",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    mirrors: Vec<String>,
+    /// Mirror only this identity (a system link; repeat for several) from every --mirror peer.
+    #[arg(
+        long = "mirror-identity",
+        env = "AGORA_MIRROR_IDENTITY",
+        value_delimiter = ',',
+        value_name = "LINK"
+    )]
+    mirror_identities: Vec<String>,
     /// Do not serve the web client at `/` (the API routes are the same either way).
     #[arg(long, env = "AGORA_NO_WEB")]
     no_web: bool,
@@ -74,7 +104,7 @@ enum HandlePolicyArg {
 }
 
 impl ServeArgs {
-    fn config(&self) -> ServerConfig {
+    fn config(&self) -> anyhow::Result<ServerConfig> {
         let mut limits = Limits {
             body_bytes_max: self.body_bytes_max,
             events_per_batch_max: self.events_per_batch_max,
@@ -83,7 +113,26 @@ impl ServeArgs {
         };
         limits.ingest.event_bytes_max = self.event_bytes_max;
         limits.ingest.post_text_bytes_max = self.post_text_bytes_max;
-        ServerConfig {
+        let identities = self
+            .mirror_identities
+            .iter()
+            .map(|link| {
+                agora_store::CensorTarget::from_link(link)
+                    .map(|target| *target.system())
+                    .with_context(|| format!("--mirror-identity {link:?} is not a system link"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut mirrors = Vec::new();
+        for peer in &self.mirrors {
+            if !(peer.starts_with("http://") || peer.starts_with("https://")) {
+                anyhow::bail!("--mirror {peer:?} must be an http:// or https:// URL");
+            }
+            mirrors.push(MirrorConfig {
+                peer: peer.clone(),
+                identities: identities.clone(),
+            });
+        }
+        Ok(ServerConfig {
             listen: self.listen,
             limits,
             identity: IdentityConfig {
@@ -95,11 +144,18 @@ impl ServeArgs {
                     .challenge_key
                     .as_ref()
                     .map(|key| key.as_bytes().to_vec()),
-                challenge_lifetime: std::time::Duration::from_secs(self.challenge_lifetime_secs),
+                challenge_lifetime: Duration::from_secs(self.challenge_lifetime_secs),
             },
             admin_token: None,
+            stream: StreamConfig {
+                subscriptions_per_address_max: self.stream_subscriptions_per_address_max,
+                heartbeat: Duration::from_secs(self.stream_heartbeat_secs.max(1)),
+                slow_consumer_timeout: Duration::from_secs(self.stream_slow_consumer_secs.max(1)),
+                ..StreamConfig::default()
+            },
+            mirrors,
             web_client: !self.no_web,
-        }
+        })
     }
 
     /// The operator token from --admin-token or --admin-token-file; an empty one is an error,
@@ -151,7 +207,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let config = ServerConfig {
         admin_token: args.admin_token()?,
-        ..args.config()
+        ..args.config()?
     };
     let server = Server::bind(config, store)
         .await

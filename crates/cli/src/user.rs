@@ -79,6 +79,18 @@ pub enum UserCommand {
     Unlike(LinkArgs),
     /// Delete one of your own events.
     Delete(LinkArgs),
+    /// Give one of your posts new text; readers show the latest and can list every version
+    /// (`agora show LINK --history`). Official clients keep showing the original.
+    Edit {
+        #[command(flatten)]
+        home: HomeArgs,
+        /// The post's event link.
+        link: String,
+        /// The new text.
+        text: String,
+    },
+    /// The posts of everyone you follow (and yours), live from all their servers, each once.
+    Watch(crate::watch_cmd::WatchArgs),
     /// Send your events to your servers and fetch yours and every followed system's.
     ///
     /// Exit status 0 when at least one server answered (failed ones are named), 3 when none did.
@@ -170,6 +182,11 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<u8> {
         UserCommand::Dislike(args) => opinion(args, Opinion::Dislike).await?,
         UserCommand::Unlike(args) => opinion(args, Opinion::Unlike).await?,
         UserCommand::Delete(args) => delete(&open(&args.home).await?, &args.link).await?,
+        UserCommand::Edit { home, link, text } => edit(&open(&home).await?, &link, &text).await?,
+        UserCommand::Watch(args) => {
+            crate::watch_cmd::watch(&open(&args.home).await?, args.count, json).await?;
+            return Ok(0);
+        }
         UserCommand::Sync(home) => {
             let (output, answered) = crate::sync_cmd::sync(&open(&home).await?, json).await?;
             output.print(json);
@@ -557,6 +574,22 @@ async fn opinion(args: LinkArgs, opinion: Opinion) -> anyhow::Result<Output> {
     let subject_link = event_link(&client, &subject).await?;
     let mut output = published(&client, &format!("{verb} {subject_link}:"), &pointer).await?;
     output.json["subject"] = Value::from(subject_link);
+    Ok(output)
+}
+
+async fn edit(client: &Client, link: &str, text: &str) -> anyhow::Result<Output> {
+    let (system, _) = link_system(link)?;
+    if system != client.system() {
+        bail!(
+            "cannot edit {link}: only its author can edit a post, and it was signed by {system}, \
+             not by this device"
+        );
+    }
+    let target = resolve_event(client, link).await?;
+    let pointer = client.edit(&target, text).await?;
+    let mut output = published(client, &format!("edited {link}:"), &pointer).await?;
+    output.json["post"] = Value::from(link);
+    output.json["text"] = Value::from(text);
     Ok(output)
 }
 

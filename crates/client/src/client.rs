@@ -17,6 +17,9 @@ use crate::{ClientError, Home};
 /// How long one HTTP request to a server may take before that server counts as failed.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a live stream may stay silent before it counts as failed: three server heartbeats.
+pub const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(45);
+
 /// An opened identity: publishes its own events and syncs with servers.
 #[derive(Debug)]
 pub struct Client {
@@ -30,6 +33,9 @@ pub struct Client {
     publisher: Mutex<Publisher>,
     /// One connection pool for every server, with a bounded time per request.
     pub(crate) http: reqwest::Client,
+    /// For live streams, which last: a bounded time to connect and between two reads (the
+    /// server's heartbeats keep an idle stream under it), none for the whole response.
+    pub(crate) stream_http: reqwest::Client,
 }
 
 /// The author plus the time of its last event, so this process's times never go backwards and
@@ -56,7 +62,14 @@ impl Client {
 
     /// As [`Client::open`], with extra options such as more trusted roots.
     pub async fn open_with(home: Home, options: ClientOptions) -> Result<Self, ClientError> {
-        let http = http_client(&options)?;
+        let http = http_client(&options)?
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(ClientError::Http)?;
+        let stream_http = http_client(&options)?
+            .read_timeout(STREAM_READ_TIMEOUT)
+            .build()
+            .map_err(ClientError::Http)?;
         let (secret, process, device_of, store) = home.into_parts();
         let system = secret.public_key();
         let identity = device_of.unwrap_or(system);
@@ -71,6 +84,7 @@ impl Client {
                 last_ms: resumed.last_ms,
             }),
             http,
+            stream_http,
         })
     }
 
@@ -301,11 +315,10 @@ fn check_post_text(text: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// One connection pool for every server: bounded times, rustls with the webpki roots plus any
-/// extra roots of `options`.
-fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> {
+/// A connection pool for every server: a bounded time to connect, rustls with the webpki roots
+/// plus any extra roots of `options`. The caller sets the time a response may take.
+fn http_client(options: &ClientOptions) -> Result<reqwest::ClientBuilder, ClientError> {
     let mut builder = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
         .connect_timeout(REQUEST_TIMEOUT)
         .use_rustls_tls();
     for pem in &options.ca_certificates_pem {
@@ -320,7 +333,7 @@ fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> 
             builder = builder.add_root_certificate(certificate);
         }
     }
-    builder.build().map_err(ClientError::Http)
+    Ok(builder)
 }
 
 /// Server URLs are kept without a trailing slash, so the same server is one set member.

@@ -104,7 +104,8 @@ impl Client {
     ) -> Gathered<Vec<Found<FeedPost>>> {
         let page = EventsPage::search(text, limit, "messages");
         let mut gathered = self.ask_all(servers, &page).await;
-        let answers = std::mem::take(&mut gathered.value);
+        let mut answers = std::mem::take(&mut gathered.value);
+        self.keep_edits(&mut answers).await;
         let mut merged = merge(answers, slot_of, |_, _| {});
         merged.retain(|entry| entry.item.content_type() == content::POST);
         merged.sort_by_key(|entry| {
@@ -128,7 +129,8 @@ impl Client {
             params: vec![("limit", limit.to_string())],
         };
         let mut gathered = self.ask_all(servers, &page).await;
-        let answers = std::mem::take(&mut gathered.value);
+        let mut answers = std::mem::take(&mut gathered.value);
+        self.keep_edits(&mut answers).await;
         let answers = explore_order(answers, now_ms());
         let mut merged = merge(
             answers,
@@ -268,10 +270,16 @@ impl Client {
             .map(|(system, servers)| (identities[system], servers.clone()))
             .collect();
         let profiles = self.profiles_from(people).await;
+        let latest = self
+            .latest_edits(merged.iter().map(|entry| entry.item.slot_key()).collect())
+            .await;
         let found = merged
             .into_iter()
             .filter_map(|entry| {
                 let post = post_view(&entry.item)?;
+                let post = latest
+                    .get(&post.pointer.slot_key())
+                    .map_or(post.clone(), |edit| crate::read::with_edit(post, edit));
                 let identity = identities[entry.item.system()];
                 let username = profiles
                     .get(&identity)
@@ -289,6 +297,20 @@ impl Client {
             })
             .collect();
         gathered.with_value(found)
+    }
+
+    /// Stores the edits servers sent beside their results (each verified, and refused by the
+    /// local store unless signed by its post's key) and leaves only the results.
+    async fn keep_edits(&self, answers: &mut [(String, Vec<VerifiedEvent>)]) {
+        for (_, events) in answers.iter_mut() {
+            let (edits, results): (Vec<_>, Vec<_>) = std::mem::take(events)
+                .into_iter()
+                .partition(|event| event.content_type() == content::POST_EDIT);
+            *events = results;
+            if let Err(error) = agora_store::Store::ingest(&self.store, edits).await {
+                tracing::warn!(%error, "cannot keep edits locally");
+            }
+        }
     }
 
     /// The identity of each system (a device's identity, else the system itself), asking the
@@ -444,9 +466,27 @@ impl Ask for EventsPage {
         let body = remote.get(self.path, &self.params).await?;
         let answer = wire::ResultEventsAndRelatedEventsAndCursor::decode(body)
             .map_err(|error| malformed("search or explore answer", error))?;
-        let events = answer.result_events.map(|events| events.events);
-        verify_all(&events.unwrap_or_default())
+        let mut events = answer
+            .result_events
+            .map(|events| events.events)
+            .unwrap_or_default();
+        // The latest edit of each result post (Agora servers send them as related events).
+        events.extend(
+            answer
+                .related_events
+                .map(|related| related.events)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(is_edit),
+        );
+        verify_all(&events)
     }
+}
+
+/// Whether a served event is a post edit (checked by type only; it is verified with the rest).
+fn is_edit(signed: &wire::SignedEvent) -> bool {
+    wire::Event::decode(signed.event.clone())
+        .is_ok_and(|event| event.content_type == content::POST_EDIT)
 }
 
 /// Profile search: USERNAME and DESCRIPTION events grouped per identity.

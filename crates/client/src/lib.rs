@@ -13,12 +13,12 @@ mod export;
 mod handles;
 mod home;
 mod images;
-mod ranges;
 mod read;
 mod recovery;
 mod remote;
 mod state;
 mod sync;
+mod watch;
 
 pub use client::{Client, ClientOptions, REQUEST_TIMEOUT};
 pub use devices::{Device, PAIRING_POLL};
@@ -41,3 +41,4 @@ pub use sync::{
     Gathered, PULL_CLOCKS_MAX, PUSH_BYTES_MAX, PUSH_CLOCKS_MAX, ServerFailure, SyncReport,
     verify_served,
 };
+pub use watch::{WATCH_RECONNECT, Watched};

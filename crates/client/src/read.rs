@@ -243,7 +243,17 @@ pub fn post_view(event: &VerifiedEvent) -> Option<PostView> {
         text: post.content?,
         unix_milliseconds: event.unix_milliseconds(),
         image: post.image.as_ref().map(ImageInfo::of),
+        edited_ms: None,
     })
+}
+
+/// `post` as its latest edit shows it: the edit's text, and when it was edited.
+pub fn with_edit(post: PostView, edit: &VerifiedEvent) -> PostView {
+    PostView {
+        text: agora_protocol::edits::edit_text(edit).unwrap_or(post.text),
+        edited_ms: Some(edit.unix_milliseconds().unwrap_or(0)),
+        ..post
+    }
 }
 
 /// The image manifest of a post event, when it has one.

@@ -71,13 +71,7 @@ impl Remote<'_> {
         system: &PublicKey,
         ranges: &ProcessRanges,
     ) -> Result<Vec<wire::SignedEvent>, ServerError> {
-        let request = ProcessRanges::to_wire(std::slice::from_ref(ranges));
-        let url = format!(
-            "{}/events?system={}&ranges={}",
-            self.base,
-            system.to_query_param(),
-            base64url_encode(&request.encode_to_vec())
-        );
+        let url = format!("{}{}", self.base, ranges.events_path(system));
         let body = self.read(self.http.get(url)).await?;
         let events = wire::Events::decode(body).map_err(|error| malformed("events", error))?;
         Ok(events.events)
@@ -142,7 +136,7 @@ impl Remote<'_> {
 }
 
 /// The response when its status is a success, else the status and the start of its body.
-async fn checked(response: reqwest::Response) -> Result<reqwest::Response, ServerError> {
+pub(crate) async fn checked(response: reqwest::Response) -> Result<reqwest::Response, ServerError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);

@@ -30,6 +30,8 @@ pub struct PostView {
     pub unix_milliseconds: Option<u64>,
     /// The attached image's description, when the post has one.
     pub image: Option<ImageInfo>,
+    /// When the text shown is an edit's (docs/protocol.md, "Edits"): the edit's time.
+    pub edited_ms: Option<u64>,
 }
 
 /// What a post's image manifest says about the image; `Client::post_image_bytes` fetches it.
@@ -147,10 +149,87 @@ impl Client {
         Ok(events)
     }
 
-    /// A system's live posts held locally, newest first.
+    /// A system's live posts held locally, newest first, each as its latest edit shows it.
     pub async fn posts(&self, system: PublicKey) -> Result<Vec<PostView>, ClientError> {
         let events = self.feed(system, content::POST).await?;
-        Ok(events.iter().filter_map(crate::post_view).collect())
+        let posts: Vec<PostView> = events.iter().filter_map(crate::post_view).collect();
+        let latest = self
+            .latest_edits(posts.iter().map(|post| post.pointer.slot_key()).collect())
+            .await;
+        Ok(posts
+            .into_iter()
+            .map(|post| match latest.get(&post.pointer.slot_key()) {
+                Some(edit) => crate::read::with_edit(post, edit),
+                None => post,
+            })
+            .collect())
+    }
+
+    /// The latest edit held locally of each of the posts in `slots` (by slot key); a failed
+    /// read only leaves posts unedited.
+    pub(crate) async fn latest_edits(
+        &self,
+        slots: Vec<[u8; 56]>,
+    ) -> std::collections::HashMap<[u8; 56], VerifiedEvent> {
+        let edits = match self.store.latest_edits(slots).await {
+            Ok(edits) => edits,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read edits");
+                return Default::default();
+            }
+        };
+        edits
+            .iter()
+            .filter_map(|signed| VerifiedEvent::verify(signed).ok())
+            .filter_map(|edit| {
+                let target = agora_protocol::edits::edit_target(&edit)?;
+                Some((target.slot_key(), edit))
+            })
+            .collect()
+    }
+
+    /// `post` as its latest locally held edit shows it.
+    pub async fn current(&self, post: PostView) -> PostView {
+        let slot = post.pointer.slot_key();
+        match self.latest_edits(vec![slot]).await.get(&slot) {
+            Some(edit) => crate::read::with_edit(post, edit),
+            None => post,
+        }
+    }
+
+    /// Every version of a post held locally: the post, then each edit, oldest first.
+    pub async fn history(&self, post: &Pointer) -> Result<Vec<PostView>, ClientError> {
+        let Some(original) = self.load(post).await?.as_ref().and_then(crate::post_view) else {
+            return Ok(Vec::new());
+        };
+        let mut versions = vec![original.clone()];
+        for signed in self.store.edits(post.slot_key()).await? {
+            let edit = VerifiedEvent::verify(&signed).map_err(stored_corrupt)?;
+            versions.push(crate::read::with_edit(original.clone(), &edit));
+        }
+        Ok(versions)
+    }
+
+    /// Edits one of this device's posts: the latest edit is what readers show.
+    pub async fn edit(&self, post: &Pointer, text: &str) -> Result<Pointer, ClientError> {
+        if post.system != self.system() {
+            return Err(ClientError::NotOwn(Box::new(*post)));
+        }
+        let event = self
+            .load(post)
+            .await?
+            .ok_or_else(|| ClientError::NotFound(Box::new(*post)))?;
+        if event.content_type() != content::POST {
+            return Err(ClientError::Refused(format!(
+                "only posts can be edited; this event is of type {}",
+                event.content_type()
+            )));
+        }
+        if text.len() > content::POST_TEXT_BYTES_MAX {
+            return Err(ClientError::PostTooLong(text.len()));
+        }
+        let draft = agora_protocol::edits::edit_draft(&event.pointer(), text);
+        self.publish(|author, ms| author.publish(draft, ms)).await
     }
 
     /// The members of an LWW element set written by any of `systems` (one identity's): per

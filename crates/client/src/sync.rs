@@ -10,9 +10,9 @@ use agora_store::{IngestOutcome, ProcessRanges, Store as _};
 use futures::future::join_all;
 
 use crate::client::{distinct_servers, normalize_server};
-use crate::ranges::{chunks, clock_count, subtract};
 use crate::remote::{Remote, ServerError};
 use crate::{Client, ClientError};
+use agora_store::reconcile::{chunks, clock_count, subtract};
 
 /// Most clocks asked for in one `GET /events`, as official clients do (spec section 9.3).
 pub const PULL_CLOCKS_MAX: u64 = 20;

@@ -12,6 +12,7 @@ mod plan;
 mod read;
 mod report;
 mod sign;
+mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +62,15 @@ pub struct LoadgenArgs {
     /// Most requests per read route, whatever --duration-secs allows.
     #[arg(long, default_value_t = 1_000_000, value_parser = at_least_one)]
     pub requests_max: usize,
+    /// `--phase stream`: live subscribers to open (the server's per-address cap must allow
+    /// them: `agora serve --stream-subscriptions-per-address-max`).
+    #[arg(long, default_value_t = 1_000, value_parser = at_least_one)]
+    pub subscribers: usize,
+    /// `--phase stream`: posts to publish, one per request, and how many per second.
+    #[arg(long, default_value_t = 200, value_parser = at_least_one)]
+    pub stream_posts: usize,
+    #[arg(long, default_value_t = 20.0)]
+    pub stream_posts_per_second: f64,
 }
 
 /// The phases of a run.
@@ -69,6 +79,8 @@ pub enum Phase {
     All,
     Ingest,
     Read,
+    /// Live-stream latency with many subscribers (nothing else runs).
+    Stream,
 }
 
 impl Phase {
@@ -77,6 +89,7 @@ impl Phase {
             Self::All => "all",
             Self::Ingest => "ingest",
             Self::Read => "read",
+            Self::Stream => "stream",
         }
     }
 
@@ -99,6 +112,17 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 
 pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let server = server_base(&args.server)?;
+    if args.phase == Phase::Stream {
+        let report = stream::run(
+            &server,
+            args.subscribers,
+            args.stream_posts,
+            args.stream_posts_per_second,
+        )
+        .await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     let config = PlanConfig {
         seed: args.seed,
         identities: args.identities,

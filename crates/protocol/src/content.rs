@@ -32,6 +32,8 @@ pub const BLOCK_TOPIC: ContentType = 19;
 pub const DEVICE_ACCEPT: ContentType = 1000;
 pub const DEVICE_AUTHORIZE: ContentType = 1001;
 pub const DEVICE_REVOKE: ContentType = 1002;
+/// A post's new text, referring to the post (see [`crate::edits`]).
+pub const POST_EDIT: ContentType = 1003;
 
 /// The largest post text, in UTF-8 bytes, that the reference server accepts.
 pub const POST_TEXT_BYTES_MAX: usize = 10_000;
@@ -127,6 +129,7 @@ pub fn check(verified: &crate::VerifiedEvent, post_text_bytes_max: usize) -> Res
                 .map_err(|error| format!("malformed Claim body: {error}"))?;
         }
         DEVICE_ACCEPT | DEVICE_AUTHORIZE | DEVICE_REVOKE => crate::devices::check(verified)?,
+        POST_EDIT => crate::edits::check(verified, post_text_bytes_max)?,
         _ => {}
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod author;
 pub mod content;
 pub mod crdt;
 pub mod devices;
+pub mod edits;
 pub mod encoding;
 pub mod event;
 pub mod keys;

@@ -17,6 +17,10 @@ pub struct ServerConfig {
     /// The operator token for `/censor` and `/uncensor`. Default none: operator routes
     /// answer 403.
     pub admin_token: Option<AdminToken>,
+    /// Live subscriptions (`GET /stream`).
+    pub stream: crate::live::StreamConfig,
+    /// Peers whose identities this server keeps copies of. Default none.
+    pub mirrors: Vec<crate::mirror::MirrorConfig>,
     /// Serve the embedded web client at `/` (`crate::web`). Default on; the API routes are the
     /// same either way.
     pub web_client: bool,
@@ -106,6 +110,8 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             identity: IdentityConfig::default(),
             admin_token: None,
+            stream: crate::live::StreamConfig::default(),
+            mirrors: Vec::new(),
             web_client: true,
         }
     }

@@ -45,18 +45,47 @@ pub struct DiscoveryParams {
     time_range: Option<String>,
 }
 
+/// A page of results; `related` carries the latest edit of each result post (Agora's edits,
+/// docs/protocol.md "Edits"), which official clients ignore.
 fn events_page(
     events: Vec<wire::SignedEvent>,
+    related: Vec<wire::SignedEvent>,
     cursor: Option<Vec<u8>>,
     cache_control: Option<&'static str>,
 ) -> Response {
     // moderation: filters apply in the store (search_moderated, explore_moderated)
     let message = wire::ResultEventsAndRelatedEventsAndCursor {
         result_events: Some(wire::Events { events }),
-        related_events: Some(wire::Events::default()),
+        related_events: Some(wire::Events { events: related }),
         cursor: cursor.map(Bytes::from),
     };
     protobuf(&message, cache_control)
+}
+
+/// The latest edit of each POST among `events`.
+async fn latest_edits<S: Store>(
+    store: &S,
+    events: &[wire::SignedEvent],
+) -> Result<Vec<wire::SignedEvent>, ApiError> {
+    // Stored events were verified when they came in: reading their slot needs no signature.
+    let slot = |signed: &wire::SignedEvent| {
+        let event = <wire::Event as prost::Message>::decode(signed.event.clone()).ok()?;
+        if event.content_type != agora_protocol::content::POST {
+            return None;
+        }
+        let system = agora_protocol::PublicKey::try_from(event.system.as_ref()?).ok()?;
+        let process = agora_protocol::Process::try_from(event.process.as_ref()?).ok()?;
+        Some(agora_protocol::keys::slot_key(
+            &system,
+            &process,
+            event.logical_clock,
+        ))
+    };
+    let slots: Vec<[u8; 56]> = events.iter().filter_map(slot).collect();
+    if slots.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(store.latest_edits(slots).await?)
 }
 
 /// What `/search` and `/explore` page by: how many results, from where, and what the
@@ -147,7 +176,8 @@ pub async fn search<S: Store>(
             paging.filter,
         )
         .await?;
-    Ok(events_page(page.events, Some(page.cursor), None))
+    let related = latest_edits(&state.store, &page.events).await?;
+    Ok(events_page(page.events, related, Some(page.cursor), None))
 }
 
 /// `GET /explore`: every live post, newest first, keyset-paged.
@@ -166,7 +196,13 @@ pub async fn explore<S: Store>(
         .store
         .explore_moderated(paging.cursor, paging.limit, paging.filter)
         .await?;
-    Ok(events_page(page.events, page.cursor, Some(CACHE_EXPLORE)))
+    let related = latest_edits(&state.store, &page.events).await?;
+    Ok(events_page(
+        page.events,
+        related,
+        page.cursor,
+        Some(CACHE_EXPLORE),
+    ))
 }
 
 /// The window of a `time_range` value, in milliseconds.

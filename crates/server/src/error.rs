@@ -18,6 +18,9 @@ pub enum ApiError {
     /// The request conflicts with what is stored, e.g. a handle held by another system (409).
     #[error("{0}")]
     Conflict(String),
+    /// A per-client cap was reached (429).
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -42,6 +45,7 @@ impl IntoResponse for ApiError {
             Self::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message),
             Self::Unauthorized(message) => (StatusCode::UNAUTHORIZED, message),
             Self::Conflict(message) => (StatusCode::CONFLICT, message),
+            Self::TooManyRequests(message) => (StatusCode::TOO_MANY_REQUESTS, message),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (

@@ -9,6 +9,8 @@ mod curation;
 mod discovery;
 pub mod error;
 pub mod identity;
+pub mod live;
+pub mod mirror;
 mod params;
 mod respond;
 mod routes;
@@ -36,6 +38,11 @@ pub struct AppState<S> {
     pub config: ServerConfig,
     /// Issues `/challenge`s and spends them once (purge, signed handle claims).
     pub challenges: identity::ChallengeKeeper,
+    /// Commit notifications and open subscriptions of `/stream`; shared with the [`Server`],
+    /// which ends every subscription when it shuts down.
+    pub live: Arc<live::Live>,
+    /// What each configured mirror has done, for `GET /mirrors`.
+    pub mirrors: mirror::Mirrors,
 }
 
 impl<S> AppState<S> {
@@ -46,6 +53,8 @@ impl<S> AppState<S> {
             store,
             config,
             challenges,
+            live: Arc::default(),
+            mirrors: mirror::Mirrors::default(),
         }
     }
 }
@@ -85,6 +94,8 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         )
         .route("/censor", post(curation::censor::<S>))
         .route("/uncensor", post(curation::uncensor::<S>))
+        .route("/stream", get(live::stream::<S>))
+        .route("/mirrors", get(mirror::statuses::<S>))
         .route("/version", get(routes::version))
         .route("/health", get(routes::health::<S>))
         .fallback(fallback::<S>)
@@ -164,6 +175,8 @@ pub struct Server {
     local_addr: SocketAddr,
     /// Tells the serving task to stop accepting and drain.
     stop: oneshot::Sender<()>,
+    /// Ends the live subscriptions, which would otherwise keep shutdown waiting forever.
+    live: Arc<live::Live>,
     /// The serving task; it ends once every request in flight has been answered.
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -173,7 +186,10 @@ impl Server {
     pub async fn bind<S: Store>(config: ServerConfig, store: S) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
-        let app = router(Arc::new(AppState::new(store, config)));
+        let state = Arc::new(AppState::new(store, config));
+        let live = Arc::clone(&state.live);
+        mirror::start(&state);
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -186,6 +202,7 @@ impl Server {
         Ok(Self {
             local_addr,
             stop,
+            live,
             task,
         })
     }
@@ -201,6 +218,7 @@ impl Server {
 
     /// Stops accepting connections and waits until every request in flight is answered.
     pub async fn shutdown(self) -> std::io::Result<()> {
+        self.live.close();
         let _ = self.stop.send(());
         self.task.await.map_err(std::io::Error::other)?
     }

@@ -20,6 +20,10 @@ pub struct Params {
     pub cursor: Option<String>,
     pub query: Option<String>,
     pub moderation_filters: Option<String>,
+    /// `/stream` filters.
+    pub systems: Option<String>,
+    pub content_types: Option<String>,
+    pub references: Option<String>,
 }
 
 pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {

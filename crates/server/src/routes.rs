@@ -64,6 +64,9 @@ pub async fn post_events<S: Store>(
         }
     }
     let outcomes = state.store.ingest(verified).await?;
+    if outcomes.contains(&IngestOutcome::Stored) {
+        state.live.committed();
+    }
     for (position, outcome) in positions.into_iter().zip(outcomes) {
         if let IngestOutcome::Rejected(reason) = outcome {
             rejections.push((position, reason));

@@ -6,11 +6,14 @@
 mod curation;
 pub mod devices;
 pub mod discovery;
+pub mod edits;
 mod identity;
 pub mod moderation;
 mod prepare;
 mod ranges;
+pub mod reconcile;
 pub mod sqlite;
+pub mod stream;
 mod types;
 
 pub use curation::*;
@@ -21,6 +24,7 @@ pub use discovery::{
 pub use identity::*;
 pub use prepare::{IngestLimits, prepare_batch};
 pub use ranges::{ProcessRanges, normalize};
+pub use stream::{STREAM_SCAN_MAX, StreamFilter, StreamPage};
 pub use types::*;
 
 use std::future::Future;
@@ -242,6 +246,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every censorship in force: systems first, then events, oldest first within each.
     fn censorships(&self) -> impl Future<Output = Result<Vec<Censorship>, StoreError>> + Send;
+
+    /// Every stored edit of the post in `slot` (a slot key) signed by the post's own key, in
+    /// edit order, oldest first ([`agora_protocol::edits::edit_order`]).
+    fn edits(
+        &self,
+        slot: [u8; 56],
+    ) -> impl Future<Output = Result<Vec<wire::SignedEvent>, StoreError>> + Send;
+
+    /// The latest stored edit of each of the posts in `slots`, for those that have one.
+    fn latest_edits(
+        &self,
+        slots: Vec<[u8; 56]>,
+    ) -> impl Future<Output = Result<Vec<wire::SignedEvent>, StoreError>> + Send;
+
+    /// The stored events after `after` in commit order that match `filter`, at most `limit`
+    /// of them, looking at no more than [`STREAM_SCAN_MAX`] positions (see [`stream`]).
+    fn stream_after(
+        &self,
+        after: u64,
+        filter: StreamFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<StreamPage, StoreError>> + Send;
+
+    /// The position of the newest stored event (0 when none was stored since positions began).
+    fn stream_head(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Whether the store answers at all, for `/health`.
     fn healthy(&self) -> impl Future<Output = bool> + Send;

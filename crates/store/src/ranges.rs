@@ -1,7 +1,9 @@
 //! Held clocks as ranges: the one place that normalizes them and converts them to and from the
 //! wire, for the server, the engines and the client alike.
 
-use agora_protocol::{Process, wire};
+use agora_protocol::encoding::base64url_encode;
+use agora_protocol::{Process, PublicKey, wire};
+use prost::Message as _;
 
 /// The held clocks of one process, as inclusive (low, high) ranges.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,6 +13,17 @@ pub struct ProcessRanges {
 }
 
 impl ProcessRanges {
+    /// The path and query of `GET /events` for `system`'s clocks in `self`, as a client or a
+    /// mirror asks a server.
+    pub fn events_path(&self, system: &PublicKey) -> String {
+        let request = Self::to_wire(std::slice::from_ref(self));
+        format!(
+            "/events?system={}&ranges={}",
+            system.to_query_param(),
+            base64url_encode(&request.encode_to_vec())
+        )
+    }
+
     /// The `RangesForSystem` message for a list of processes' ranges.
     pub fn to_wire(list: &[ProcessRanges]) -> wire::RangesForSystem {
         wire::RangesForSystem {

@@ -11,7 +11,7 @@
 //! A correct client rejects both and reports this server as failed.
 //!
 //! Successful `GET /search` and `GET /explore` answers get the first kind of lie too: the first
-//! result event is altered the same way.
+//! result event is altered the same way. `GET /stream` is passed through as it streams.
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -165,6 +165,18 @@ async fn forward_inner(upstream: &Upstream, request: Request) -> Result<Response
     let answer = outgoing.send().await.map_err(|error| error.to_string())?;
     let status = answer.status();
     let headers = answer.headers().clone();
+    if parts.uri.path() == "/stream" {
+        // A live stream never ends: passed through as it comes (its events are not altered).
+        let mut response = Response::builder().status(status);
+        for (name, value) in &headers {
+            if !hop_by_hop(name) && name != header::CONTENT_LENGTH {
+                response = response.header(name, value);
+            }
+        }
+        return response
+            .body(Body::from_stream(answer.bytes_stream()))
+            .map_err(|error| error.to_string());
+    }
     let mut body = answer.bytes().await.map_err(|error| error.to_string())?;
     if is_get_events && status.is_success() {
         body = lie(&body, upstream.lies)?;

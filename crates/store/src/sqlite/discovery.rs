@@ -70,6 +70,18 @@ fn index_post(
             .execute(params![id, text])?;
         remember_words(tx, MESSAGES.kind, &text)?;
     }
+    // Edits that arrived before their post: search shows the latest version at once.
+    let slot = event.slot_key();
+    let edited = tx
+        .prepare_cached("SELECT 1 FROM refs WHERE kind = ?1 AND subject = ?2 AND from_type = ?3")?
+        .exists(params![
+            content::REFERENCE_POINTER as i64,
+            slot.as_slice(),
+            content::POST_EDIT as i64
+        ])?;
+    if edited {
+        reindex_post(tx, &slot)?;
+    }
     let mut seen: HashSet<&str> = HashSet::new();
     for reference in event.references() {
         let Reference::Bytes(bytes) = reference else {
@@ -122,6 +134,70 @@ fn index_profile_field(
 }
 
 /// Adds a text's words to the typo vocabulary of a search kind.
+/// Indexes the post stored in `slot` (if any) under its latest version: the text of its latest
+/// edit by its own key, else its own text. Called when an edit comes or goes, and when a post
+/// arrives after its edits.
+pub(super) fn reindex_post(tx: &Transaction<'_>, slot: &[u8]) -> rusqlite::Result<()> {
+    if slot.len() != 56 {
+        return Ok(());
+    }
+    let (system, rest) = slot.split_at(32);
+    let (process, clock) = rest.split_at(16);
+    let clock = i64::from_be_bytes(clock.try_into().unwrap_or([0; 8]));
+    let post: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT id, event FROM events
+             WHERE system = ?1 AND process = ?2 AND logical_clock = ?3 AND content_type = ?4",
+        )?
+        .query_row(
+            params![system, process, clock, content::POST as i64],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((post_id, post_bytes)) = post else {
+        return Ok(());
+    };
+    let latest: Option<Vec<u8>> = tx
+        .prepare_cached(
+            "SELECT events.event FROM refs JOIN events ON events.id = refs.event_id
+             WHERE refs.kind = ?1 AND refs.subject = ?2 AND refs.from_type = ?3
+               AND events.system = ?4
+             ORDER BY COALESCE(events.unix_ms, 0) DESC, events.process DESC,
+                      events.logical_clock DESC
+             LIMIT 1",
+        )?
+        .query_row(
+            params![
+                content::REFERENCE_POINTER as i64,
+                slot,
+                content::POST_EDIT as i64,
+                system
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let has_edits = latest.is_some();
+    let text = |bytes: Vec<u8>| {
+        wire::Event::decode(bytes.as_slice())
+            .ok()
+            .and_then(|event| wire::Post::decode(event.content).ok())
+            .and_then(|post| post.content)
+            .unwrap_or_default()
+    };
+    let text = text(latest.unwrap_or(post_bytes));
+    if !has_edits && text.is_empty() {
+        return Ok(());
+    }
+    tx.prepare_cached("DELETE FROM post_search WHERE rowid = ?1")?
+        .execute([post_id])?;
+    if !text.trim().is_empty() {
+        tx.prepare_cached("INSERT INTO post_search (rowid, text) VALUES (?1, ?2)")?
+            .execute(params![post_id, text])?;
+        remember_words(tx, MESSAGES.kind, &text)?;
+    }
+    Ok(())
+}
+
 fn remember_words(tx: &Transaction<'_>, kind: i64, text: &str) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO search_words (kind, first, length, word) VALUES (?1, ?2, ?3, ?4)",

@@ -6,6 +6,7 @@ use agora_protocol::{Reference, VerifiedEvent, content};
 use rusqlite::{OptionalExtension as _, Transaction, params};
 
 use crate::IngestOutcome;
+use crate::edits::EditedSlot;
 
 /// Applies one event. Errors are store failures; bad input is an `IngestOutcome::Rejected`.
 pub(super) fn apply(
@@ -26,6 +27,9 @@ pub(super) fn apply(
         return Ok(IngestOutcome::Duplicate);
     }
     if let Some(reason) = super::devices::refusal(tx, event)? {
+        return Ok(IngestOutcome::Rejected(reason));
+    }
+    if let Some(reason) = edit_refusal(tx, event)? {
         return Ok(IngestOutcome::Rejected(reason));
     }
     let delete = match event.delete_body() {
@@ -60,6 +64,11 @@ pub(super) fn apply(
     super::discovery::index_event(tx, event, id, received_ms)?;
     super::identity::record_claim(tx, event, id)?;
     super::devices::record(tx, event, id)?;
+    tx.prepare_cached("INSERT INTO stream_log (event_id) VALUES (?1)")?
+        .execute([id])?;
+    if let Some(target) = agora_protocol::edits::edit_target(event) {
+        super::discovery::reindex_post(tx, &target.slot_key())?;
+    }
     if let Some(delete) = delete {
         let target = delete.process.as_bytes().as_slice();
         let target_clock = clock_sql(delete.logical_clock);
@@ -71,6 +80,25 @@ pub(super) fn apply(
         remove_event(tx, system, target, target_clock)?;
     }
     Ok(IngestOutcome::Stored)
+}
+
+/// Why an edit may not be applied (see [`crate::edits::refusal`]).
+fn edit_refusal(tx: &Transaction<'_>, event: &VerifiedEvent) -> rusqlite::Result<Option<String>> {
+    let Some(target) = agora_protocol::edits::edit_target(event) else {
+        return Ok(None);
+    };
+    let system = target.system.as_bytes().as_slice();
+    let process = target.process.as_bytes().as_slice();
+    let clock = clock_sql(target.logical_clock);
+    let slot = if slot_is_deleted(tx, system, process, clock)? {
+        EditedSlot::Deleted
+    } else {
+        match stored_type(tx, system, process, clock)? {
+            Some(content_type) => EditedSlot::Stored(content_type),
+            None => EditedSlot::Empty,
+        }
+    };
+    Ok(crate::edits::refusal(event, slot))
 }
 
 /// Why a DELETE may not be applied: it targets a DELETE (by its body, or by what is stored in
@@ -226,6 +254,13 @@ pub(super) fn remove_event(
         .prepare_cached("SELECT kind, subject, from_type FROM refs WHERE event_id = ?1")?
         .query_map([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
         .collect::<Result<_, _>>()?;
+    // An edit that goes leaves its post's search text to the edit before it (or the original).
+    let edited: Option<Vec<u8>> = references
+        .iter()
+        .find(|(kind, _, from_type)| {
+            *kind == content::REFERENCE_POINTER as i64 && *from_type == content::POST_EDIT as i64
+        })
+        .map(|(_, subject, _)| subject.clone());
     for (kind, subject, from_type) in &references {
         add_ref_count(tx, *kind, subject, *from_type, -1)?;
     }
@@ -242,6 +277,9 @@ pub(super) fn remove_event(
     }
     tx.prepare_cached("DELETE FROM events WHERE id = ?1")?
         .execute([id])?;
+    if let Some(slot) = edited {
+        super::discovery::reindex_post(tx, &slot)?;
+    }
     Ok(true)
 }
 

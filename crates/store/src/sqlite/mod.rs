@@ -21,7 +21,7 @@ use crate::moderation::ReadFilter;
 use crate::{
     CensorOutcome, CensorTarget, Censorship, CensorshipKind, ClaimQuery, ClaimVouchQuery,
     HandleBinding, HandleClaimOutcome, IndexPage, IndexQuery, IngestOutcome, ProcessRanges,
-    ReferencesPage, ReferencesQuery, Store, StoreError, VouchedClaim,
+    ReferencesPage, ReferencesQuery, Store, StoreError, StreamFilter, StreamPage, VouchedClaim,
 };
 use crate::{ExploreCursor, ExplorePage, SearchPage, SearchQuery, TopicCount, TrendingQuery};
 
@@ -558,6 +558,39 @@ impl Store for SqliteStore {
 
     async fn censorships(&self) -> Result<Vec<Censorship>, StoreError> {
         self.read(curation::censorships).await
+    }
+
+    async fn edits(&self, slot: [u8; 56]) -> Result<Vec<wire::SignedEvent>, StoreError> {
+        self.read(move |connection| queries::edits(connection, &slot))
+            .await
+    }
+
+    async fn latest_edits(
+        &self,
+        slots: Vec<[u8; 56]>,
+    ) -> Result<Vec<wire::SignedEvent>, StoreError> {
+        self.read(move |connection| {
+            let mut latest = Vec::new();
+            for slot in &slots {
+                latest.extend(queries::edits(connection, slot)?.pop());
+            }
+            Ok(latest)
+        })
+        .await
+    }
+
+    async fn stream_after(
+        &self,
+        after: u64,
+        filter: StreamFilter,
+        limit: usize,
+    ) -> Result<StreamPage, StoreError> {
+        self.read(move |connection| queries::stream_after(connection, after, &filter, limit))
+            .await
+    }
+
+    async fn stream_head(&self) -> Result<u64, StoreError> {
+        self.read(queries::stream_head).await
     }
 
     async fn healthy(&self) -> bool {

@@ -8,7 +8,7 @@ use super::moderation::visible;
 use crate::prepare::{decode_event, signed_event};
 use crate::{
     CountSpec, IndexCursor, IndexPage, IndexQuery, ProcessRanges, ReferencesCursor, ReferencesPage,
-    ReferencesQuery, StoreError, Subject,
+    ReferencesQuery, STREAM_SCAN_MAX, StoreError, StreamFilter, StreamPage, Subject,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -558,6 +558,124 @@ fn count(
         };
     }
     Ok(total.max(0) as u64)
+}
+
+/// The edits of the post in `slot` by the post's own key, oldest first in edit order.
+pub(super) fn edits(connection: &Connection, slot: &[u8]) -> Result<Vec<wire::SignedEvent>> {
+    let system = slot.get(..32).unwrap_or_default();
+    let events = connection
+        .prepare_cached(
+            "SELECT events.signature, events.event FROM refs JOIN events ON events.id = refs.event_id
+             WHERE refs.kind = ?1 AND refs.subject = ?2 AND refs.from_type = ?3
+               AND events.system = ?4
+             ORDER BY COALESCE(events.unix_ms, 0), events.process, events.logical_clock",
+        )?
+        .query_map(
+            params![
+                content::REFERENCE_POINTER as i64,
+                slot,
+                content::POST_EDIT as i64,
+                system
+            ],
+            |row| signed_from_row(row, 0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(events)
+}
+
+/// The events after `after` in commit order matching `filter` (see [`crate::stream`]).
+pub(super) fn stream_after(
+    connection: &Connection,
+    after: u64,
+    filter: &StreamFilter,
+    limit: usize,
+) -> Result<StreamPage> {
+    let head = stream_head(connection)?;
+    let last = head.min(after.saturating_add(STREAM_SCAN_MAX));
+    let mut sql = String::from(
+        "SELECT stream_log.position, events.signature, events.event FROM stream_log
+         JOIN events ON events.id = stream_log.event_id
+         WHERE stream_log.position > ?1 AND stream_log.position <= ?2",
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![(after as i64).into(), (last as i64).into()];
+    let mut list = |column: &str, items: Vec<rusqlite::types::Value>, sql: &mut String| {
+        if items.is_empty() {
+            return;
+        }
+        let start = values.len() + 1;
+        let marks: Vec<String> = (start..start + items.len())
+            .map(|n| format!("?{n}"))
+            .collect();
+        sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
+        values.extend(items);
+    };
+    list(
+        "events.system",
+        filter
+            .systems
+            .iter()
+            .map(|key| key.as_bytes().to_vec().into())
+            .collect(),
+        &mut sql,
+    );
+    list(
+        "events.content_type",
+        filter
+            .content_types
+            .iter()
+            .map(|t| (*t as i64).into())
+            .collect(),
+        &mut sql,
+    );
+    if !filter.references.is_empty() {
+        let clauses: Vec<String> = filter
+            .references
+            .iter()
+            .enumerate()
+            .map(|(index, _)| {
+                let n = values.len() + 1 + index * 2;
+                format!("(kind = ?{n} AND subject = ?{})", n + 1)
+            })
+            .collect();
+        sql.push_str(&format!(
+            " AND events.id IN (SELECT event_id FROM refs WHERE {})",
+            clauses.join(" OR ")
+        ));
+        for (kind, subject) in &filter.references {
+            values.push((*kind as i64).into());
+            values.push(subject.clone().into());
+        }
+    }
+    sql.push_str(&format!(" ORDER BY stream_log.position LIMIT {limit}"));
+    let events: Vec<(u64, wire::SignedEvent)> = connection
+        .prepare(&sql)?
+        .query_map(rusqlite::params_from_iter(values), |row| {
+            let position: i64 = row.get(0)?;
+            Ok((position as u64, signed_event(row.get(1)?, row.get(2)?)))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // A full page ends at its last event; otherwise the whole stretch up to `last` was read.
+    let position = match events.last() {
+        Some((position, _)) if events.len() == limit => *position,
+        _ => last.max(after),
+    };
+    Ok(StreamPage {
+        events,
+        position,
+        head,
+    })
+}
+
+pub(super) fn stream_head(connection: &Connection) -> Result<u64> {
+    // The sequence remembers the highest position ever handed out, even after its row went.
+    let head: Option<i64> = connection
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'stream_log'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(head.unwrap_or(0) as u64)
 }
 
 #[cfg(test)]

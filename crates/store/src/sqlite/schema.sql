@@ -275,3 +275,16 @@ WHEN OLD.content_type = 1002
 BEGIN
     DELETE FROM device_revocations WHERE event_id = OLD.id;
 END;
+
+-- Live subscriptions (docs/protocol.md, "Live stream"): each stored event's position in commit
+-- order. AUTOINCREMENT, so a position is never reused after its event is removed; the row goes
+-- with its event (trigger). Events stored before this table existed have no position.
+CREATE TABLE IF NOT EXISTS stream_log (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stream_log_event ON stream_log (event_id);
+CREATE TRIGGER IF NOT EXISTS stream_log_follows_events AFTER DELETE ON events
+BEGIN
+    DELETE FROM stream_log WHERE event_id = OLD.id;
+END;

@@ -1,10 +1,12 @@
 //! Range arithmetic for set reconciliation (spec section 6.1): which clocks one side holds that
-//! the other lacks, and how to cut them into request-sized pieces.
+//! the other lacks, and how to cut them into request-sized pieces. Used by the client's sync and
+//! by a server's mirrors.
 
 use std::collections::BTreeMap;
 
 use agora_protocol::Process;
-use agora_store::ProcessRanges;
+
+use crate::ProcessRanges;
 
 /// Per process, the clocks in `have` that are not in `minus`. Input ranges need not be sorted
 /// or disjoint (a server may send anything); the output is sorted and disjoint.
@@ -18,12 +20,8 @@ pub fn subtract(have: &[ProcessRanges], minus: &[ProcessRanges]) -> Vec<ProcessR
     }
     let mut result = Vec::new();
     for process_ranges in have {
-        let minus =
-            agora_store::normalize(removed.remove(&process_ranges.process).unwrap_or_default());
-        let left = subtract_one(
-            &agora_store::normalize(process_ranges.ranges.clone()),
-            &minus,
-        );
+        let minus = crate::normalize(removed.remove(&process_ranges.process).unwrap_or_default());
+        let left = subtract_one(&crate::normalize(process_ranges.ranges.clone()), &minus);
         if !left.is_empty() {
             result.push(ProcessRanges {
                 process: process_ranges.process,
