@@ -5,7 +5,7 @@
 // verified events kept locally.
 import { base64url, compare, concat, fromBase64, fromUtf8, randomBytes, utf8 } from './bytes';
 import {
-    digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, sign, systemId,
+    digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, sign, systemId, verify,
     topicReference, type Draft, type PointerParts, type ProcessState, type Verified,
 } from './events';
 import {
@@ -289,6 +289,31 @@ export async function refresh(system: string): Promise<Gathered> {
     let gathered = await sync(system, servers);
     for (const member of await members(system)) gathered = joinGathered(gathered, await sync(member.system, servers));
     return gathered;
+}
+
+// ---- live ----
+
+/** Subscribes to new events of `systems` (and their devices) on `servers` that stream them
+ * (Agora's `GET /stream`; other servers do not, and are left alone). Each streamed event is
+ * verified and kept only if it belongs to a system asked for; `onEvents` runs after each.
+ * Returns the function that closes the subscriptions. */
+export async function live(systems: string[], servers: string[], onEvents: () => void): Promise<() => void> {
+    const wanted = new Set(systems);
+    for (const system of systems) for (const member of await members(system)) wanted.add(member.system);
+    const param = [...wanted].slice(0, 500).map((s) => base64url(pb.PublicKey.encode({ keyType: 1, key: fromBase64(s) }).finish())).join(',');
+    const sources = servers.map((server) => {
+        const source = new EventSource(`${server}/stream?systems=${param}`);
+        source.addEventListener('event', (message) => {
+            try {
+                const event = verify(pb.SignedEvent.decode(fromBase64((message as MessageEvent<string>).data)));
+                if (wanted.has(event.system)) void keep([event]).then(onEvents);
+            } catch { /* an event that does not verify is never kept */ }
+        });
+        // A server without a stream (or gone) closes it; reconnecting is the browser's job.
+        source.onerror = () => { if (source.readyState === EventSource.CLOSED) source.close(); };
+        return source;
+    });
+    return () => { for (const source of sources) source.close(); };
 }
 
 // ---- identity ----

@@ -93,6 +93,7 @@ export function Home() {
     const [shown, setShown] = useState(PAGE);
     const [followLink, setFollowLink] = useState('');
     const [followError, setFollowError] = useState<string | null>(null);
+    const [isLive, setLive] = useState(false);
 
     const local = async () => {
         const mine = await client.profile(client.me());
@@ -104,14 +105,19 @@ export function Home() {
     };
     useEffect(() => {
         let live = true;
+        let close = () => {};
         void (async () => {
             const systems = await local();
             const results = await Promise.all(systems.map((s) => client.refresh(s)));
             if (!live) return;
             setGathered(results.reduce(joinGathered, emptyGathered()));
             await local();
+            // New posts of everyone here arrive live from the servers that stream them.
+            const servers = [...new Set((await Promise.all(systems.map((s) => client.serversOf(s)))).flat())].slice(0, 8);
+            const stop = await client.live(systems, servers, () => { if (live) void local(); });
+            if (live) { close = stop; setLive(true); } else stop();
         })();
-        return () => { live = false; };
+        return () => { live = false; close(); };
     }, [tick]);
 
     const followByLink = async (e: Event) => {
@@ -142,6 +148,7 @@ export function Home() {
             </form>
             <Notices gathered={gathered} what="this feed" />
             <h2>Your feed</h2>
+            {isLive && <p class="muted">New posts appear here as they are written.</p>}
             {posts === null ? <p class="muted">Loading…</p> : posts.length === 0
                 ? <Empty>Nothing here yet. Write a post, or follow someone by their link.</Empty>
                 : <Feed posts={posts.slice(0, shown)} />}

@@ -352,6 +352,22 @@ test('a browser holding the root key approves a terminal as a device and revokes
     await pia.context.close();
 });
 
+test('the home feed shows a followed person\'s new post live, without reloading', { skip }, async () => {
+    const home = tempHome();
+    await agora(home, 'init', '--name', 'Ruth');
+    await agora(home, 'server', 'add', two.url);
+    const ruthLink = (await agora(home, 'link')).trim();
+    const quinn = await person(one.url, 'Quinn');
+    await quinn.page.getByLabel('Follow someone by their link').fill(ruthLink);
+    await quinn.page.getByRole('button', { name: 'Follow', exact: true }).click();
+    await waitSent(quinn.page);
+    // Subscribed once the feed was read; a post written now is pushed to the page.
+    await quinn.page.getByText('New posts appear here as they are written').waitFor();
+    await agora(home, 'post', 'Written while Quinn watches');
+    await postCard(quinn.page, 'Written while Quinn watches').getByRole('link', { name: 'Ruth' }).waitFor();
+    await quinn.context.close();
+});
+
 test('people edit their profile, claim a handle, dislike, delete their posts, and block and unblock others', { skip }, async () => {
     const jay = await person(one.url, 'J');
     const kim = await person(one.url, 'Kim');
