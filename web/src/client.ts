@@ -293,27 +293,52 @@ export async function refresh(system: string): Promise<Gathered> {
 
 // ---- live ----
 
+/** The open subscription: one at a time, kept while the same systems are watched, so pages that
+ * re-render do not open new streams (servers cap subscriptions per address). */
+let subscription: { key: string; listeners: Set<() => void>; close: () => void } | null = null;
+
 /** Subscribes to new events of `systems` (and their devices) on `servers` that stream them
- * (Agora's `GET /stream`; other servers do not, and are left alone). Each streamed event is
- * verified and kept only if it belongs to a system asked for; `onEvents` runs after each.
- * Returns the function that closes the subscriptions. */
+ * (Agora's `GET /stream`; other servers do not, and are left alone after a few tries). Each
+ * streamed event is verified and kept only if it belongs to a system asked for; `onEvents` runs
+ * after each. Returns the function that stops listening. */
 export async function live(systems: string[], servers: string[], onEvents: () => void): Promise<() => void> {
     const wanted = new Set(systems);
     for (const system of systems) for (const member of await members(system)) wanted.add(member.system);
+    const key = `${[...wanted].sort().join(',')}|${[...servers].sort().join(',')}`;
+    if (subscription?.key !== key) {
+        subscription?.close();
+        subscription = { key, listeners: new Set(), close: () => {} };
+        subscription.close = openStreams(wanted, servers, subscription.listeners);
+    }
+    const listeners = subscription.listeners;
+    listeners.add(onEvents);
+    return () => { listeners.delete(onEvents); };
+}
+
+function openStreams(wanted: Set<string>, servers: string[], listeners: Set<() => void>): () => void {
     const param = [...wanted].slice(0, 500).map((s) => base64url(pb.PublicKey.encode({ keyType: 1, key: fromBase64(s) }).finish())).join(',');
-    const sources = servers.map((server) => {
+    let closed = false;
+    const sources = new Map<string, EventSource>();
+    const open = (server: string, tries: number) => {
+        if (closed) return;
         const source = new EventSource(`${server}/stream?systems=${param}`);
+        sources.set(server, source);
         source.addEventListener('event', (message) => {
             try {
                 const event = verify(pb.SignedEvent.decode(fromBase64((message as MessageEvent<string>).data)));
-                if (wanted.has(event.system)) void keep([event]).then(onEvents);
+                if (wanted.has(event.system)) void keep([event]).then(() => { for (const listener of listeners) listener(); });
             } catch { /* an event that does not verify is never kept */ }
         });
-        // A server without a stream (or gone) closes it; reconnecting is the browser's job.
-        source.onerror = () => { if (source.readyState === EventSource.CLOSED) source.close(); };
-        return source;
-    });
-    return () => { for (const source of sources) source.close(); };
+        source.addEventListener('position', () => { tries = 0; });
+        // A refused or ended stream is closed; it is opened again a few times, later each time
+        // (a server without streams, or one at its subscription cap, is then left alone).
+        source.onerror = () => {
+            if (source.readyState !== EventSource.CLOSED) return;
+            if (tries < 5) setTimeout(() => open(server, tries + 1), 1000 * 2 ** tries);
+        };
+    };
+    for (const server of servers) open(server, 0);
+    return () => { closed = true; for (const source of sources.values()) source.close(); };
 }
 
 // ---- identity ----

@@ -136,6 +136,14 @@ test('a lying server is named and its forged and altered events are not shown', 
     const failed = eve.page.getByRole('status').filter({ hasText: 'Not used for explore' });
     await failed.waitFor();
     assert.match(await failed.textContent(), new RegExp(`${liar}.*served an invalid event`));
+    // And in search.
+    await nav(eve.page, 'Search');
+    await eve.page.getByLabel('Search posts or people').fill('narwhal');
+    await eve.page.getByRole('button', { name: 'Search', exact: true }).click();
+    await postCard(eve.page, 'Narwhal pods sing').waitFor();
+    const searchFailed = eve.page.getByRole('status').filter({ hasText: 'Not used for this search' });
+    await searchFailed.waitFor();
+    assert.match(await searchFailed.textContent(), new RegExp(`${liar}.*served an invalid event`));
     await eve.context.close();
 });
 
