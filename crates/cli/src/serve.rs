@@ -91,6 +91,9 @@ pub struct ServeArgs {
         value_name = "LINK"
     )]
     mirror_identities: Vec<String>,
+    /// Do not serve the web client at `/` (the API routes are the same either way).
+    #[arg(long, env = "AGORA_NO_WEB")]
+    no_web: bool,
 }
 
 /// `--handle-policy` values (see [`HandlePolicy`]).
@@ -151,6 +154,7 @@ impl ServeArgs {
                 ..StreamConfig::default()
             },
             mirrors,
+            web_client: !self.no_web,
         })
     }
 

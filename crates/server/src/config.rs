@@ -21,6 +21,9 @@ pub struct ServerConfig {
     pub stream: crate::live::StreamConfig,
     /// Peers whose identities this server keeps copies of. Default none.
     pub mirrors: Vec<crate::mirror::MirrorConfig>,
+    /// Serve the embedded web client at `/` (`crate::web`). Default on; the API routes are the
+    /// same either way.
+    pub web_client: bool,
 }
 
 /// The operator's secret. Its `Debug` form hides the value, so logging a config never leaks it.
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             admin_token: None,
             stream: crate::live::StreamConfig::default(),
             mirrors: Vec::new(),
+            web_client: true,
         }
     }
 }

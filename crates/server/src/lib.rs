@@ -14,6 +14,7 @@ pub mod mirror;
 mod params;
 mod respond;
 mod routes;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,11 +98,26 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/mirrors", get(mirror::statuses::<S>))
         .route("/version", get(routes::version))
         .route("/health", get(routes::health::<S>))
-        .fallback(not_found)
+        .fallback(fallback::<S>)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(middleware::from_fn(cors))
         .with_state(state)
+}
+
+/// The web client's files and pages when it is on (`ServerConfig::web_client`), else the 404.
+async fn fallback<S: Store>(
+    axum::extract::State(state): axum::extract::State<Arc<AppState<S>>>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if state.config.web_client
+        && let Some(response) = web::respond(&method, &uri, &headers)
+    {
+        return response;
+    }
+    not_found(method, uri).await
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

@@ -23,3 +23,4 @@ mod syncing;
 mod tls;
 mod user;
 mod watch;
+mod web;
