@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use agora_server::config::{AdminToken, HandlePolicy, IdentityConfig};
 use agora_server::live::StreamConfig;
-use agora_server::mirror::MirrorConfig;
+use agora_server::mirror::{MirrorConfig, MirrorPolicy};
 use agora_server::{Limits, Server, ServerConfig};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
 use anyhow::Context as _;
@@ -88,9 +88,27 @@ pub struct ServeArgs {
         long = "mirror-identity",
         env = "AGORA_MIRROR_IDENTITY",
         value_delimiter = ',',
-        value_name = "LINK"
+        value_name = "LINK",
+        conflicts_with = "mirror_followed"
     )]
     mirror_identities: Vec<String>,
+    /// Mirror only the identities this server's own users follow (users: identities whose
+    /// servers include one of --public-url), worked out again every minute.
+    #[arg(
+        long = "mirror-followed",
+        env = "AGORA_MIRROR_FOLLOWED",
+        requires = "public_urls"
+    )]
+    mirror_followed: bool,
+    /// The address people use for this server (repeatable), as they add it with `agora server
+    /// add`; --mirror-followed finds this server's users by it.
+    #[arg(
+        long = "public-url",
+        env = "AGORA_PUBLIC_URL",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    public_urls: Vec<String>,
     /// Do not serve the web client at `/` (the API routes are the same either way).
     #[arg(long, env = "AGORA_NO_WEB")]
     no_web: bool,
@@ -122,6 +140,16 @@ impl ServeArgs {
                     .with_context(|| format!("--mirror-identity {link:?} is not a system link"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let policy = if self.mirror_followed {
+            MirrorPolicy::FollowedByUsers {
+                server_urls: self.public_urls.clone(),
+                refresh: Duration::from_secs(60),
+            }
+        } else if identities.is_empty() {
+            MirrorPolicy::Everything
+        } else {
+            MirrorPolicy::Identities(identities)
+        };
         let mut mirrors = Vec::new();
         for peer in &self.mirrors {
             if !(peer.starts_with("http://") || peer.starts_with("https://")) {
@@ -129,7 +157,7 @@ impl ServeArgs {
             }
             mirrors.push(MirrorConfig {
                 peer: peer.clone(),
-                identities: identities.clone(),
+                policy: policy.clone(),
             });
         }
         Ok(ServerConfig {

@@ -2,9 +2,9 @@
 //! elements, and a system's posts. Only what the local store holds counts: pull first to see
 //! what servers know.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-use agora_protocol::crdt::{LwwStamp, SetOperation, lww_element_replaces, lww_set_replaces};
+use agora_protocol::crdt::{LwwStamp, lww_element_replaces};
 use agora_protocol::{Pointer, PublicKey, VerifiedEvent, content, wire};
 use agora_store::{IndexCursor, IndexQuery, Store as _};
 use prost::Message as _;
@@ -239,31 +239,14 @@ impl Client {
         systems: &[PublicKey],
         content_type: u64,
     ) -> Result<Vec<Vec<u8>>, ClientError> {
-        let mut state: BTreeMap<Vec<u8>, (u64, SetOperation)> = BTreeMap::new();
+        let mut events = Vec::new();
         for system in systems {
-            for event in self.feed(*system, content_type).await? {
-                let Some(element) = event.event().lww_element_set.as_ref() else {
-                    continue; // a tombstone in a deleted event's slot, or a malformed event
-                };
-                let operation = match element.operation() {
-                    wire::lww_element_set::Operation::Add => SetOperation::Add,
-                    wire::lww_element_set::Operation::Remove => SetOperation::Remove,
-                };
-                let candidate = (element.unix_milliseconds, operation);
-                let value = element.value.to_vec();
-                match state.get(&value) {
-                    Some(current) if !lww_set_replaces(candidate, *current) => {}
-                    _ => {
-                        state.insert(value, candidate);
-                    }
-                }
-            }
+            events.extend(self.feed(*system, content_type).await?);
         }
-        Ok(state
-            .into_iter()
-            .filter(|(_, (_, operation))| *operation == SetOperation::Add)
-            .map(|(value, _)| value)
-            .collect())
+        // A tombstone in a deleted event's slot, or a malformed event, has no set write.
+        Ok(agora_protocol::crdt::set_members(events.iter().filter_map(
+            |event| event.event().lww_element_set.as_ref(),
+        )))
     }
 
     /// Every event of a system's per-type feed in the local store, page by page.

@@ -37,6 +37,33 @@ pub fn lww_set_replaces(candidate: (u64, SetOperation), current: (u64, SetOperat
     }
 }
 
+/// The members of an LWW element set from its writes, in any order: per value the winning
+/// operation, kept when it is an ADD. Values come out sorted.
+pub fn set_members<'a>(
+    writes: impl IntoIterator<Item = &'a crate::wire::LwwElementSet>,
+) -> Vec<Vec<u8>> {
+    let mut state: std::collections::BTreeMap<Vec<u8>, (u64, SetOperation)> =
+        std::collections::BTreeMap::new();
+    for write in writes {
+        let operation = match write.operation() {
+            crate::wire::lww_element_set::Operation::Add => SetOperation::Add,
+            crate::wire::lww_element_set::Operation::Remove => SetOperation::Remove,
+        };
+        let candidate = (write.unix_milliseconds, operation);
+        match state.get(write.value.as_ref()) {
+            Some(current) if !lww_set_replaces(candidate, *current) => {}
+            _ => {
+                state.insert(write.value.to_vec(), candidate);
+            }
+        }
+    }
+    state
+        .into_iter()
+        .filter(|(_, (_, operation))| *operation == SetOperation::Add)
+        .map(|(value, _)| value)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,33 @@ use crate::AppState;
 pub struct MirrorConfig {
     /// The peer's base URL.
     pub peer: String,
-    /// The identities to mirror; empty: everything the peer has.
-    pub identities: Vec<PublicKey>,
+    pub policy: MirrorPolicy,
+}
+
+/// Which identities a mirror takes from its peer.
+#[derive(Clone, Debug)]
+pub enum MirrorPolicy {
+    /// Everything the peer streams.
+    Everything,
+    /// These identities.
+    Identities(Vec<PublicKey>),
+    /// The identities this server's own users follow: the users are the identities whose
+    /// SERVER set names one of `server_urls` (this server's public addresses). Worked out again
+    /// every `refresh`.
+    FollowedByUsers {
+        server_urls: Vec<String>,
+        refresh: Duration,
+    },
+}
+
+impl MirrorPolicy {
+    fn describe(&self) -> String {
+        match self {
+            Self::Everything => "everything".to_owned(),
+            Self::Identities(list) => format!("{} identities", list.len()),
+            Self::FollowedByUsers { .. } => "followed by this server's users".to_owned(),
+        }
+    }
 }
 
 /// What a mirror has done, for `GET /mirrors`.
@@ -91,11 +116,7 @@ pub fn start<S: Store>(state: &Arc<AppState<S>>) {
         for mirror in &mirrors {
             statuses.push(MirrorStatus {
                 peer: mirror.peer.clone(),
-                policy: if mirror.identities.is_empty() {
-                    "everything".to_owned()
-                } else {
-                    format!("{} identities", mirror.identities.len())
-                },
+                policy: mirror.policy.describe(),
                 ..MirrorStatus::default()
             });
         }
@@ -114,45 +135,183 @@ async fn run<S: Store>(state: Arc<AppState<S>>, index: usize, mirror: MirrorConf
         tracing::error!(peer = %mirror.peer, "cannot build the mirror's HTTP client");
         return;
     };
-    let peer = Peer {
+    let mut peer = Peer {
         http,
         base: mirror.peer.trim_end_matches('/').to_owned(),
-        identities: mirror.identities,
+        identities: Vec::new(),
+        everything: matches!(mirror.policy, MirrorPolicy::Everything),
     };
     let mut closing = state.live.closing();
     let mut position: Option<u64> = None;
     let mut retry = RETRY_FIRST;
     loop {
-        let session = peer.session(&state, index, &mut position);
-        let result = tokio::select! {
-            result = session => result,
-            _ = closing.changed() => return,
+        // Which identities, and for how long this session may run before they are worked out
+        // again (a policy that never changes runs until the stream ends).
+        let refresh = match &mirror.policy {
+            MirrorPolicy::Everything => None,
+            MirrorPolicy::Identities(list) => {
+                peer.identities = list.clone();
+                None
+            }
+            MirrorPolicy::FollowedByUsers {
+                server_urls,
+                refresh,
+            } => {
+                match followed_by_users(&state.store, server_urls).await {
+                    Ok(followed) => {
+                        if followed != peer.identities {
+                            // Another set of systems: the peer's positions of the old filter
+                            // do not carry over, so backfill again from the start.
+                            position = None;
+                        }
+                        peer.identities = followed;
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot work out whom users follow"),
+                }
+                state.mirrors.update(index, |status| {
+                    status.policy = format!(
+                        "{} identities followed by this server's users",
+                        peer.identities.len()
+                    );
+                });
+                Some(*refresh)
+            }
+        };
+        let result = if !peer.everything && peer.identities.is_empty() {
+            Ok(())
+        } else {
+            let session = peer.session(&state, index, &mut position);
+            let bounded = async {
+                match refresh {
+                    Some(refresh) => tokio::time::timeout(refresh, session)
+                        .await
+                        .unwrap_or(Ok(())),
+                    None => session.await,
+                }
+            };
+            tokio::select! {
+                result = bounded => result,
+                _ = closing.changed() => return,
+            }
         };
         state
             .mirrors
             .update(index, |status| status.connected = false);
-        match result {
-            Ok(()) => retry = RETRY_FIRST,
+        let pause = match result {
+            Ok(()) => {
+                retry = RETRY_FIRST;
+                refresh.map_or(RETRY_FIRST, |refresh| refresh.min(RETRY_FIRST))
+            }
             Err(error) => {
                 tracing::warn!(peer = %peer.base, %error, "mirror failed; retrying");
                 state
                     .mirrors
                     .update(index, |status| status.last_error = Some(error));
+                let pause = retry;
+                retry = (retry * 2).min(RETRY_MAX);
+                pause
             }
-        }
+        };
         tokio::select! {
-            () = tokio::time::sleep(retry) => {}
+            () = tokio::time::sleep(pause) => {}
             _ = closing.changed() => return,
         }
-        retry = (retry * 2).min(RETRY_MAX);
     }
+}
+
+/// The identities followed (FOLLOW sets, by the LWW rule) by every identity whose SERVER set
+/// names one of `server_urls`, read from this server's store.
+async fn followed_by_users<S: Store>(
+    store: &S,
+    server_urls: &[String],
+) -> Result<Vec<PublicKey>, agora_store::StoreError> {
+    let urls: Vec<String> = server_urls
+        .iter()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .collect();
+    // Every stored SERVER write, through the stream log, page by page.
+    let mut writes: std::collections::BTreeMap<PublicKey, Vec<wire::LwwElementSet>> =
+        std::collections::BTreeMap::new();
+    let filter = agora_store::StreamFilter {
+        content_types: vec![agora_protocol::content::SERVER],
+        ..agora_store::StreamFilter::default()
+    };
+    let mut position = 0;
+    loop {
+        let page = store.stream_after(position, filter.clone(), 1_000).await?;
+        for (_, signed) in &page.events {
+            if let Ok(event) = VerifiedEvent::verify(signed)
+                && let Some(write) = event.event().lww_element_set.clone()
+            {
+                writes.entry(*event.system()).or_default().push(write);
+            }
+        }
+        position = page.position;
+        if position >= page.head {
+            break;
+        }
+    }
+    let mut followed = std::collections::BTreeSet::new();
+    for (user, server_writes) in writes {
+        let servers = agora_protocol::crdt::set_members(&server_writes);
+        let listed = servers.iter().any(|server| {
+            std::str::from_utf8(server)
+                .is_ok_and(|server| urls.iter().any(|url| url == server.trim_end_matches('/')))
+        });
+        if listed {
+            followed.extend(follows_of(store, user).await?);
+        }
+    }
+    Ok(followed.into_iter().collect())
+}
+
+/// The members of `system`'s FOLLOW set in the store.
+async fn follows_of<S: Store>(
+    store: &S,
+    system: PublicKey,
+) -> Result<Vec<PublicKey>, agora_store::StoreError> {
+    let mut writes = Vec::new();
+    let mut cursor = agora_store::IndexCursor::Start;
+    loop {
+        let page = store
+            .index(agora_store::IndexQuery {
+                system,
+                content_type: agora_protocol::content::FOLLOW,
+                cursor,
+                limit: 1_000,
+            })
+            .await?;
+        for signed in &page.events {
+            if let Ok(event) = VerifiedEvent::verify(signed)
+                && let Some(write) = event.event().lww_element_set.clone()
+            {
+                writes.push(write);
+            }
+        }
+        match page
+            .next
+            .as_deref()
+            .and_then(agora_store::IndexCursor::decode)
+        {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    Ok(agora_protocol::crdt::set_members(&writes)
+        .iter()
+        .filter_map(|value| wire::PublicKey::decode(value.as_slice()).ok())
+        .filter_map(|key| PublicKey::try_from(&key).ok())
+        .collect())
 }
 
 /// One peer and the HTTP client that reaches it.
 struct Peer {
     http: reqwest::Client,
     base: String,
+    /// The identities mirrored now (unless `everything`).
     identities: Vec<PublicKey>,
+    /// Whether everything the peer streams is taken.
+    everything: bool,
 }
 
 impl Peer {
@@ -174,7 +333,7 @@ impl Peer {
             .get(format!("{}/stream", self.base))
             .query(&[("systems", keys.join(","))]);
         // Everything the peer has: from its first position the first time.
-        let resume = position.or(self.identities.is_empty().then_some(0));
+        let resume = position.or(self.everything.then_some(0));
         if let Some(resume) = resume {
             request = request.header("last-event-id", resume.to_string());
         }
@@ -351,7 +510,7 @@ impl Peer {
     /// Whether an event belongs to what this mirror takes. A mirrored identity's device keys
     /// are mirrored with it once they are identities of their own in the list.
     fn wanted(&self, event: &VerifiedEvent) -> bool {
-        self.identities.is_empty() || self.identities.contains(event.system())
+        self.everything || self.identities.contains(event.system())
     }
 
     fn refuse<S: Store>(&self, state: &AppState<S>, index: usize, reason: &str) {
