@@ -5,7 +5,7 @@
 // verified events kept locally.
 import { base64url, compare, concat, fromBase64, fromUtf8, randomBytes, utf8 } from './bytes';
 import {
-    digestOf, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, sign, systemId, verify,
+    digestOf, editOrder, editTarget, encodePointer, pointerReference, pointerSlot, postOf, publicKeyOf, publishNext, replyTarget, sign, systemId, verify,
     topicReference, type Draft, type PointerParts, type ProcessState, type Verified,
 } from './events';
 import {
@@ -215,6 +215,21 @@ export async function profile(system: string): Promise<Profile> {
         posts: live.filter((e) => postOf(e) !== null).sort((a, b) => b.ms - a.ms),
         opinions: new Map([...opinions].map(([slot, o]) => [slot, o.value])),
     };
+}
+
+/** A post and its edits by the post's own key, oldest first (the last one is what shows): edits
+ * are read from what is kept of the post's key, whether synced from its log or carried in a
+ * search or explore answer; deleted edits do not count. */
+export async function versions(post: Verified): Promise<{ event: Verified; text: string }[]> {
+    const events = [...(await eventsOf(post.system)).values()];
+    const deleted = deletedSlots(events);
+    const edits: { event: Verified; text: string }[] = [];
+    for (const e of events) {
+        const edit = e.type === CT.POST_EDIT && !deleted.has(e.slot) ? editTarget(e) : null;
+        if (edit && e.system === post.system && pointerSlot(edit.target) === post.slot) edits.push({ event: e, text: edit.text });
+    }
+    edits.sort((a, b) => editOrder(a.event, b.event));
+    return [{ event: post, text: postOf(post)?.text ?? '' }, ...edits];
 }
 
 /** This identity's servers: its SERVER set, or the page's origin before it has one. */
@@ -543,6 +558,14 @@ export async function post(composed: Composed): Promise<Verified> {
     const event = await publish({ type: CT.POST, content, references });
     if (composed.replyTo) void serversOf(systemId(composed.replyTo.system)).then((servers) => deliver(event, servers));
     return event;
+}
+
+/** Gives one of this browser's own posts new text: a POST_EDIT pointing at it, sent to every
+ * server of this identity. */
+export function editPost(target: Verified, text: string): Promise<Verified> {
+    if (target.system !== signer()) throw new Error('only the key that signed a post edits it');
+    const content = pb.Post.encode({ content: text }).finish();
+    return publish({ type: CT.POST_EDIT, content, references: [pointerReference(pointerTo(target))] });
 }
 
 export async function opinion(subject: PointerParts, value: 'like' | 'dislike' | null): Promise<Verified> {

@@ -4,7 +4,8 @@
 // merged without duplicates and each keeps the servers that returned it.
 import { base64url } from './bytes';
 import { emptyGathered, filtersParam, keepAuthors, type Gathered } from './client';
-import { replyTarget, topicReference, type Verified } from './events';
+import { editTarget, pointerSlot, systemId, replyTarget, topicReference, type Verified } from './events';
+import { keep } from './store';
 import { CT } from './proto';
 import * as remote from './remote';
 
@@ -55,12 +56,20 @@ export type Cursors = Record<string, string>;
 async function pages(servers: string[], path: string, limit: number, after?: Cursors) {
     const asked = after ? servers.filter((s) => s in after) : servers;
     const next: Cursors = {};
+    const edits: Verified[] = [];
     const { answers, gathered } = await ask(asked, async (s) => {
         const cursor = after?.[s] ? `&cursor=${after[s]}` : '';
         const page = await remote.eventsPage(s, `${path}&limit=${limit}${cursor}${filtersParam()}`);
         if (page.cursor && page.events.length === limit) next[s] = base64url(page.cursor);
+        // Related edits are kept only when signed by the key of a result post they point at.
+        const results = new Set(page.events.map((e) => e.slot));
+        edits.push(...page.related.filter((e) => {
+            const target = editTarget(e)?.target;
+            return !!target && systemId(target.system) === e.system && results.has(pointerSlot(target));
+        }));
         return page.events;
     });
+    await keep(edits);
     return { answers, gathered, next };
 }
 

@@ -4,7 +4,7 @@
 // accepts it.
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { base64url } from './bytes';
+import { base64url, compare } from './bytes';
 import { CT, pb, REFERENCE_BYTES, REFERENCE_POINTER } from './proto';
 
 type Event = ReturnType<typeof pb.Event.decode>;
@@ -150,6 +150,20 @@ export function postOf(event: Verified): PostBody | null {
         return null;
     }
 }
+
+/** The post an edit points at: a POST_EDIT with exactly one reference, a pointer, and a
+ * `Post` body with text (docs/protocol.md, "Edits"); null for anything else. */
+export function editTarget(event: Verified): { target: PointerParts; text: string } | null {
+    if (event.type !== CT.POST_EDIT || (event.event.references ?? []).length !== 1) return null;
+    const target = replyTarget(event);
+    let text: string | null | undefined;
+    try { text = pb.Post.decode(event.event.content ?? new Uint8Array()).content; } catch { return null; }
+    return target && text != null ? { target, text } : null;
+}
+
+/** Which edit wins: larger unix_milliseconds, then larger process, then larger clock. */
+export const editOrder = (a: Verified, b: Verified): number =>
+    a.ms - b.ms || compare(a.process, b.process) || a.clock - b.clock;
 
 /** What varies between events; the author fills in the rest. */
 export interface Draft {

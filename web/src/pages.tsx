@@ -12,7 +12,7 @@ import { exportBundle, parseLink, systemLink } from './links';
 import { CT } from './proto';
 import * as remote from './remote';
 import { eventsOf, getCached, setCached } from './store';
-import { A, Avatar, changed, Composer, Empty, navigate, Notices, PostCard, useChanges, useName, userPath } from './ui';
+import { A, Avatar, changed, Composer, Empty, navigate, Notices, PostCard, timeFormat, useChanges, useName, userPath, useVersions } from './ui';
 
 const PAGE = 20;
 
@@ -382,6 +382,7 @@ export function PostPage({ encoded }: { encoded: string }) {
                 <span class="muted">Replies <span data-testid="reply-count">{stats?.replyCount ?? 0}</span></span>
                 {isMine && <button type="button" class="danger" onClick={removePost}>Delete</button>}
             </div>
+            <Versions event={event} isMine={isMine} />
             <Notices gathered={gathered} what="this post" />
             <Composer replyTo={event} label="Write a reply" />
             <h2>Replies</h2>
@@ -389,6 +390,54 @@ export function PostPage({ encoded }: { encoded: string }) {
                 <ol class="feed">{replies.map((r) => <li key={r.slot}><PostCard event={r} servers={stats?.from[r.slot] ?? servers} from={stats?.from[r.slot]} /></li>)}</ol>
             )}
         </section>
+    );
+}
+
+/** The "Edit" control of one's own post, and its history when it was edited. */
+function Versions({ event, isMine }: { event: Verified; isMine: boolean }) {
+    const versions = useVersions(event);
+    const latest = versions[versions.length - 1]?.text ?? '';
+    const [text, setText] = useState<string | null>(null);
+    const [status, setStatus] = useState<string | null>(null);
+    const save = async (e: Event) => {
+        e.preventDefault();
+        if (text === null || !text.trim()) return setStatus('Write the new text first.');
+        try {
+            await client.editPost(event, text);
+            setText(null);
+            setStatus('Edited');
+            changed();
+        } catch (err) {
+            setStatus((err as Error).message);
+        }
+    };
+    return (
+        <>
+            {isMine && (
+                <details class="card" onToggle={(e) => { if ((e.currentTarget as HTMLDetailsElement).open && text === null) setText(latest); }}>
+                    <summary>Edit</summary>
+                    <form onSubmit={save}>
+                        <label for="edit-text">New text of this post</label>
+                        <textarea id="edit-text" rows={3} maxLength={10000} value={text ?? latest} onInput={(e) => setText(e.currentTarget.value)} />
+                        <button type="submit">Save edit</button>
+                    </form>
+                    {status && <p role="status">{status}</p>}
+                </details>
+            )}
+            {versions.length > 1 && (
+                <details class="card history">
+                    <summary>History ({versions.length} versions)</summary>
+                    <ol aria-label="Versions, oldest first">
+                        {versions.map((v, i) => (
+                            <li key={v.event.slot}>
+                                <span class="muted">{i === 0 ? 'Original' : 'Edit'}, <time dateTime={new Date(v.event.ms).toISOString()}>{timeFormat.format(v.event.ms)}</time>: </span>
+                                <span class="version-text">{v.text}</span>
+                            </li>
+                        ))}
+                    </ol>
+                </details>
+            )}
+        </>
     );
 }
 

@@ -17,6 +17,8 @@ export const CT = {
     SERVER: 10,
     OPINION: 14,
     BLOCK: 18,
+    /** Agora's post edit (docs/protocol.md, "Edits"). */
+    POST_EDIT: 1003,
 } as const;
 
 export const REFERENCE_POINTER = 2;

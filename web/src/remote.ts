@@ -126,10 +126,15 @@ export async function queryReferences(server: string, request: Parameters<typeof
     return { items, counts: (answer.counts ?? []).map(Number), cursor: answer.cursor ?? null };
 }
 
-export async function eventsPage(server: string, path: string): Promise<{ events: Verified[]; cursor: Uint8Array | null }> {
+/** A page of results, with the related events (the latest edit of each result post) verified too. */
+export async function eventsPage(server: string, path: string): Promise<{ events: Verified[]; related: Verified[]; cursor: Uint8Array | null }> {
     const body = await call(server, path);
     const answer = decoded(server, 'answer', () => pb.ResultEventsAndRelatedEventsAndCursor.decode(body));
-    return { events: verifyAll(server, answer.resultEvents?.events ?? []), cursor: answer.cursor ?? null };
+    return {
+        events: verifyAll(server, answer.resultEvents?.events ?? []),
+        related: verifyAll(server, answer.relatedEvents?.events ?? []),
+        cursor: answer.cursor ?? null,
+    };
 }
 
 export async function topics(server: string, range: string): Promise<{ topic: string; count: number }[]> {

@@ -3,7 +3,7 @@
 // with every server down. Events were verified before they were stored; they are decoded again on
 // load without a second signature check.
 import { type Verified } from './events';
-import { pb } from './proto';
+import { CT, pb } from './proto';
 import { systemId, slotKey } from './events';
 
 interface StoredEvent {
@@ -85,6 +85,13 @@ export function eventsOf(system: string): Promise<Map<string, Verified>> {
     return pending;
 }
 
+const keptListeners = new Set<(systems: Set<string>) => void>();
+/** Called with the systems of newly kept edits and deletions (what may change a post's version). */
+export function onKept(listener: (systems: Set<string>) => void): () => void {
+    keptListeners.add(listener);
+    return () => { keptListeners.delete(listener); };
+}
+
 /** Keeps verified events (already held slots are left as they are). */
 export async function keep(events: Verified[]): Promise<void> {
     if (events.length === 0) return;
@@ -97,6 +104,8 @@ export async function keep(events: Verified[]): Promise<void> {
         }
     }
     if (fresh.length === 0) return;
+    const touched = new Set(fresh.filter((e) => e.type === CT.POST_EDIT || e.type === CT.DELETE).map((e) => e.system));
+    if (touched.size) for (const listener of keptListeners) listener(touched);
     try {
         const tx = (await db()).transaction('events', 'readwrite');
         const store = tx.objectStore('events');

@@ -6,6 +6,7 @@ import { pointerTo, type Gathered } from './client';
 import { postOf, replyTarget, topicOf, type Verified } from './events';
 import { avatarManifest, imageUrl, publishPostImage } from './images';
 import { eventLink, pagePath, systemLink } from './links';
+import { onKept } from './store';
 
 // ---- navigation ----
 
@@ -120,7 +121,7 @@ export function useName(system: string): string {
 
 // ---- posts ----
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+export const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 export function PostImage({ event, servers }: { event: Verified; servers: string[] }) {
     const image = postOf(event)?.image;
@@ -144,11 +145,30 @@ function usePending(): number {
     return tick;
 }
 
+export type Version = { event: Verified; text: string };
+
+/** A post's versions (the original, then its edits by its own key, oldest first), kept up to date
+ * as edits and deletions of its key arrive. */
+export function useVersions(event: Verified): Version[] {
+    const [versions, setVersions] = useState<Version[]>([]);
+    const tick = useChanges();
+    const [kept, setKept] = useState(0);
+    useEffect(() => onKept((systems) => { if (systems.has(event.system)) setKept((k) => k + 1); }), [event.system]);
+    useEffect(() => {
+        let live = true;
+        void client.versions(event).then((v) => live && setVersions(v));
+        return () => { live = false; };
+    }, [event.slot, tick, kept]);
+    return versions[0]?.event.slot === event.slot ? versions : [];
+}
+
 export function PostCard({ event, servers, from }: { event: Verified; servers: string[]; from?: string[] }) {
     const body = postOf(event);
     const name = useName(event.system);
+    const versions = useVersions(event);
     usePending();
     if (!body) return null;
+    const latest = versions.length > 1 ? versions[versions.length - 1] : null;
     const link = eventLink(event.system, event.process, event.clock, servers.slice(0, 3));
     const topic = topicOf(event);
     const parent = replyTarget(event);
@@ -160,9 +180,10 @@ export function PostCard({ event, servers, from }: { event: Verified; servers: s
                 <Avatar system={author} size={32} servers={servers} />
                 <A href={userPath(author, servers.slice(0, 3))} class="author">{name}</A>
                 <A href={pagePath('post', link)} class="time"><time dateTime={new Date(event.ms).toISOString()}>{timeFormat.format(event.ms)}</time></A>
+                {latest && <span class="edited" title={`Edited ${timeFormat.format(latest.event.ms)}`}>edited</span>}
             </header>
             {parent && <p class="muted">Reply to <A href={pagePath('post', eventLink(client.encodeId(parent.system), parent.process, parent.clock, servers.slice(0, 3)))}>a post</A></p>}
-            <p class="text">{body.text}</p>
+            <p class="text">{latest ? latest.text : body.text}</p>
             <PostImage event={event} servers={servers} />
             <footer>
                 {topic && <A href={`/t/${encodeURIComponent(topic)}`} class="topic">#{topic}</A>}
