@@ -192,19 +192,18 @@ async fn pair(args: &PairArgs, json: bool) -> anyhow::Result<Output> {
     }
     let code = client.system().to_string();
     let words = confirmation_words(&identity, &client.system());
-    if json {
-        println!(
-            "{}",
-            json!({"code": code, "confirmation": words, "identity": identity.to_string()})
-        );
+    let started = if json {
+        json!({"code": code, "confirmation": words, "identity": identity.to_string()}).to_string()
+            + "\n"
     } else {
-        println!(
+        format!(
             "pairing code: {code}\nconfirmation: {words}\non a home with the root key of \
              {identity}, run:\n  agora device approve {code}\nand check that it shows the same \
-             confirmation words.\nwaiting for the approval…"
-        );
-    }
-    std::io::stdout().flush().ok();
+             confirmation words.\nwaiting for the approval…\n"
+        )
+    };
+    // Nobody can read the code when stdout is closed: stop rather than wait for nothing.
+    crate::output::emit(&started).context("cannot show the pairing code")?;
     let mut servers = hints.clone();
     servers.extend(client.servers().await?);
     let waited = client

@@ -12,13 +12,24 @@ pub struct Output {
 }
 
 impl Output {
+    /// Prints the result; a closed stdout (`agora … | head`) is not an error worth a panic.
     pub fn print(&self, json: bool) {
-        if json {
-            println!("{}", self.json);
+        // A reader that went away (`| head`) has what it wanted.
+        let _ = if json {
+            emit(&format!("{}\n", self.json))
         } else {
-            print!("{}", self.text);
-        }
+            emit(&self.text)
+        };
     }
+}
+
+/// Writes `text` to stdout and flushes it. Unlike `print!`, a closed stdout is an error the
+/// caller sees (and may stop on), never a panic.
+pub fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
 }
 
 pub fn failures_json(failed: &[ServerFailure]) -> Value {

@@ -119,16 +119,16 @@ async fn show(
         if identity != *event.system() {
             line["device"] = json!(event.system().to_string());
         }
-        println!("{line}");
+        crate::output::emit(&format!("{line}\n"))?;
     } else {
         let author = username.unwrap_or_else(|| crate::read_cmds::short_key(&identity));
         let time = post
             .unix_milliseconds
             .map_or("?".to_owned(), crate::read_cmds::utc_time);
-        println!(
-            "{author}  {time}  {}\n  {link}\n  from: {server}",
+        crate::output::emit(&format!(
+            "{author}  {time}  {}\n  {link}\n  from: {server}\n",
             post.text
-        );
+        ))?;
     }
     Ok(true)
 }
