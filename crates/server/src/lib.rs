@@ -14,6 +14,7 @@ pub mod mirror;
 mod params;
 mod respond;
 mod routes;
+mod tail;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -189,6 +190,7 @@ impl Server {
         let state = Arc::new(AppState::new(store, config));
         let live = Arc::clone(&state.live);
         mirror::start(&state);
+        tail::start(&state);
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

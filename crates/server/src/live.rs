@@ -73,6 +73,8 @@ pub struct Live {
     closing: watch::Sender<bool>,
     /// Open subscriptions per client address, for the cap.
     open: Mutex<HashMap<IpAddr, usize>>,
+    /// The recent commit log in memory, once a running server started it (`crate::tail`).
+    pub(crate) tail: std::sync::OnceLock<Arc<crate::tail::Tail>>,
 }
 
 impl Default for Live {
@@ -81,6 +83,7 @@ impl Default for Live {
             commits: watch::channel(0).0,
             closing: watch::channel(false).0,
             open: Mutex::new(HashMap::new()),
+            tail: std::sync::OnceLock::new(),
         }
     }
 }
@@ -94,6 +97,11 @@ impl Live {
     /// Ends every subscription (server shutdown).
     pub fn close(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// A receiver that changes after this node commits.
+    pub(crate) fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// A receiver that changes when the server starts shutting down.
@@ -214,21 +222,33 @@ async fn subscription<S: Store>(
     let config = state.config.stream;
     let mut commits = state.live.commits.subscribe();
     let mut closing = state.live.closing.subscribe();
+    let mut tail_updates = state.live.tail.get().map(|tail| tail.updates());
     loop {
         if *closing.borrow() {
             return;
         }
         commits.mark_unchanged();
-        let page = match state
-            .store
-            .stream_after(position, filter.clone(), PAGE_EVENTS)
-            .await
-        {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::warn!(%error, "stream read failed; closing the subscription");
-                return;
-            }
+        if let Some(updates) = tail_updates.as_mut() {
+            updates.mark_unchanged();
+        }
+        let from_tail = state
+            .live
+            .tail
+            .get()
+            .and_then(|tail| tail.page_after(position, &filter, PAGE_EVENTS));
+        let page = match from_tail {
+            Some(page) => page,
+            None => match state
+                .store
+                .stream_after(position, filter.clone(), PAGE_EVENTS)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "stream read failed; closing the subscription");
+                    return;
+                }
+            },
         };
         for (at, signed) in page.events {
             let event = Event::default()
@@ -248,8 +268,17 @@ async fn subscription<S: Store>(
         if position < page.head {
             continue;
         }
+        let tail_updated = async {
+            match tail_updates.as_mut() {
+                Some(updates) => {
+                    let _ = updates.changed().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = commits.changed() => {}
+            () = tail_updated => {}
             _ = closing.changed() => {}
             () = tokio::time::sleep(config.poll_interval) => {}
             () = sender.closed() => return,
