@@ -218,3 +218,22 @@ export function onlyOfType(events, type, what) {
     assert.equal(found.length, 1, `${what}: exactly one event of content type ${type}`);
     return found[0];
 }
+
+/** The names of `env`'s entries that are unset, for a suite's skip reason. */
+export const missingEnv = (env) => Object.entries(env).filter(([, value]) => !value).map(([key]) => key);
+
+/**
+ * Records everything logged from now on (the official client reports failed network loads and
+ * rejected events with console.log/warn/error) while still printing it; returns the record.
+ */
+export function captureConsole() {
+    const logged = [];
+    for (const level of ['log', 'warn', 'error']) {
+        const original = console[level];
+        console[level] = (...args) => {
+            logged.push(`${level}: ${args.map((a) => (a instanceof Error ? a.stack : String(a))).join(' ')}`);
+            original.apply(console, args);
+        };
+    }
+    return logged;
+}

@@ -43,6 +43,8 @@ import {
     stopHandle,
     postStatsQuery,
     assertPointerTo,
+    captureConsole,
+    missingEnv,
 } from './common.mjs';
 
 const ENV = {
@@ -56,18 +58,9 @@ const ENV = {
     post: process.env.AGORA_POST,
     reply: process.env.AGORA_REPLY,
 };
-const MISSING = Object.entries(ENV).filter(([, value]) => !value).map(([key]) => key);
-
-// Everything the official client logs (it reports failed network loads and
-// rejected events with console.log/warn/error); the last test asserts it is empty.
-const logged = [];
-for (const level of ['log', 'warn', 'error']) {
-    const original = console[level];
-    console[level] = (...args) => {
-        logged.push(`${level}: ${args.map((a) => (a instanceof Error ? a.stack : String(a))).join(' ')}`);
-        original.apply(console, args);
-    };
-}
+const MISSING = missingEnv(ENV);
+// Everything the official client logs; the last test asserts it is empty.
+const logged = captureConsole();
 
 // The official web client cuts blobs into sections of at most 512 KiB.
 const SECTION_BYTES = 512 * 1024;

@@ -49,6 +49,8 @@ import {
     typeCounts,
     ofType,
     onlyOfType,
+    captureConsole,
+    missingEnv,
 } from './common.mjs';
 
 const ENV = {
@@ -65,18 +67,9 @@ const ENV = {
     revokedName: process.env.AGORA_REVOKED_NAME,
     revokedPost: process.env.AGORA_REVOKED_POST,
 };
-const MISSING = Object.entries(ENV).filter(([, value]) => !value).map(([key]) => key);
-
-// Everything the official client logs (it reports failed network loads and
-// rejected events with console.log/warn/error); the last test asserts it is empty.
-const logged = [];
-for (const level of ['log', 'warn', 'error']) {
-    const original = console[level];
-    console[level] = (...args) => {
-        logged.push(`${level}: ${args.map((a) => (a instanceof Error ? a.stack : String(a))).join(' ')}`);
-        original.apply(console, args);
-    };
-}
+const MISSING = missingEnv(ENV);
+// Everything the official client logs; the last test asserts it is empty.
+const logged = captureConsole();
 
 const DEVICE_ACCEPT = 1000;
 const DEVICE_AUTHORIZE = 1001;

@@ -45,6 +45,8 @@ import {
     typeCounts,
     ofType,
     onlyOfType,
+    captureConsole,
+    missingEnv,
 } from './common.mjs';
 
 const ENV = {
@@ -58,18 +60,9 @@ const ENV = {
     searchNew: process.env.AGORA_SEARCH_NEW,
     searchOld: process.env.AGORA_SEARCH_OLD,
 };
-const MISSING = Object.entries(ENV).filter(([, value]) => !value).map(([key]) => key);
-
-// Everything the official client logs (it reports failed network loads and
-// rejected events with console.log/warn/error); the last test asserts it is empty.
-const logged = [];
-for (const level of ['log', 'warn', 'error']) {
-    const original = console[level];
-    console[level] = (...args) => {
-        logged.push(`${level}: ${args.map((a) => (a instanceof Error ? a.stack : String(a))).join(' ')}`);
-        original.apply(console, args);
-    };
-}
+const MISSING = missingEnv(ENV);
+// Everything the official client logs; the last test asserts it is empty.
+const logged = captureConsole();
 
 const POST_EDIT = 1003;
 

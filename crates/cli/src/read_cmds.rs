@@ -283,11 +283,12 @@ async fn show_event(
     args: &ShowArgs,
 ) -> anyhow::Result<Output> {
     let replies_max = args.limit;
-    let subject = resolve_event(client, text).await?;
-    // The author's newest events carry any edit of the post.
+    // The author's newest events carry any edit of the post (and the post, when not held yet,
+    // so resolving it below needs no second pull).
     let mut hints = servers.clone();
     hints.extend(client.servers_of(system).await?);
     client.pull(system, &hints).await?;
+    let subject = resolve_event(client, text).await?;
     let event = client
         .load(&subject)
         .await?
