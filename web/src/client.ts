@@ -423,7 +423,11 @@ export async function pairingRequest(code: string): Promise<{ device: string; wo
     let device: string;
     try {
         const text = code.trim();
-        device = text.startsWith('polycentric://') ? parseLink(text).system : systemId(pb.PublicKey.decode(fromBase64(text)).key ?? new Uint8Array());
+        // A link, the key as `agora` prints it (32 bytes), or the official clients' PublicKey form.
+        const bytes = text.startsWith('polycentric://') ? null : fromBase64(text);
+        device = bytes === null ? parseLink(text).system
+            : bytes.length === 32 ? systemId(bytes)
+            : systemId(pb.PublicKey.decode(bytes).key ?? new Uint8Array());
         if (fromBase64(device).length !== 32) throw new Error();
     } catch {
         throw new Error('this is not a pairing code (the new device shows one)');

@@ -92,10 +92,10 @@ export function acceptanceContent(identity: string): Uint8Array {
     return pb.DeviceAcceptance.encode({ identity: { keyType: 1, key: fromBase64(identity) } }).finish();
 }
 
-/** The pairing code `agora device approve` takes: the device key as standard base64. */
+/** The pairing code `agora device approve` takes: the device key as `agora` prints keys (the 32
+ * bytes in base64url), which is also this client's id of the system. */
 export function pairingCode(device: string): string {
-    const bytes = pb.PublicKey.encode({ keyType: 1, key: fromBase64(device) }).finish();
-    return btoa(String.fromCharCode(...bytes));
+    return device;
 }
 
 /** The five confirmation words both sides show (11 bits each of a SHA-256 over both keys). */

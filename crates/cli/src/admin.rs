@@ -28,6 +28,7 @@ enum AdminCommand {
     /// Censor an identity or a post, given its link (`polycentric://…` or a web URL ending in
     /// one). do-not-recommend keeps it stored and served but out of search, explore, trending
     /// and recommendations; refuse-storage deletes it from this server and refuses it from now on.
+    #[command(after_help = "Example:\n  agora admin censor polycentric://… --kind refuse-storage")]
     Censor {
         /// A system (identity) or event (post) link.
         link: String,
@@ -37,11 +38,13 @@ enum AdminCommand {
     },
     /// Lift the censorship of an identity or a post. What refuse-storage deleted comes back only
     /// when someone publishes it again.
+    #[command(after_help = "Example:\n  agora admin uncensor polycentric://…")]
     Uncensor {
         /// The link given to `censor` (as `agora admin list` prints it).
         link: String,
     },
     /// List every censorship in force.
+    #[command(after_help = "Example:\n  agora admin list --data-dir /var/lib/agora")]
     List,
 }
 
@@ -86,15 +89,15 @@ pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
                     outcome.kind
                 )
             };
-            Output {
+            Output::new(
                 text,
-                json: json!({
+                json!({
                     "target": target_json(&target),
                     "kind": outcome.kind.as_str(),
                     "changed": outcome.changed,
                     "events_removed": outcome.events_removed,
                 }),
-            }
+            )
         }
         AdminCommand::Uncensor { link } => {
             let target = parse_target(&link)?;
@@ -103,20 +106,18 @@ pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
                 Some(kind) => format!("lifted {kind} from {}\n", describe(&target)),
                 None => format!("{} was not censored: nothing to lift\n", describe(&target)),
             };
-            Output {
+            Output::new(
                 text,
-                json: json!({
+                json!({
                     "target": target_json(&target),
                     "lifted": lifted.map(CensorshipKind::as_str),
                 }),
-            }
+            )
         }
         AdminCommand::List => {
             let list = store.censorships().await?;
-            Output {
-                text: list_text(&list),
-                json: list.iter().map(censorship_json).collect(),
-            }
+            let censorships: Vec<serde_json::Value> = list.iter().map(censorship_json).collect();
+            Output::new(list_text(&list), json!({"censorships": censorships}))
         }
     };
     output.print(json);
@@ -229,7 +230,7 @@ fn list_text(list: &[Censorship]) -> String {
     for censorship in list {
         text.push_str(&format!(
             "{}  {}  {}\n  {}\n",
-            crate::read_cmds::utc_time(censorship.created_ms),
+            crate::output::local_time(censorship.created_ms),
             censorship.kind,
             describe(&censorship.target),
             target_link(&censorship.target)

@@ -29,15 +29,22 @@ pub struct DeviceArgs {
 enum DeviceAction {
     /// Make this home a new device of an identity: prints a pairing code to approve where the
     /// root key is, then waits for the approval.
+    #[command(
+        after_help = "Example:\n  agora device pair polycentric://…   # then `agora device approve CODE` on the root"
+    )]
     Pair(PairArgs),
     /// Authorize a new device from its pairing code (needs the identity's root key).
+    #[command(after_help = "Example:\n  agora device approve CODE --name phone")]
     Approve(ApproveArgs),
     /// The identity's devices, with their state.
+    #[command(after_help = "Example:\n  agora device list")]
     List(HomeArgs),
     /// Revoke a device: what it published until now stays, everything later is refused
     /// (needs the root key).
+    #[command(after_help = "Example:\n  agora device revoke phone")]
     Revoke(DeviceRefArgs),
     /// Give a device another name (needs the root key).
+    #[command(after_help = "Example:\n  agora device rename phone \"old phone\"")]
     Rename {
         #[command(flatten)]
         device: DeviceRefArgs,
@@ -89,9 +96,13 @@ pub struct RecoveryArgs {
 #[derive(Debug, clap::Subcommand)]
 enum RecoveryAction {
     /// Print the identity's 24 recovery words (they ARE the root key: keep them offline).
+    #[command(after_help = "Example:\n  agora recovery show")]
     Show(HomeArgs),
     /// Take the identity back on this machine from its recovery words, then fetch it from the
     /// given servers.
+    #[command(
+        after_help = "Example:\n  agora recovery restore --server https://my.server --home ~/rescue   # then type the words"
+    )]
     Restore {
         #[command(flatten)]
         home: HomeArgs,
@@ -104,6 +115,7 @@ enum RecoveryAction {
     },
     /// Take the root key off this home: it becomes a device of the identity, authorized with a
     /// new key of its own, and only the recovery words can authorize or revoke after that.
+    #[command(after_help = "Example:\n  agora recovery forget --i-have-the-words")]
     Forget {
         #[command(flatten)]
         home: HomeArgs,
@@ -113,7 +125,7 @@ enum RecoveryAction {
     },
 }
 
-pub async fn run_device(args: DeviceArgs, json: bool) -> anyhow::Result<()> {
+pub async fn run_device(args: DeviceArgs, json: bool) -> anyhow::Result<u8> {
     let output = match args.action {
         DeviceAction::Pair(args) => pair(&args, json).await?,
         DeviceAction::Approve(args) => approve(&open(&args.home).await?, &args).await?,
@@ -124,10 +136,10 @@ pub async fn run_device(args: DeviceArgs, json: bool) -> anyhow::Result<()> {
         }
     };
     output.print(json);
-    Ok(())
+    Ok(output.reach.exit_status())
 }
 
-pub async fn run_recovery(args: RecoveryArgs, json: bool) -> anyhow::Result<()> {
+pub async fn run_recovery(args: RecoveryArgs, json: bool) -> anyhow::Result<u8> {
     let output = match args.action {
         RecoveryAction::Show(home) => show_words(&open(&home).await?)?,
         RecoveryAction::Restore {
@@ -141,13 +153,13 @@ pub async fn run_recovery(args: RecoveryArgs, json: bool) -> anyhow::Result<()> 
         } => forget(&home, i_have_the_words).await?,
     };
     output.print(json);
-    Ok(())
+    Ok(output.reach.exit_status())
 }
 
 /// The new device's side: its own key, its acceptance on the identity's servers, the code and
 /// words, then waiting for the authorization.
 async fn pair(args: &PairArgs, json: bool) -> anyhow::Result<Output> {
-    let (identity, hints) = match crate::user::parse_link(&args.link)? {
+    let (identity, hints) = match crate::names::parse_link(&args.link)? {
         Link::System { system, servers } => (system, servers),
         Link::Event { .. } => bail!(
             "{:?} is an event link; pairing needs the identity's link, as `agora link` prints it",
@@ -236,7 +248,7 @@ async fn paired(client: &Client, name: &str, hints: &[String]) -> anyhow::Result
         "paired": true, "name": name, "identity": identity.to_string(),
         "device": client.system().to_string(), "username": username, "fetched": pulled.value,
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 /// The root's side: finds the device's acceptance, shows the words, asks, signs.
@@ -279,7 +291,7 @@ async fn approve(client: &Client, args: &ApproveArgs) -> anyhow::Result<Output> 
         "approved": device.to_string(), "name": name, "confirmation": words,
         "push": push_json(&report),
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 /// Asks on the terminal whether the words match; refuses when stdin cannot answer.
@@ -332,7 +344,7 @@ async fn list(client: &Client) -> anyhow::Result<Output> {
     let json = json!({
         "identity": identity.to_string(), "root_here": client.holds_root(), "devices": listed,
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 /// Refuses a command that needs the identity's root key on a device's home.
@@ -368,7 +380,7 @@ async fn revoke(client: &Client, reference: &str) -> anyhow::Result<Output> {
         "revoked": device.key.to_string(), "name": device.name,
         "bounds": bounds_json(&revoked), "push": push_json(&report),
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 async fn rename(client: &Client, reference: &str, name: &str) -> anyhow::Result<Output> {
@@ -391,7 +403,7 @@ async fn rename(client: &Client, reference: &str, name: &str) -> anyhow::Result<
     let json = json!({
         "device": device.key.to_string(), "name": name, "push": push_json(&report),
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 fn show_words(client: &Client) -> anyhow::Result<Output> {
@@ -401,10 +413,10 @@ fn show_words(client: &Client) -> anyhow::Result<Output> {
          Write them down and keep them offline.",
         client.identity()
     );
-    Ok(Output {
-        text: format!("{}\n", *words),
-        json: json!({"identity": client.identity().to_string(), "words": *words}),
-    })
+    Ok(Output::new(
+        format!("{}\n", *words),
+        json!({"identity": client.identity().to_string(), "words": *words}),
+    ))
 }
 
 async fn restore(home: &HomeArgs, servers: &[String], words: &[String]) -> anyhow::Result<Output> {
@@ -471,7 +483,7 @@ fetched {} event(s) from {}
         "fetched": pulled.value,
         "devices": devices.iter().map(|device| device_json(device, false)).collect::<Vec<_>>(),
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 /// Demotes a root home to a device: a new device key accepted and authorized, pushed, and the
@@ -504,20 +516,18 @@ async fn forget(home: &HomeArgs, confirmed: bool) -> anyhow::Result<Output> {
         "identity": identity.to_string(), "device": device.to_string(),
         "push": push_json(&report),
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 /// A key as `whoami`, `device list` and pairing print it, or a link to it.
 fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
     let text = text.trim();
-    if text.starts_with("polycentric://") {
-        return Ok(crate::user::link_system(text)?.0);
+    if text.contains("://") {
+        return match crate::names::parse_link(text)? {
+            Link::System { system, .. } | Link::Event { system, .. } => Ok(system),
+        };
     }
-    let bytes = agora_protocol::encoding::base64_any_decode(text)
-        .map_err(|error| anyhow::anyhow!("not a key: {error}"))?;
-    let wire = <agora_protocol::wire::PublicKey as prost::Message>::decode(bytes.as_slice())
-        .map_err(|error| anyhow::anyhow!("not a key: {error}"))?;
-    Ok(PublicKey::try_from(&wire)?)
+    PublicKey::parse_text(text).map_err(|error| anyhow::anyhow!("not a key: {error}"))
 }
 
 /// A device of this identity by name or key.

@@ -6,12 +6,12 @@
 use agora_client::{Client, FeedPost, Found, FoundProfile, Gathered, TimeRange, Topic};
 use agora_protocol::links::Link;
 use agora_protocol::{Pointer, PublicKey};
-use anyhow::bail;
 use serde_json::{Value, json};
 
-use crate::output::{Output, failures_json};
-use crate::read_cmds::{short_key, utc_time};
-use crate::user::HomeArgs;
+use crate::output::{
+    Output, Reach, bad_input, failures_json, fit, local_time, shown_event, wrapped,
+};
+use crate::user::{HomeArgs, person};
 
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
@@ -90,10 +90,9 @@ pub async fn trending(client: &Client, args: TrendingArgs) -> anyhow::Result<Out
     let mut results = Vec::new();
     for Found { item, servers } in &found.value {
         let Topic { topic, count } = item;
-        text.push_str(&format!(
-            "{topic}  ({count} post(s))\n  from: {}\n",
-            servers.join(", ")
-        ));
+        text.push_str(&fit(&format!("#{topic}  {count} post(s)")));
+        text.push('\n');
+        text.push_str(&from_line(servers));
         results.push(json!({"topic": topic, "count": count, "servers": servers}));
     }
     Ok(finish(text, results, &found, "no trending topics"))
@@ -110,7 +109,7 @@ pub async fn recommend(client: &Client, args: RecommendArgs) -> anyhow::Result<O
 async fn servers_to_ask(client: &Client) -> anyhow::Result<Vec<String>> {
     let servers = client.servers().await?;
     if servers.is_empty() {
-        bail!("no servers to ask: add one with `agora server add URL`");
+        bad_input!("no servers to ask: add one with `agora server add URL`");
     }
     Ok(servers)
 }
@@ -120,27 +119,40 @@ fn posts_output(found: Gathered<Vec<Found<FeedPost>>>, none: &str) -> Output {
     let mut results = Vec::new();
     for Found { item, servers } in &found.value {
         let link = event_link(&item.post.pointer, servers);
-        let author = item
-            .username
-            .clone()
-            .unwrap_or_else(|| short_key(&item.identity));
-        let time = item.post.unix_milliseconds.map_or("?".to_owned(), utc_time);
+        let author = person(&item.identity, item.username.as_deref());
+        let time = item
+            .post
+            .unix_milliseconds
+            .map_or("?".to_owned(), local_time);
         let edited = if item.post.edited_ms.is_some() {
             " (edited)"
         } else {
             ""
         };
-        text.push_str(&format!(
-            "{author}  {time}  {}{edited}\n  {link}\n  from: {}\n",
-            item.post.text,
-            servers.join(", ")
-        ));
+        let topic = item
+            .post
+            .topic
+            .as_ref()
+            .map(|topic| format!("  #{topic}"))
+            .unwrap_or_default();
+        let short = shown_event(&item.post.pointer, &link);
+        text.push_str(&fit(&format!("{short}  {author}  {time}{edited}{topic}")));
+        text.push('\n');
+        if let Some(reply_to) = &item.reply_to {
+            let parent = shown_event(reply_to, &event_link(reply_to, servers));
+            text.push_str(&fit(&format!("  ↳ reply to {parent}")));
+            text.push('\n');
+        }
+        text.push_str(&wrapped(&item.post.text, "  "));
+        text.push_str(&from_line(servers));
         let mut json = json!({
             "system": item.identity.to_string(),
             "username": item.username,
             "unix_milliseconds": item.post.unix_milliseconds,
             "text": item.post.text,
             "link": link,
+            "event": crate::output::short_event(&item.post.pointer),
+            "topic": item.post.topic,
         });
         if item.post.pointer.system != item.identity {
             json["device"] = Value::from(item.post.pointer.system.to_string());
@@ -163,11 +175,15 @@ fn profiles_output(found: Gathered<Vec<Found<FoundProfile>>>, none: &str) -> Out
     for Found { item, servers } in &found.value {
         let link = system_link(item.system, servers);
         let name = item.username.as_deref().unwrap_or("(no username)");
-        text.push_str(&format!("{name}  {}\n", short_key(&item.system)));
+        text.push_str(&fit(&format!("{name}  {}", item.system)));
+        text.push('\n');
         if let Some(description) = &item.description {
-            text.push_str(&format!("  {description}\n"));
+            text.push_str(&wrapped(description, "  "));
         }
-        text.push_str(&format!("  {link}\n  from: {}\n", servers.join(", ")));
+        if crate::output::long() {
+            text.push_str(&format!("  {link}\n"));
+        }
+        text.push_str(&from_line(servers));
         results.push(json!({
             "system": item.system.to_string(),
             "username": item.username,
@@ -179,8 +195,13 @@ fn profiles_output(found: Gathered<Vec<Found<FoundProfile>>>, none: &str) -> Out
     finish(text, results, &found, none)
 }
 
+/// `  from: SERVER, …`: which servers returned a result, cut to the output width.
+fn from_line(servers: &[String]) -> String {
+    fit(&format!("  from: {}", servers.join(", "))) + "\n"
+}
+
 /// The printed result: the text lines (or `none`), the failed servers named on stderr, and the
-/// JSON object `{"results", "failed"}`.
+/// JSON object `{"results", "failed"}`; the exit status says whether servers failed.
 fn finish<T>(mut text: String, results: Vec<Value>, found: &Gathered<T>, none: &str) -> Output {
     for failure in &found.failed {
         eprintln!("warning: {failure}");
@@ -188,10 +209,14 @@ fn finish<T>(mut text: String, results: Vec<Value>, found: &Gathered<T>, none: &
     if found.answered.is_empty() {
         text.push_str("no server answered\n");
     } else if results.is_empty() {
-        text.push_str(&format!("{none} (asked {})\n", found.answered.join(", ")));
+        text.push_str(&fit(&format!(
+            "{none} (asked {})",
+            found.answered.join(", ")
+        )));
+        text.push('\n');
     }
     let json = json!({"results": results, "failed": failures_json(&found.failed)});
-    Output { text, json }
+    Output::new(text, json).reached(Reach::of_gathered(found))
 }
 
 /// An event link whose hints are the servers that returned it.

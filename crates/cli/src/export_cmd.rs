@@ -3,7 +3,7 @@
 use std::io::Read as _;
 
 use agora_client::{Client, Home, import_bundle};
-use agora_protocol::encoding::base64_standard_encode;
+use agora_protocol::encoding::base64url_encode;
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
@@ -26,10 +26,10 @@ pub async fn export(client: &Client) -> anyhow::Result<Output> {
          {}. Keep it private.",
         client.system()
     );
-    Ok(Output {
-        text: format!("{link}\n"),
-        json: json!({"system": client.system().to_string(), "bundle": link}),
-    })
+    Ok(Output::new(
+        format!("{link}\n"),
+        json!({"system": client.system().to_string(), "bundle": link}),
+    ))
 }
 
 /// Creates the identity of a backup link in `dir` with a new process, then pulls its history
@@ -58,7 +58,7 @@ pub async fn import(home: &HomeArgs, link: &str) -> anyhow::Result<Output> {
         .with_context(|| format!("cannot import the backup into {}", dir.display()))?;
     let client = Client::open_with(home, options).await?;
     let system = client.system();
-    let process = base64_standard_encode(client.process().as_bytes());
+    let process = base64url_encode(client.process().as_bytes());
     let servers = client.servers().await?;
     let gathered = client.pull(system, &[]).await?;
     let mut text = format!(
@@ -84,5 +84,5 @@ pub async fn import(home: &HomeArgs, link: &str) -> anyhow::Result<Output> {
         "answered": gathered.answered,
         "failed": failures_json(&gathered.failed),
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json).reached(crate::output::Reach::of_gathered(&gathered)))
 }

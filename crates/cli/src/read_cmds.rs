@@ -8,16 +8,16 @@ use agora_client::{
     Client, ClientError, FeedPost, Gathered, ImageError, ImageInfo, PostView, Profile,
     post_manifest, post_view, reply_target,
 };
-use agora_protocol::encoding::base64url_encode;
-use agora_protocol::links::Link;
 use agora_protocol::{Pointer, PublicKey};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::output::{Output, answered_text, failure_lines, failures_json, image_json};
-use crate::user::{
-    HomeArgs, image_error, link_system, parse_link, published, read_image_file, resolve_event,
+use crate::names;
+use crate::output::{
+    Output, Reach, answered_text, failure_lines, failures_json, fit, image_json, local_time,
+    shown_event, wrapped,
 };
+use crate::user::{HomeArgs, event_link, image_error, person, published, read_image_file};
 
 /// Posts `agora show` prints for a system link.
 const SHOW_POSTS_MAX: usize = 20;
@@ -36,17 +36,18 @@ pub struct ProfileArgs {
     /// center-cropped, as the official web client publishes them.
     #[arg(long, value_name = "FILE")]
     pub avatar: Option<PathBuf>,
-    /// Show the profile of this link's system instead of your own.
+    /// Show this person's profile instead of yours: a link, @handle or key.
     #[arg(conflicts_with_all = ["name", "description", "avatar"])]
-    pub link: Option<String>,
+    pub person: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     #[command(flatten)]
     pub home: HomeArgs,
-    /// A `polycentric://` link: a system's (profile and posts) or an event's (post and replies).
-    pub link: String,
+    /// Someone (a link, @handle or key: their profile and posts) or a post (its short form
+    /// KEY/CLOCK or its link: the post, its replies and counts).
+    pub target: String,
     /// Most replies to list for a post; the count of the others is printed.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
@@ -59,8 +60,9 @@ pub struct ShowArgs {
 pub struct ImageArgs {
     #[command(flatten)]
     pub home: HomeArgs,
-    /// An event link of a post with an image, or a system link (its avatar, largest size).
-    pub link: String,
+    /// A post with an image (KEY/CLOCK or its link), or someone (link, @handle or key: their
+    /// avatar, largest size).
+    pub target: String,
     /// Where to write the PNG.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -80,12 +82,12 @@ pub async fn profile(client: &Client, args: ProfileArgs) -> anyhow::Result<Outpu
     if args.name.is_some() || args.description.is_some() || args.avatar.is_some() {
         return set_profile(client, &args).await;
     }
-    let Some(link) = args.link else {
+    let Some(text) = args.person else {
         return profile_output(client, client.identity()).await;
     };
-    let (linked, hints) = link_system(&link)?;
-    let system = client.learn_identity(linked, &hints).await?;
-    let pulled = client.pull_identity(system, &hints).await?;
+    let named = names::identity(client, &text).await?;
+    let system = client.learn_identity(named.system, &named.hints).await?;
+    let pulled = client.pull_identity(system, &named.hints).await?;
     let mut output = profile_output(client, system).await?;
     add_pull_warning(&mut output, &pulled);
     Ok(output)
@@ -105,7 +107,7 @@ async fn set_profile(client: &Client, args: &ProfileArgs) -> anyhow::Result<Outp
         last = Some(client.set_description(description).await?);
     }
     let pointer = last.ok_or_else(|| anyhow::anyhow!("nothing to set"))?;
-    let mut output = published(client, "profile updated:", &pointer).await?;
+    let mut output = published(client, "profile updated", &pointer).await?;
     let shown = profile_output(client, client.identity()).await?;
     for key in ["username", "description", "avatar"] {
         output.json[key] = shown.json[key].clone();
@@ -116,12 +118,15 @@ async fn set_profile(client: &Client, args: &ProfileArgs) -> anyhow::Result<Outp
 /// A system's profile as the local store knows it: name, description and avatar sizes.
 async fn profile_output(client: &Client, system: PublicKey) -> anyhow::Result<Output> {
     let profile: Profile = client.profile(system).await?;
-    let mut text = format!("system:      {system}\n");
+    let mut text = String::new();
     if let Some(name) = &profile.username {
-        text.push_str(&format!("username:    {name}\n"));
+        text.push_str(&fit(&format!("username:    {name}")));
+        text.push('\n');
     }
+    text.push_str(&format!("key:         {system}\n"));
     if let Some(description) = &profile.description {
-        text.push_str(&format!("description: {description}\n"));
+        text.push_str("description:\n");
+        text.push_str(&wrapped(description, "  "));
     }
     let avatar = client.avatar(system).await?;
     let images: Vec<ImageInfo> = avatar
@@ -134,10 +139,10 @@ async fn profile_output(client: &Client, system: PublicKey) -> anyhow::Result<Ou
             .map(|image| format!("{}x{}", image.width, image.height))
             .collect();
         text.push_str(&format!(
-            "avatar:      {} {} (save it with `agora image {} --out FILE`)\n",
+            "avatar:      {} {}\n             (save it: `agora image {} --out FILE`)\n",
             sizes.join(", "),
             images[0].mime,
-            system_link(client, system).await?
+            system.abbreviation()
         ));
     }
     let json = json!({
@@ -146,15 +151,7 @@ async fn profile_output(client: &Client, system: PublicKey) -> anyhow::Result<Ou
         "description": profile.description,
         "avatar": avatar.map(|_| images.iter().map(image_json).collect::<Vec<_>>()),
     });
-    Ok(Output { text, json })
-}
-
-async fn system_link(client: &Client, system: PublicKey) -> anyhow::Result<String> {
-    Ok(Link::System {
-        system,
-        servers: client.servers_of(system).await?,
-    }
-    .to_url())
+    Ok(Output::new(text, json))
 }
 
 /// The newest posts of this identity and everyone it follows, from the local store.
@@ -164,61 +161,59 @@ pub async fn feed(client: &Client, limit: usize) -> anyhow::Result<Output> {
     let mut json = Vec::new();
     for item in &posts {
         let line = PostLine::of(client, item).await?;
-        text.push_str(&line.text());
+        text.push_str(&line.text(""));
         json.push(line.json());
     }
     if posts.is_empty() {
-        text.push_str("no posts yet: follow someone with `agora follow LINK`, then `agora sync`\n");
+        text.push_str("no posts yet: follow someone (`agora follow @handle`), then `agora sync`\n");
     }
-    Ok(Output {
-        text,
-        json: Value::Array(json),
-    })
+    Ok(Output::new(text, json!({"posts": json})))
 }
 
-/// Shows a system link's profile and posts, or an event link's post with replies and counts.
+/// Shows someone's profile and posts, or a post with its replies and counts.
 pub async fn show(client: &Client, args: &ShowArgs) -> anyhow::Result<Output> {
-    let text = args.link.as_str();
-    match parse_link(text)? {
-        Link::System { system, servers } => show_system(client, system, &servers).await,
-        Link::Event {
-            system, servers, ..
-        } => show_event(client, text, (system, servers), args).await,
+    let text = args.target.trim();
+    if names::names_event(text) {
+        return show_event(client, text, args).await;
     }
+    let named = names::identity(client, text).await?;
+    show_system(client, named.system, &named.hints).await
 }
 
 /// Writes a post's image, or a system's largest avatar, to `--out`; every section event is
 /// verified, and the system is pulled first when the local store lacks any of them.
 pub async fn image(client: &Client, args: &ImageArgs) -> anyhow::Result<Output> {
-    let (system, hints, manifest) = match parse_link(&args.link)? {
-        Link::Event {
-            system, servers, ..
-        } => {
-            let subject = resolve_event(client, &args.link).await?;
-            let event = client
-                .load(&subject)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("event {} was deleted", args.link))?;
-            let manifest = post_manifest(&event).ok_or_else(|| {
-                anyhow::anyhow!("event {} is not a post with an image", args.link)
-            })?;
-            (system, servers, manifest)
-        }
-        Link::System { system, servers } => {
-            let pulled = client.pull(system, &servers).await?;
-            let bundle = client.avatar(system).await?;
-            let largest = bundle
-                .into_iter()
-                .flat_map(|bundle| bundle.image_manifests)
-                .max_by_key(|manifest| manifest.width.saturating_mul(manifest.height));
-            let manifest = largest.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{system} has no avatar (servers answered: {})",
-                    answered_text(&pulled.answered)
-                )
-            })?;
-            (system, servers, manifest)
-        }
+    let target = args.target.trim();
+    let (system, hints, manifest) = if names::names_event(target) {
+        let subject = names::event(client, target).await?;
+        let event = client
+            .load(&subject)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("{target} was deleted by its author"))?;
+        let Some(manifest) = post_manifest(&event) else {
+            crate::output::bad_input!("{target} is not a post with an image");
+        };
+        (
+            subject.system,
+            client.servers_of(subject.system).await?,
+            manifest,
+        )
+    } else {
+        let named = names::identity(client, target).await?;
+        let system = named.system;
+        let pulled = client.pull(system, &named.hints).await?;
+        let bundle = client.avatar(system).await?;
+        let largest = bundle
+            .into_iter()
+            .flat_map(|bundle| bundle.image_manifests)
+            .max_by_key(|manifest| manifest.width.saturating_mul(manifest.height));
+        let Some(manifest) = largest else {
+            crate::output::bad_input!(
+                "{target} has no avatar (servers answered: {})",
+                answered_text(&pulled.answered)
+            );
+        };
+        (system, named.hints, manifest)
     };
     let bytes = match client.image_bytes(system, &manifest).await {
         Err(ClientError::Image(ImageError::Incomplete { .. })) => {
@@ -228,12 +223,12 @@ pub async fn image(client: &Client, args: &ImageArgs) -> anyhow::Result<Output> 
         }
         other => other,
     }
-    .with_context(|| format!("cannot get the image of {}", args.link))?;
+    .with_context(|| format!("cannot get the image of {target}"))?;
     std::fs::write(&args.out, &bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let info = ImageInfo::of(&manifest);
-    Ok(Output {
-        text: format!(
+    Ok(Output::new(
+        format!(
             "wrote {} ({}x{} {}, {} bytes)\n",
             args.out.display(),
             info.width,
@@ -241,8 +236,8 @@ pub async fn image(client: &Client, args: &ImageArgs) -> anyhow::Result<Output> 
             info.mime,
             bytes.len()
         ),
-        json: json!({"file": args.out, "image": image_json(&info)}),
-    })
+        json!({"file": args.out, "image": image_json(&info)}),
+    ))
 }
 
 async fn show_system(
@@ -268,7 +263,7 @@ async fn show_system(
             post,
         };
         let line = PostLine::of(client, &item).await?;
-        output.text.push_str(&line.text());
+        output.text.push_str(&line.text(""));
         posts.push(line.json());
     }
     output.json["posts"] = Value::Array(posts);
@@ -276,28 +271,25 @@ async fn show_system(
     Ok(output)
 }
 
-async fn show_event(
-    client: &Client,
-    text: &str,
-    (system, mut servers): (PublicKey, Vec<String>),
-    args: &ShowArgs,
-) -> anyhow::Result<Output> {
+async fn show_event(client: &Client, text: &str, args: &ShowArgs) -> anyhow::Result<Output> {
     let replies_max = args.limit;
-    // The author's newest events carry any edit of the post (and the post, when not held yet,
-    // so resolving it below needs no second pull).
-    let mut hints = servers.clone();
-    hints.extend(client.servers_of(system).await?);
-    client.pull(system, &hints).await?;
-    let subject = resolve_event(client, text).await?;
+    let subject = names::event(client, text).await?;
+    let system = subject.system;
+    // The author's newest events carry any edit of the post.
+    let mut servers = client.servers_of(system).await?;
+    let pulled = client.pull(system, &servers).await?;
     let event = client
         .load(&subject)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("event {text} was deleted"))?;
-    let post = post_view(&event).ok_or_else(|| {
-        anyhow::anyhow!("event {text} is not a post (type {})", event.content_type())
-    })?;
+        .ok_or_else(|| anyhow::anyhow!("{text} was deleted by its author"))?;
+    let Some(post) = post_view(&event) else {
+        crate::output::bad_input!(
+            "{text} is not a post (content type {})",
+            event.content_type()
+        );
+    };
     let post = client.current(post).await;
-    servers.extend(client.servers_of(system).await?);
+    servers.extend(pulled.answered.iter().cloned());
     let stats = client
         .post_stats_paged(&subject, &servers, replies_max)
         .await;
@@ -308,7 +300,7 @@ async fn show_event(
         post,
     };
     let line = PostLine::of(client, &item).await?;
-    let mut out = line.text();
+    let mut out = line.text("");
     out.push_str(&format!(
         "likes: {}  dislikes: {}  replies: {}\n",
         stats.value.likes, stats.value.dislikes, stats.value.replies
@@ -326,10 +318,7 @@ async fn show_event(
             post,
         };
         let line = PostLine::of(client, &item).await?;
-        out.push_str(&format!(
-            "  reply from {}",
-            line.text().replace("\n  ", "\n    ")
-        ));
+        out.push_str(&line.text("    "));
         replies.push(line.json());
     }
     let more = (stats.value.replies as usize).saturating_sub(listed);
@@ -345,9 +334,10 @@ async fn show_event(
         out.push_str("history:\n");
         for (number, version) in client.history(&subject).await?.iter().enumerate() {
             let at = version.edited_ms.or(version.unix_milliseconds);
-            let time = at.map_or("?".to_owned(), utc_time);
+            let time = at.map_or("?".to_owned(), local_time);
             let what = if number == 0 { "original" } else { "edit" };
-            out.push_str(&format!("  {what}  {time}  {}\n", version.text));
+            out.push_str(&format!("  {what}  {time}\n"));
+            out.push_str(&wrapped(&version.text, "    "));
             history
                 .push(json!({"text": version.text, "unix_milliseconds": at, "edit": number > 0}));
         }
@@ -363,7 +353,8 @@ async fn show_event(
         "answered": stats.answered,
         "failed": failures_json(&stats.failed),
     });
-    Ok(Output { text: out, json })
+    let reach = Reach::of_gathered(&stats);
+    Ok(Output::new(out, json).reached(reach))
 }
 
 /// `answered: …` and a line per failed server.
@@ -378,6 +369,7 @@ fn answered_lines<T>(gathered: &Gathered<T>) -> String {
 /// Names every server that failed or misbehaved during a pull, and says when the local store is
 /// all there is to show.
 fn add_pull_warning(output: &mut Output, pulled: &Gathered<usize>) {
+    output.reach = output.reach.and(Reach::of_gathered(pulled));
     output.json["answered"] = json!(pulled.answered);
     output.json["failed"] = failures_json(&pulled.failed);
     if pulled.answered.is_empty() && !pulled.failed.is_empty() {
@@ -394,7 +386,7 @@ fn add_pull_warning(output: &mut Output, pulled: &Gathered<usize>) {
     output.text.push_str(&failure_lines(&pulled.failed));
 }
 
-/// One printed post: its author, time, text and links.
+/// One printed post: its author, time, text and where it belongs.
 struct PostLine {
     /// The person: the identity, whichever of its devices signed the post.
     system: PublicKey,
@@ -403,8 +395,11 @@ struct PostLine {
     username: Option<String>,
     unix_milliseconds: Option<u64>,
     text: String,
+    pointer: Pointer,
     link: String,
-    reply_to: Option<String>,
+    /// The post it replies to, its link, and its author's name when known here.
+    reply_to: Option<(Pointer, String, Option<String>)>,
+    topic: Option<String>,
     image: Option<ImageInfo>,
     /// When the text is an edit's, the edit's time.
     edited_ms: Option<u64>,
@@ -413,7 +408,11 @@ struct PostLine {
 impl PostLine {
     async fn of(client: &Client, item: &FeedPost) -> anyhow::Result<Self> {
         let reply_to = match &item.reply_to {
-            Some(pointer) => Some(event_link(client, pointer).await?),
+            Some(pointer) => {
+                let author = client.identity_of(pointer.system).await?;
+                let name = client.profile(author).await?.username;
+                Some((*pointer, event_link(client, pointer).await?, name))
+            }
             None => None,
         };
         let signer = item.post.pointer.system;
@@ -423,30 +422,61 @@ impl PostLine {
             username: item.username.clone(),
             unix_milliseconds: item.post.unix_milliseconds,
             text: item.post.text.clone(),
+            pointer: item.post.pointer,
             link: event_link(client, &item.post.pointer).await?,
             reply_to,
+            topic: item.post.topic.clone(),
             image: item.post.image.clone(),
             edited_ms: item.post.edited_ms,
         })
     }
 
-    fn text(&self) -> String {
-        let author = self
-            .username
-            .clone()
-            .unwrap_or_else(|| short_key(&self.system));
-        let time = self.unix_milliseconds.map_or("?".to_owned(), utc_time);
+    /// The post as a person reads it, every line within the output width and indented by
+    /// `indent`: a header (who, when, its short form, its topic), what it replies to, the
+    /// wrapped text, its image.
+    fn text(&self, indent: &str) -> String {
+        let author = person(&self.system, self.username.as_deref());
+        let time = self.unix_milliseconds.map_or("?".to_owned(), local_time);
         let edited = if self.edited_ms.is_some() {
             " (edited)"
         } else {
             ""
         };
-        let mut text = format!("{author}  {time}  {}{edited}\n  {}\n", self.text, self.link);
+        let topic = self
+            .topic
+            .as_ref()
+            .map(|topic| format!("  #{topic}"))
+            .unwrap_or_default();
+        let mut text = String::new();
+        if crate::output::long() {
+            text.push_str(&format!("{indent}{author}  {time}{edited}{topic}\n"));
+            text.push_str(&format!("{indent}  {}\n", self.link));
+        } else {
+            let short = shown_event(&self.pointer, &self.link);
+            text.push_str(&fit(&format!(
+                "{indent}{short}  {author}  {time}{edited}{topic}"
+            )));
+            text.push('\n');
+        }
+        if let Some((pointer, link, name)) = &self.reply_to {
+            let whose = name.as_deref().unwrap_or("someone");
+            text.push_str(&fit(&format!(
+                "{indent}  ↳ reply to {whose}'s {}",
+                shown_event(pointer, link)
+            )));
+            text.push('\n');
+        }
+        text.push_str(&wrapped(&self.text, &format!("{indent}  ")));
         if let Some(image) = &self.image {
-            text.push_str(&format!(
-                "  image: {}x{} {}, {} bytes (save it with `agora image LINK --out FILE`)\n",
-                image.width, image.height, image.mime, image.byte_count
-            ));
+            text.push_str(&fit(&format!(
+                "{indent}  image: {}x{} {}, {} bytes (`agora image {} --out FILE`)",
+                image.width,
+                image.height,
+                image.mime,
+                image.byte_count,
+                crate::output::short_event(&self.pointer)
+            )));
+            text.push('\n');
         }
         text
     }
@@ -458,9 +488,11 @@ impl PostLine {
             "unix_milliseconds": self.unix_milliseconds,
             "text": self.text,
             "link": self.link,
+            "event": crate::output::short_event(&self.pointer),
+            "topic": self.topic,
         });
-        if let Some(reply_to) = &self.reply_to {
-            json["reply_to"] = Value::from(reply_to.as_str());
+        if let Some((_, link, _)) = &self.reply_to {
+            json["reply_to"] = Value::from(link.as_str());
         }
         if let Some(image) = &self.image {
             json["image"] = image_json(image);
@@ -475,62 +507,10 @@ impl PostLine {
     }
 }
 
-/// An event link with the author's known servers as hints.
-async fn event_link(client: &Client, pointer: &Pointer) -> anyhow::Result<String> {
-    Ok(Link::Event {
-        system: pointer.system,
-        process: pointer.process,
-        logical_clock: pointer.logical_clock,
-        servers: client.servers_of(pointer.system).await?,
-    }
-    .to_url())
-}
-
 async fn reply_to_of(client: &Client, post: &PostView) -> anyhow::Result<Option<Pointer>> {
     Ok(client
         .load(&post.pointer)
         .await?
         .as_ref()
         .and_then(reply_target))
-}
-
-/// The first characters of the raw key: enough to tell people apart in a list.
-pub(crate) fn short_key(system: &PublicKey) -> String {
-    base64url_encode(system.as_bytes())
-        .chars()
-        .take(10)
-        .collect()
-}
-
-/// `YYYY-MM-DD HH:MM UTC`, from Unix milliseconds (civil-from-days, proleptic Gregorian).
-pub(crate) fn utc_time(unix_milliseconds: u64) -> String {
-    let seconds = unix_milliseconds / 1000;
-    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        of_day / 3600,
-        of_day % 3600 / 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_print_in_utc() {
-        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00 UTC");
-        assert_eq!(utc_time(1_700_000_000_000), "2023-11-14 22:13 UTC");
-    }
 }

@@ -11,10 +11,33 @@ use agora_server::{Limits, Server, ServerConfig};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
 use anyhow::Context as _;
 
+/// `--listen`: an address, a host name with a port, or `:PORT` on the loopback interface.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    let text = text.trim();
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let mut resolved: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|error| format!("{text:?} is not HOST:PORT, IP:PORT or :PORT ({error})"))?
+        .collect();
+    resolved.sort_by_key(|address| !address.is_ipv4());
+    resolved
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "AGORA_LISTEN", default_value = "127.0.0.1:8081")]
+    /// Address to listen on: IP:PORT, HOST:PORT (e.g. localhost:8081), or :PORT for
+    /// 127.0.0.1:PORT (`:0` picks a free port); 0.0.0.0:PORT listens on every interface.
+    #[arg(long, env = "AGORA_LISTEN", default_value = "127.0.0.1:8081", value_parser = parse_listen)]
     listen: SocketAddr,
     /// Directory of the embedded store [default: $XDG_DATA_HOME/agora/server, or
     /// ~/.local/share/agora/server].
@@ -273,4 +296,23 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_takes_a_port_alone_a_host_name_or_an_address() {
+        let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(parse_listen(":0"), Ok(loopback(0)));
+        assert_eq!(parse_listen(":8081"), Ok(loopback(8081)));
+        assert_eq!(parse_listen("localhost:9000"), Ok(loopback(9000)));
+        assert_eq!(
+            parse_listen("0.0.0.0:80"),
+            Ok(SocketAddr::from(([0, 0, 0, 0], 80)))
+        );
+        assert!(parse_listen("nowhere.invalid:80").is_err());
+        assert!(parse_listen(":99999").is_err());
+    }
 }

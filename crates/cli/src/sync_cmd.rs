@@ -7,10 +7,12 @@ use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use agora_client::{Client, Gathered, SyncReport};
+use futures::future::join_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::output::{Output, answered_text, failures_json, push_json, push_text};
+use crate::output::{Output, Reach, answered_text, failures_json, fit, push_json, push_text};
+use crate::user::person;
 
 /// What one server did during a sync, for the per-server summary.
 #[derive(Debug, Default)]
@@ -23,36 +25,61 @@ struct ServerTally {
     failures: usize,
 }
 
-/// Runs the sync; the flag says whether any server answered (or none was needed).
-pub async fn sync(client: &Client, json: bool) -> anyhow::Result<(Output, bool)> {
+/// Runs the sync: every push and every pull at once, so a server that does not answer costs
+/// one timeout in all. The exit status says whether every server answered, some, or none.
+pub async fn sync(client: &Client, json: bool, retry_refused: bool) -> anyhow::Result<Output> {
+    let forgotten = if retry_refused {
+        client.forget_refusals()?
+    } else {
+        0
+    };
     let servers = client.servers().await?;
     let mut systems = vec![client.identity()];
     systems.extend(client.following().await?);
     let progress = Progress::new(!json, servers.len() + systems.len());
-    let mut tally: BTreeMap<String, ServerTally> = BTreeMap::new();
 
+    let progress = &progress;
+    let pushes = servers.iter().map(|server| async move {
+        let pushed = client.push_to_server(server).await;
+        progress.done(format!("pushed to {server}"));
+        pushed
+    });
+    let pulls = systems.iter().map(|&system| async move {
+        let pulled = client.pull_identity_counted(system, &[]).await;
+        progress.done(format!("pulled {}", system.abbreviation()));
+        (system, pulled)
+    });
+    let (pushed, pulled) = futures::future::join(join_all(pushes), join_all(pulls)).await;
+    progress.finish();
+
+    let mut tally: BTreeMap<String, ServerTally> = BTreeMap::new();
     let mut report = SyncReport::default();
-    for server in servers {
-        progress.step(format!("pushing to {server}"));
-        match client.push_to_server(&server).await {
-            Ok(events) => {
+    for (outcome, refused) in pushed {
+        match outcome {
+            Ok((server, events)) => {
                 let entry = tally.entry(server.clone()).or_default();
                 entry.pushed += events;
                 entry.answered = true;
                 report.sent.push((server, events));
             }
             Err(failure) => {
-                tally.entry(server).or_default().failures += 1;
+                tally.entry(failure.server.clone()).or_default().failures += 1;
                 report.failed.push(failure);
             }
         }
+        report.refused.extend(refused);
     }
-    let mut text = format!("push:\n{}", push_text(&report));
+    let mut text = String::new();
+    if forgotten > 0 {
+        text.push_str(&format!(
+            "offering again {forgotten} event(s) servers had refused\n"
+        ));
+    }
+    text.push_str(&format!("push:\n{}", push_text(&report)));
     let mut pulls = Vec::new();
     text.push_str("pull:\n");
-    for system in systems {
-        progress.step(format!("pulling {system}"));
-        let gathered = client.pull_identity_counted(system, &[]).await?;
+    for (system, gathered) in pulled {
+        let gathered = gathered?;
         for (server, stored) in &gathered.value {
             let entry = tally.entry(server.clone()).or_default();
             entry.pulled += stored;
@@ -62,23 +89,37 @@ pub async fn sync(client: &Client, json: bool) -> anyhow::Result<(Output, bool)>
             tally.entry(failure.server.clone()).or_default().failures += 1;
         }
         let received: usize = gathered.value.iter().map(|(_, stored)| stored).sum();
-        text.push_str(&format!(
-            "  {system}: {received} new event(s) from {}\n",
+        let username = client.profile(system).await?.username;
+        text.push_str(&fit(&format!(
+            "  {}: {received} new event(s) from {}",
+            person(&system, username.as_deref()),
             answered_text(&gathered.answered)
-        ));
+        )));
+        text.push('\n');
         for failure in &gathered.failed {
-            text.push_str(&format!("    FAILED {failure}\n"));
+            text.push_str(&crate::output::hanging(
+                &format!("FAILED {failure}"),
+                "    ",
+                "      ",
+            ));
         }
         pulls.push(pull_entry(system, received, &gathered));
     }
-    progress.finish();
 
     let (summary, servers_json) = summary(&tally);
     text.push_str(&summary);
-    let answered = tally.is_empty() || tally.values().any(|server| server.answered);
-    warn(&tally, answered);
+    let answered = tally.values().filter(|server| server.answered).count();
+    let failed = tally.values().filter(|server| server.failures > 0).count();
+    let reach = if answered == 0 && failed > 0 {
+        Reach::None
+    } else if failed > 0 {
+        Reach::Some
+    } else {
+        Reach::All
+    };
+    warn(&tally, reach != Reach::None);
     let json = json!({"push": push_json(&report), "pull": pulls, "servers": servers_json});
-    Ok((Output { text, json }, answered))
+    Ok(Output::new(text, json).reached(reach))
 }
 
 fn pull_entry(
@@ -168,15 +209,11 @@ impl Progress {
         Self { bar: Some(bar) }
     }
 
-    /// Starts the next step: the previous one is done.
-    fn step(&self, message: String) {
+    /// One more step is done (steps run at once and finish in any order).
+    fn done(&self, message: String) {
         if let Some(bar) = &self.bar {
-            if bar.message().is_empty() {
-                bar.set_message(message);
-            } else {
-                bar.inc(1);
-                bar.set_message(message);
-            }
+            bar.inc(1);
+            bar.set_message(message);
         }
     }
 

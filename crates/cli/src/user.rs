@@ -3,14 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use agora_client::{Client, ClientError, ClientOptions, Home, SyncReport, post_view};
-use agora_protocol::encoding::base64_standard_encode;
+use agora_client::{Client, ClientError, ClientOptions, Home, post_view};
+use agora_protocol::encoding::base64url_encode;
 use agora_protocol::links::Link;
 use agora_protocol::{Pointer, PublicKey};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::output::{Output, pull_json, pull_text, push_json, push_text};
+use crate::names;
+use crate::output::{
+    Output, Reach, bad_input, pull_json, pull_text, push_json, push_text, shown_event,
+};
 
 /// Where the identity lives; every user command takes it.
 #[derive(Debug, clap::Args)]
@@ -23,11 +26,21 @@ pub struct HomeArgs {
     /// built-in Mozilla roots (for a private or self-signed server).
     #[arg(long, env = "AGORA_CA_CERT", value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// Seconds one request to a server may take before that server counts as failed; servers
+    /// are asked at once, so a dead one costs this once.
+    #[arg(
+        long,
+        env = "AGORA_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value_t = 10
+    )]
+    timeout: u64,
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum UserCommand {
     /// Create a new identity in the home directory.
+    #[command(after_help = "Example:\n  agora init --name alice")]
     Init {
         #[command(flatten)]
         home: HomeArgs,
@@ -35,22 +48,29 @@ pub enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Show the identity: its system key, this device's process, its servers.
+    /// Show the identity: its key, this device's process, its servers.
+    #[command(after_help = "Example:\n  agora whoami")]
     Whoami(HomeArgs),
     /// Print the identity's `polycentric://` link, with its servers as hints.
+    #[command(after_help = "Example:\n  agora link")]
     Link(HomeArgs),
     /// Manage the servers the identity publishes to.
+    #[command(after_help = "Example:\n  agora server add https://my.server")]
     Server {
         #[command(subcommand)]
         action: ServerAction,
     },
     /// Publish a post and send it to every server.
+    #[command(
+        after_help = "Examples:\n  agora post \"hello\"\n  agora post \"me too\" --reply-to kXq3abcd/5\n  \
+                      agora post \"new release\" --topic rust --image shot.png"
+    )]
     Post {
         #[command(flatten)]
         home: HomeArgs,
         text: String,
-        /// Reply to this event link.
-        #[arg(long)]
+        /// Reply to this post (its short form KEY/CLOCK or its link).
+        #[arg(long, value_name = "POST")]
         reply_to: Option<String>,
         /// Post in this topic.
         #[arg(long)]
@@ -60,60 +80,96 @@ pub enum UserCommand {
         #[arg(long, value_name = "FILE")]
         image: Option<PathBuf>,
     },
-    /// Follow the system of a link (`agora link` prints one).
-    Follow(LinkArgs),
-    /// Stop following the system of a link.
-    Unfollow(LinkArgs),
-    /// Block the identity of a link: its posts, replies and profile are left out of your feed,
-    /// reply lists, search and explore (a BLOCK event, as official clients write it).
-    Block(LinkArgs),
-    /// Stop blocking the identity of a link.
-    Unblock(LinkArgs),
+    /// Follow someone: a link, @handle or key.
+    #[command(after_help = "Examples:\n  agora follow @alice\n  agora follow polycentric://…")]
+    Follow(PersonArgs),
+    /// Stop following someone.
+    #[command(after_help = "Example:\n  agora unfollow @alice")]
+    Unfollow(PersonArgs),
+    /// Block someone: their posts, replies and profile are left out of your feed, reply
+    /// lists, search and explore (a BLOCK event, as official clients write it).
+    #[command(after_help = "Example:\n  agora block @spammer")]
+    Block(PersonArgs),
+    /// Stop blocking someone.
+    #[command(after_help = "Example:\n  agora unblock @alice")]
+    Unblock(PersonArgs),
     /// List the identities you block.
+    #[command(after_help = "Example:\n  agora blocked")]
     Blocked(HomeArgs),
-    /// Like an event.
-    Like(LinkArgs),
-    /// Dislike an event.
-    Dislike(LinkArgs),
+    /// List the identities you follow.
+    #[command(after_help = "Example:\n  agora following")]
+    Following(HomeArgs),
+    /// List who follows you (or someone else), as your servers know it.
+    #[command(after_help = "Examples:\n  agora followers\n  agora followers @alice")]
+    Followers {
+        #[command(flatten)]
+        home: HomeArgs,
+        /// Whose followers: a link, @handle or key [default: yours].
+        person: Option<String>,
+    },
+    /// Like a post.
+    #[command(after_help = "Example:\n  agora like kXq3abcd/5")]
+    Like(PostArgs),
+    /// Dislike a post.
+    #[command(after_help = "Example:\n  agora dislike kXq3abcd/5")]
+    Dislike(PostArgs),
     /// Withdraw a like or dislike.
-    Unlike(LinkArgs),
-    /// Delete one of your own events.
-    Delete(LinkArgs),
+    #[command(after_help = "Example:\n  agora unlike kXq3abcd/5")]
+    Unlike(PostArgs),
+    /// Delete one of your own posts (or other events).
+    #[command(after_help = "Example:\n  agora delete kXq3abcd/5")]
+    Delete(PostArgs),
     /// Give one of your posts new text; readers show the latest and can list every version
-    /// (`agora show LINK --history`). Official clients keep showing the original.
+    /// (`agora show POST --history`). Official clients keep showing the original.
+    #[command(after_help = "Example:\n  agora edit kXq3abcd/5 \"hello, world\"")]
     Edit {
         #[command(flatten)]
         home: HomeArgs,
-        /// The post's event link.
-        link: String,
+        /// The post: its short form KEY/CLOCK or its link.
+        post: String,
         /// The new text.
         text: String,
     },
     /// The posts of everyone you follow (and yours), live from all their servers, each once.
+    #[command(after_help = "Example:\n  agora watch")]
     Watch(crate::watch_cmd::WatchArgs),
-    /// Send your events to your servers and fetch yours and every followed system's.
-    ///
-    /// Exit status 0 when at least one server answered (failed ones are named), 3 when none did.
-    Sync(HomeArgs),
-    /// Set your username or description, or show a profile (yours, or a link's).
+    /// Send your events to your servers and fetch yours and every followed identity's, asking
+    /// every server at once.
+    #[command(after_help = "Example:\n  agora sync")]
+    Sync(SyncArgs),
+    /// Set your username, description or avatar, or show a profile (yours, or someone's).
+    #[command(
+        after_help = "Examples:\n  agora profile --name alice --description \"walrus fan\"\n  \
+                      agora profile @bob"
+    )]
     Profile(crate::read_cmds::ProfileArgs),
     /// The newest posts of everyone you follow and your own, from the local store.
+    #[command(after_help = "Example:\n  agora feed --limit 50")]
     Feed(crate::read_cmds::FeedArgs),
-    /// Show a system link's profile and posts, or an event link's post, replies and counts.
+    /// Show someone's profile and posts, or a post with its replies and counts.
+    #[command(after_help = "Examples:\n  agora show @alice\n  agora show kXq3abcd/5 --history")]
     Show(crate::read_cmds::ShowArgs),
-    /// Save a post's image (event link) or a profile's avatar (system link) to a file.
+    /// Save a post's image or someone's avatar to a file.
+    #[command(after_help = "Examples:\n  agora image kXq3abcd/5 --out cat.png\n  \
+                            agora image @alice --out alice.png")]
     Image(crate::read_cmds::ImageArgs),
     /// Search every one of your servers for posts (or, with --profiles, people).
+    #[command(after_help = "Examples:\n  agora search walrus\n  agora search --profiles alice")]
     Search(crate::discover_cmds::SearchArgs),
     /// Recent posts of everyone on your servers, newest first.
+    #[command(after_help = "Example:\n  agora explore --limit 10")]
     Explore(crate::discover_cmds::ExploreArgs),
     /// The most used topics on your servers.
+    #[command(after_help = "Example:\n  agora trending --range 7d")]
     Trending(crate::discover_cmds::TrendingArgs),
     /// Profiles your servers recommend.
+    #[command(after_help = "Example:\n  agora recommend")]
     Recommend(crate::discover_cmds::RecommendArgs),
     /// Print the identity's backup link (it contains the SECRET key).
+    #[command(after_help = "Example:\n  agora export > backup.txt && chmod 600 backup.txt")]
     Export(HomeArgs),
     /// Create the identity of a backup link in the home directory, then pull its history.
+    #[command(after_help = "Example:\n  agora import - < backup.txt")]
     Import {
         #[command(flatten)]
         home: HomeArgs,
@@ -125,11 +181,21 @@ pub enum UserCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ServerAction {
-    /// Add a server and send it everything.
-    Add(ServerUrlArgs),
+    /// Add a server (it must answer as a Polycentric server) and send it everything.
+    #[command(after_help = "Examples:\n  agora server add https://my.server\n  \
+                      agora server add https://down.example --force")]
+    Add {
+        #[command(flatten)]
+        server: ServerUrlArgs,
+        /// Add it even when it does not answer now (it gets everything on a later sync).
+        #[arg(long)]
+        force: bool,
+    },
     /// Remove a server.
+    #[command(after_help = "Example:\n  agora server remove https://my.server")]
     Remove(ServerUrlArgs),
-    /// List the identity's servers.
+    /// List the identity's servers, whether each answers now, and its version.
+    #[command(after_help = "Example:\n  agora server list")]
     List(HomeArgs),
 }
 
@@ -142,16 +208,30 @@ pub struct ServerUrlArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct LinkArgs {
+pub struct PersonArgs {
     #[command(flatten)]
     home: HomeArgs,
-    /// A `polycentric://` link.
-    link: String,
+    /// Who: a `polycentric://` link, a @handle, a key as `agora whoami` prints it, or its first
+    /// 8 characters.
+    person: String,
 }
 
-/// Exit status of `agora sync` when no server answered at all (1 is any other error, 2 a
-/// command-line mistake).
-pub const EXIT_NO_SERVER_ANSWERED: u8 = 3;
+#[derive(Debug, clap::Args)]
+pub struct PostArgs {
+    #[command(flatten)]
+    home: HomeArgs,
+    /// Which post: its short form KEY/CLOCK (as `agora feed` prints it) or its link.
+    post: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// Offer again the events servers refused for good (after an operator lifted a curation).
+    #[arg(long)]
+    pub retry_refused: bool,
+}
 
 /// Runs one user command, prints its output, and returns the process exit status.
 pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<u8> {
@@ -173,24 +253,42 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<u8> {
             };
             post(&open(&home).await?, &text, reply, image.as_deref()).await?
         }
-        UserCommand::Follow(args) => follow(&open(&args.home).await?, &args.link, true).await?,
-        UserCommand::Unfollow(args) => follow(&open(&args.home).await?, &args.link, false).await?,
-        UserCommand::Block(args) => block(&open(&args.home).await?, &args.link, true).await?,
-        UserCommand::Unblock(args) => block(&open(&args.home).await?, &args.link, false).await?,
-        UserCommand::Blocked(home) => blocked(&open(&home).await?).await?,
+        UserCommand::Follow(args) => follow(&open(&args.home).await?, &args.person, true).await?,
+        UserCommand::Unfollow(args) => {
+            follow(&open(&args.home).await?, &args.person, false).await?
+        }
+        UserCommand::Block(args) => block(&open(&args.home).await?, &args.person, true).await?,
+        UserCommand::Unblock(args) => block(&open(&args.home).await?, &args.person, false).await?,
+        UserCommand::Blocked(home) => {
+            let client = open(&home).await?;
+            people(
+                &client,
+                "blocked",
+                client.blocked().await?,
+                "you block no one",
+            )
+            .await?
+        }
+        UserCommand::Following(home) => {
+            let client = open(&home).await?;
+            let none = "you follow no one yet: `agora follow @handle` (or a link or key)";
+            people(&client, "following", client.following().await?, none).await?
+        }
+        UserCommand::Followers { home, person } => {
+            followers(&open(&home).await?, person.as_deref()).await?
+        }
         UserCommand::Like(args) => opinion(args, Opinion::Like).await?,
         UserCommand::Dislike(args) => opinion(args, Opinion::Dislike).await?,
         UserCommand::Unlike(args) => opinion(args, Opinion::Unlike).await?,
-        UserCommand::Delete(args) => delete(&open(&args.home).await?, &args.link).await?,
-        UserCommand::Edit { home, link, text } => edit(&open(&home).await?, &link, &text).await?,
+        UserCommand::Delete(args) => delete(&open(&args.home).await?, &args.post).await?,
+        UserCommand::Edit { home, post, text } => edit(&open(&home).await?, &post, &text).await?,
         UserCommand::Watch(args) => {
             crate::watch_cmd::watch(&open(&args.home).await?, args.count, json).await?;
             return Ok(0);
         }
-        UserCommand::Sync(home) => {
-            let (output, answered) = crate::sync_cmd::sync(&open(&home).await?, json).await?;
-            output.print(json);
-            return Ok(if answered { 0 } else { EXIT_NO_SERVER_ANSWERED });
+        UserCommand::Sync(args) => {
+            let client = open(&args.home).await?;
+            crate::sync_cmd::sync(&client, json, args.retry_refused).await?
         }
         UserCommand::Profile(args) => {
             crate::read_cmds::profile(&open(&args.home).await?, args).await?
@@ -218,13 +316,16 @@ pub async fn run(command: UserCommand, json: bool) -> anyhow::Result<u8> {
         UserCommand::Import { home, link } => crate::export_cmd::import(&home, &link).await?,
     };
     output.print(json);
-    Ok(0)
+    Ok(output.reach.exit_status())
 }
 
 impl HomeArgs {
     /// How the client reaches servers: the extra trusted roots of `--ca-cert`.
     pub(crate) fn client_options(&self) -> anyhow::Result<ClientOptions> {
-        let mut options = ClientOptions::default();
+        let mut options = ClientOptions {
+            request_timeout: Some(std::time::Duration::from_secs(self.timeout.max(1))),
+            ..ClientOptions::default()
+        };
         if let Some(path) = &self.ca_cert {
             let pem = std::fs::read(path)
                 .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
@@ -275,36 +376,37 @@ async fn init(dir: &Path, name: Option<&str>) -> anyhow::Result<Output> {
     }
     let system = client.system().to_string();
     let text = format!(
-        "created identity {system} in {}\n{}next: `agora server add URL`, then `agora post TEXT`\n",
+        "created identity {system}\nin {}\n{}next: `agora server add URL`, then `agora post TEXT`\n",
         dir.display(),
         name.map(|name| format!("username: {name}\n"))
             .unwrap_or_default(),
     );
     let json = json!({"system": system, "home": dir, "username": name});
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 async fn whoami(client: &Client) -> anyhow::Result<Output> {
     let system = client.identity().to_string();
-    let process = base64_standard_encode(client.process().as_bytes());
+    let process = base64url_encode(client.process().as_bytes());
     let servers = client.servers().await?;
     let username = client.profile(client.identity()).await?.username;
-    let mut text = format!("system:   {system}\nprocess:  {process}\n");
+    let mut text = String::new();
+    if let Some(name) = &username {
+        text.push_str(&format!("username: {name}\n"));
+    }
+    text.push_str(&format!("key:      {system}\nprocess:  {process}\n"));
     let device = (!client.holds_root()).then(|| client.system().to_string());
     if let Some(device) = &device {
         text.push_str(&format!(
-            "device:   {device} (this home signs with a device key)\n"
+            "device:   {device}\n          (this home signs with a device key)\n"
         ));
-    }
-    if let Some(name) = &username {
-        text.push_str(&format!("username: {name}\n"));
     }
     text.push_str(&servers_text(&servers));
     let json = json!({
         "system": system, "process": process, "username": username, "servers": servers,
         "device": device,
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json))
 }
 
 async fn link(client: &Client) -> anyhow::Result<Output> {
@@ -313,10 +415,7 @@ async fn link(client: &Client) -> anyhow::Result<Output> {
         servers: client.servers().await?,
     }
     .to_url();
-    Ok(Output {
-        text: format!("{link}\n"),
-        json: json!({"link": link}),
-    })
+    Ok(Output::new(format!("{link}\n"), json!({"link": link})))
 }
 
 fn servers_text(servers: &[String]) -> String {
@@ -331,64 +430,142 @@ fn servers_text(servers: &[String]) -> String {
 }
 
 async fn server(action: ServerAction) -> anyhow::Result<Output> {
-    let (client, url, added) = match action {
-        ServerAction::List(home) => {
-            let servers = open(&home).await?.servers().await?;
-            let json = json!({"servers": servers});
-            return Ok(Output {
-                text: servers_text(&servers),
-                json,
-            });
-        }
-        ServerAction::Add(args) => (open(&args.home).await?, args.url, true),
-        ServerAction::Remove(args) => (open(&args.home).await?, args.url, false),
+    let (client, url, added, force) = match action {
+        ServerAction::List(home) => return server_list(&open(&home).await?).await,
+        ServerAction::Add { server, force } => (open(&server.home).await?, server.url, true, force),
+        ServerAction::Remove(args) => (open(&args.home).await?, args.url, false, false),
     };
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        bail!("server URL {url:?} must start with http:// or https://");
+    let lower = url.trim().to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        bad_input!("server URL {url:?} must start with http:// or https://");
     }
+    let url = agora_client::normalize_server(&url);
+    let known = client.servers().await?;
+    let mut text = String::new();
+    let mut probe_json = Value::Null;
     if added {
+        if known.contains(&url) {
+            bad_input!("{url} is already one of your servers (`agora server list`)");
+        }
+        let probe = client.probe_server(&url).await;
+        match (&probe, force) {
+            (Ok(version), _) => {
+                text.push_str(&format!(
+                    "{url} answers as a Polycentric server (version {version})\n"
+                ));
+                probe_json = json!({"answered": true, "version": version});
+            }
+            (Err(error), true) => {
+                text.push_str(&format!(
+                    "{url} does not answer now ({error}); added anyway (--force)\n"
+                ));
+                probe_json = json!({"answered": false, "error": error.to_string()});
+            }
+            (Err(error), false) => bad_input!(
+                "{url} does not answer as a Polycentric server: {error}\n\
+                 check the address, or add it anyway with `agora server add {url} --force`"
+            ),
+        }
         client.add_server(&url).await?;
     } else {
+        if !known.contains(&url) {
+            let list = if known.is_empty() {
+                "you have none".to_owned()
+            } else {
+                format!("yours are {}", known.join(", "))
+            };
+            bad_input!("{url} is not one of your servers ({list})");
+        }
         client.remove_server(&url).await?;
     }
     let report = client.push().await?;
     let verb = if added { "added" } else { "removed" };
-    let text = format!("{verb} {url}\n{}", push_text(&report));
+    text.push_str(&format!("{verb} {url}\n{}", push_text(&report)));
     let json = json!({
         "server": url, "action": verb, "servers": client.servers().await?, "push": push_json(&report),
+        "probe": probe_json,
     });
-    Ok(Output { text, json })
+    Ok(Output::new(text, json).reached(Reach::of_push(&report)))
 }
 
-/// Prints a newly published event's link and where it was sent.
+/// Each server of the identity, asked at once whether it answers and which version it runs.
+async fn server_list(client: &Client) -> anyhow::Result<Output> {
+    let servers = client.servers().await?;
+    if servers.is_empty() {
+        return Ok(Output::new(
+            servers_text(&servers),
+            json!({"servers": Vec::<Value>::new()}),
+        ));
+    }
+    let probes = futures::future::join_all(
+        servers
+            .iter()
+            .map(|server| async move { (server, client.probe_server(server).await) }),
+    )
+    .await;
+    let width = servers.iter().map(String::len).max().unwrap_or(0);
+    let mut text = String::new();
+    let mut list = Vec::new();
+    let mut answered = 0;
+    for (server, probe) in &probes {
+        match probe {
+            Ok(version) => {
+                answered += 1;
+                text.push_str(&format!("{server:width$}  ok      version {version}\n"));
+                list.push(json!({"server": server, "answered": true, "version": version}));
+            }
+            Err(error) => {
+                text.push_str(&crate::output::fit(&format!(
+                    "{server:width$}  FAILED  {error}"
+                )));
+                text.push('\n');
+                list.push(json!({"server": server, "answered": false, "error": error.to_string()}));
+            }
+        }
+    }
+    let reach = Reach::of(answered, probes.len() - answered);
+    Ok(Output::new(text, json!({"servers": list})).reached(reach))
+}
+
+/// Prints what was published (`headline`) and where it was sent.
 pub(crate) async fn published(
     client: &Client,
-    what: &str,
+    headline: &str,
     pointer: &Pointer,
 ) -> anyhow::Result<Output> {
     let link = event_link(client, pointer).await?;
     let report = client.push().await?;
-    Ok(published_output(what, &link, &report))
-}
-
-fn published_output(what: &str, link: &str, report: &SyncReport) -> Output {
-    let text = format!("{what} {link}\n{}", push_text(report));
-    let mut json = push_json(report);
+    let text = format!("{headline}\n{}", push_text(&report));
+    let mut json = push_json(&report);
     json["link"] = Value::from(link);
-    Output { text, json }
+    json["event"] = Value::from(crate::output::short_event(pointer));
+    Ok(Output::new(text, json).reached(Reach::of_push(&report)))
 }
 
-async fn event_link(client: &Client, pointer: &Pointer) -> anyhow::Result<String> {
+pub(crate) async fn event_link(client: &Client, pointer: &Pointer) -> anyhow::Result<String> {
     Ok(Link::Event {
         system: pointer.system,
         process: pointer.process,
         logical_clock: pointer.logical_clock,
-        servers: client.servers().await?,
+        servers: client.servers_of(pointer.system).await?,
     }
     .to_url())
 }
 
-/// Where a post goes: in reply to an event link, in a topic, or neither.
+/// A post or other event as text output names it: short form, or full link with `--long`.
+pub(crate) async fn shown(client: &Client, pointer: &Pointer) -> anyhow::Result<String> {
+    Ok(shown_event(pointer, &event_link(client, pointer).await?))
+}
+
+/// A person as text output names them: `name (abbreviation)`, or the abbreviation alone.
+pub(crate) fn person(system: &PublicKey, username: Option<&str>) -> String {
+    match username {
+        Some(name) => format!("{name} ({})", system.abbreviation()),
+        None => system.abbreviation(),
+    }
+}
+
+/// Where a post goes: in reply to a post, in a topic, or neither.
 #[derive(Clone, Copy, Debug)]
 struct Reply<'a> {
     to: Option<&'a str>,
@@ -402,19 +579,21 @@ async fn post(
     image: Option<&Path>,
 ) -> anyhow::Result<Output> {
     let reply_to = match reply.to {
-        Some(link) => Some(resolve_event(client, link).await?),
+        Some(target) => Some(names::event(client, target).await?),
         None => None,
     };
-    let Some(path) = image else {
-        let pointer = client.post(text, reply_to.as_ref(), reply.topic).await?;
-        return published(client, "posted", &pointer).await;
+    let pointer = match image {
+        None => client.post(text, reply_to.as_ref(), reply.topic).await?,
+        Some(path) => {
+            let bytes = read_image_file(path)?;
+            client
+                .post_with_image(text, reply_to.as_ref(), reply.topic, &bytes)
+                .await
+                .map_err(|error| image_error(path, error))?
+        }
     };
-    let bytes = read_image_file(path)?;
-    let pointer = client
-        .post_with_image(text, reply_to.as_ref(), reply.topic, &bytes)
-        .await
-        .map_err(|error| image_error(path, error))?;
-    let mut output = published(client, "posted", &pointer).await?;
+    let headline = format!("posted {}", shown(client, &pointer).await?);
+    let mut output = published(client, &headline, &pointer).await?;
     let view = client.load(&pointer).await?.as_ref().and_then(post_view);
     if let Some(image) = view.and_then(|view| view.image) {
         output.text.push_str(&format!(
@@ -426,134 +605,168 @@ async fn post(
     Ok(output)
 }
 
+/// Largest image file `agora` reads (a bigger file is refused before it is read).
+const IMAGE_FILE_BYTES_MAX: u64 = 50 * 1024 * 1024;
+
 /// The bytes of an image file a person named, with an error that names it.
 pub(crate) fn read_image_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the image file {}", path.display()))?
+        .len();
+    if size > IMAGE_FILE_BYTES_MAX {
+        bad_input!(
+            "{} is {size} bytes; images over {} MiB are not read",
+            path.display(),
+            IMAGE_FILE_BYTES_MAX / 1024 / 1024
+        );
+    }
     std::fs::read(path).with_context(|| format!("cannot read the image file {}", path.display()))
 }
 
 /// A client error met while using `path` as an image, naming the file when the image is at fault.
 pub(crate) fn image_error(path: &Path, error: ClientError) -> anyhow::Error {
     match error {
-        ClientError::Image(error) => {
-            anyhow::anyhow!("cannot use {} as an image: {error}", path.display())
-        }
+        ClientError::Image(error) => anyhow::Error::new(crate::output::BadInput(format!(
+            "cannot use {} as an image: {error}",
+            path.display()
+        ))),
         other => other.into(),
     }
 }
 
-pub(crate) fn parse_link(text: &str) -> anyhow::Result<Link> {
-    Link::parse(text).with_context(|| {
-        format!("cannot read link {text:?}: expected a polycentric:// link, as `agora link` or `agora post` print")
-    })
-}
-
-/// The system of a system link, or of an event link, and the servers the link names.
-pub(crate) fn link_system(text: &str) -> anyhow::Result<(PublicKey, Vec<String>)> {
-    Ok(match parse_link(text)? {
-        Link::System { system, servers }
-        | Link::Event {
-            system, servers, ..
-        } => (system, servers),
-    })
-}
-
-/// The full pointer (with digest) of an event link: from the local store, or pulled from the
-/// link's servers and the author's known servers when not held yet.
-pub(crate) async fn resolve_event(client: &Client, text: &str) -> anyhow::Result<Pointer> {
-    let Link::Event {
-        system,
-        process,
-        logical_clock,
-        servers,
-    } = parse_link(text)?
-    else {
-        bail!("{text:?} is a system link; this needs an event link, as `agora post` prints");
-    };
-    let slot = Pointer {
-        system,
-        process,
-        logical_clock,
-        digest: None,
-    };
-    if let Some(event) = client.load(&slot).await? {
-        return Ok(event.pointer());
-    }
-    let gathered = client.pull(system, &servers).await?;
-    if let Some(event) = client.load(&slot).await? {
-        return Ok(event.pointer());
-    }
-    let failures: Vec<String> = gathered.failed.iter().map(ToString::to_string).collect();
-    bail!(
-        "event {text} is not in the local store and no server had it (asked: {}; failed: {}); \
-         check the link or try again later",
-        gathered.answered.join(", "),
-        failures.join("; ")
-    )
-}
-
 async fn follow(client: &Client, text: &str, follow: bool) -> anyhow::Result<Output> {
-    let (linked, hints) = link_system(text)?;
-    // A device's link stands for the identity it belongs to.
+    let named = names::identity(client, text).await?;
+    // A device's key stands for the identity it belongs to.
     let system = if follow {
-        client.learn_identity(linked, &hints).await?
+        client.learn_identity(named.system, &named.hints).await?
     } else {
-        client.identity_of(linked).await?
+        client.identity_of(named.system).await?
     };
+    if follow && system == client.identity() {
+        bad_input!("{text} is you; you see your own posts in your feed already");
+    }
     let (pulled, pointer) = if follow {
         // Fetch the followed identity and its devices now, so its SERVER set is known to later
         // syncs.
-        let pulled = client.pull_identity(system, &hints).await?;
+        let pulled = client.pull_identity(system, &named.hints).await?;
         (Some(pulled), client.follow(&system).await?)
     } else {
         (None, client.unfollow(&system).await?)
     };
+    let username = client.profile(system).await?.username;
     let verb = if follow { "followed" } else { "unfollowed" };
-    let mut output = published(client, &format!("{verb} {system}:"), &pointer).await?;
+    let headline = format!("{verb} {}", person(&system, username.as_deref()));
+    let mut output = published(client, &headline, &pointer).await?;
     output.json["system"] = Value::from(system.to_string());
+    output.json["username"] = json!(username);
     if let Some(pulled) = pulled {
         output.text.push_str(&pull_text(system, &pulled));
         output.json["pull"] = pull_json(system, &pulled);
+        output.reach = output.reach.and(Reach::of_gathered(&pulled));
     }
     Ok(output)
 }
 
 async fn block(client: &Client, text: &str, block: bool) -> anyhow::Result<Output> {
-    let (linked, hints) = link_system(text)?;
+    let named = names::identity(client, text).await?;
     // Learn the identity and its devices, so a device's posts are hidden with the identity's.
-    let system = client.learn_identity(linked, &hints).await?;
+    let system = client.learn_identity(named.system, &named.hints).await?;
     if system == client.identity() {
-        bail!("{text} is your own identity; you cannot block yourself");
+        bad_input!("{text} is your own identity; you cannot block yourself");
     }
     let pointer = if block {
-        client.pull_identity(system, &hints).await?;
+        client.pull_identity(system, &named.hints).await?;
         client.block(&system).await?
     } else {
         client.unblock(&system).await?
     };
+    let username = client.profile(system).await?.username;
     let verb = if block { "blocked" } else { "unblocked" };
-    let mut output = published(client, &format!("{verb} {system}:"), &pointer).await?;
+    let headline = format!("{verb} {}", person(&system, username.as_deref()));
+    let mut output = published(client, &headline, &pointer).await?;
     output.json["system"] = Value::from(system.to_string());
     Ok(output)
 }
 
-async fn blocked(client: &Client) -> anyhow::Result<Output> {
-    let mut text = String::new();
-    let mut list = Vec::new();
-    for system in client.blocked().await? {
+/// A list of people: name and key, aligned; `none` when empty.
+async fn people(
+    client: &Client,
+    field: &str,
+    systems: Vec<PublicKey>,
+    none: &str,
+) -> anyhow::Result<Output> {
+    let mut rows = Vec::new();
+    for system in systems {
         let username = client.profile(system).await?.username;
-        text.push_str(&format!(
-            "{}  {system}\n",
-            username.as_deref().unwrap_or("(no name)")
-        ));
-        list.push(json!({"system": system.to_string(), "username": username}));
+        rows.push((system, username));
     }
-    if list.is_empty() {
-        text.push_str("you block no one\n");
+    Ok(Output::new(
+        people_text(&rows, none),
+        json!({ field: people_json(&rows) }),
+    ))
+}
+
+fn people_text(rows: &[(PublicKey, Option<String>)], none: &str) -> String {
+    if rows.is_empty() {
+        return format!("{none}\n");
     }
-    Ok(Output {
-        text,
-        json: json!({"blocked": list}),
-    })
+    let name_width = rows
+        .iter()
+        .map(|(_, name)| name.as_deref().unwrap_or("(no name)").chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(30);
+    rows.iter()
+        .map(|(system, name)| {
+            let name = name.as_deref().unwrap_or("(no name)");
+            crate::output::fit(&format!("{name:name_width$}  {system}")) + "\n"
+        })
+        .collect()
+}
+
+fn people_json(rows: &[(PublicKey, Option<String>)]) -> Value {
+    rows.iter()
+        .map(|(system, username)| json!({"system": system.to_string(), "username": username}))
+        .collect()
+}
+
+/// Who follows `whom` (this identity by default), as the servers of that identity know it.
+async fn followers(client: &Client, whom: Option<&str>) -> anyhow::Result<Output> {
+    let (system, hints) = match whom {
+        None => (client.identity(), Vec::new()),
+        Some(text) => {
+            let named = names::identity(client, text).await?;
+            let system = client.learn_identity(named.system, &named.hints).await?;
+            (system, named.hints)
+        }
+    };
+    let mut servers = hints;
+    servers.extend(client.servers().await?);
+    servers.extend(client.servers_of(system).await?);
+    let gathered = client.followers(system, &servers).await;
+    let asked: Vec<(PublicKey, Vec<String>)> = gathered
+        .value
+        .iter()
+        .map(|follower| (*follower, gathered.answered.clone()))
+        .collect();
+    let profiles = client.profiles_from(asked).await;
+    let rows: Vec<(PublicKey, Option<String>)> = gathered
+        .value
+        .iter()
+        .map(|follower| {
+            let username = profiles.get(follower).and_then(|p| p.username.clone());
+            (*follower, username)
+        })
+        .collect();
+    let mut text = people_text(&rows, "no followers known to your servers");
+    text.push_str(&crate::output::failure_lines(&gathered.failed));
+    let json = json!({
+        "system": system.to_string(),
+        "followers": people_json(&rows),
+        "answered": gathered.answered,
+        "failed": crate::output::failures_json(&gathered.failed),
+    });
+    Ok(Output::new(text, json).reached(Reach::of_gathered(&gathered)))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -563,50 +776,54 @@ enum Opinion {
     Unlike,
 }
 
-async fn opinion(args: LinkArgs, opinion: Opinion) -> anyhow::Result<Output> {
+async fn opinion(args: PostArgs, opinion: Opinion) -> anyhow::Result<Output> {
     let client = open(&args.home).await?;
-    let subject = resolve_event(&client, &args.link).await?;
+    let subject = names::event(&client, &args.post).await?;
     let (pointer, verb) = match opinion {
         Opinion::Like => (client.like(&subject).await?, "liked"),
         Opinion::Dislike => (client.dislike(&subject).await?, "disliked"),
-        Opinion::Unlike => (client.unlike(&subject).await?, "withdrew opinion on"),
+        Opinion::Unlike => (client.unlike(&subject).await?, "withdrew your opinion on"),
     };
-    let subject_link = event_link(&client, &subject).await?;
-    let mut output = published(&client, &format!("{verb} {subject_link}:"), &pointer).await?;
-    output.json["subject"] = Value::from(subject_link);
+    let headline = format!("{verb} {}", shown(&client, &subject).await?);
+    let mut output = published(&client, &headline, &pointer).await?;
+    output.json["subject"] = Value::from(event_link(&client, &subject).await?);
     Ok(output)
 }
 
-async fn edit(client: &Client, link: &str, text: &str) -> anyhow::Result<Output> {
-    let (system, _) = link_system(link)?;
-    if system != client.system() {
-        bail!(
-            "cannot edit {link}: only its author can edit a post, and it was signed by {system}, \
-             not by this device"
+async fn edit(client: &Client, target: &str, text: &str) -> anyhow::Result<Output> {
+    let target = names::event(client, target).await?;
+    if target.system != client.system() {
+        bad_input!(
+            "cannot edit {}: only its author can edit a post, and it was signed by {}, not by \
+             this device",
+            crate::output::short_event(&target),
+            target.system
         );
     }
-    let target = resolve_event(client, link).await?;
     let pointer = client.edit(&target, text).await?;
-    let mut output = published(client, &format!("edited {link}:"), &pointer).await?;
-    output.json["post"] = Value::from(link);
+    let headline = format!("edited {}", shown(client, &target).await?);
+    let mut output = published(client, &headline, &pointer).await?;
+    output.json["post"] = Value::from(event_link(client, &target).await?);
     output.json["text"] = Value::from(text);
     Ok(output)
 }
 
 async fn delete(client: &Client, text: &str) -> anyhow::Result<Output> {
-    let (system, _) = link_system(text)?;
+    let target = names::event(client, text).await?;
+    let system = target.system;
     if system != client.system() {
         if client.members(client.identity()).await?.contains(&system) {
-            bail!(
+            bad_input!(
                 "cannot delete {text}: another device of this identity ({system}) signed it; \
                  delete it from that device"
             );
         }
-        bail!(
-            "cannot delete {text}: it belongs to {system}, not to this identity; only your own events can be deleted"
+        bad_input!(
+            "cannot delete {text}: it belongs to {system}, not to this identity; only your own \
+             events can be deleted"
         );
     }
-    let target = resolve_event(client, text).await?;
     let pointer = client.delete(&target).await?;
-    published(client, &format!("deleted {text}:"), &pointer).await
+    let headline = format!("deleted {}", shown(client, &target).await?);
+    published(client, &headline, &pointer).await
 }

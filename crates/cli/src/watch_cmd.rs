@@ -121,14 +121,16 @@ async fn show(
         }
         crate::output::emit(&format!("{line}\n"))?;
     } else {
-        let author = username.unwrap_or_else(|| crate::read_cmds::short_key(&identity));
+        let author = crate::user::person(&identity, username.as_deref());
         let time = post
             .unix_milliseconds
-            .map_or("?".to_owned(), crate::read_cmds::utc_time);
-        crate::output::emit(&format!(
-            "{author}  {time}  {}\n  {link}\n  from: {server}\n",
-            post.text
-        ))?;
+            .map_or("?".to_owned(), crate::output::local_time);
+        let short = crate::output::shown_event(&post.pointer, &link);
+        let mut text = crate::output::fit(&format!("{short}  {author}  {time}")) + "\n";
+        text.push_str(&crate::output::wrapped(&post.text, "  "));
+        text.push_str(&crate::output::fit(&format!("  from: {server}")));
+        text.push('\n');
+        crate::output::emit(&text)?;
     }
     Ok(true)
 }

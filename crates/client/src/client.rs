@@ -36,6 +36,11 @@ pub struct Client {
     /// For live streams, which last: a bounded time to connect and between two reads (the
     /// server's heartbeats keep an idle stream under it), none for the whole response.
     pub(crate) stream_http: reqwest::Client,
+    /// Servers that did not answer earlier in this run: not asked again (see
+    /// [`crate::ServerError::Unreachable`]).
+    pub(crate) unreachable: crate::remote::Unreachable,
+    /// Events servers refused for good, never offered to them again.
+    pub(crate) refusals: crate::refusals::Refusals,
 }
 
 /// The author plus the time of its last event, so this process's times never go backwards and
@@ -52,6 +57,9 @@ pub struct ClientOptions {
     /// PEM certificates trusted as roots for HTTPS servers, besides the built-in webpki
     /// (Mozilla) roots: for a private or self-signed server. Empty by default.
     pub ca_certificates_pem: Vec<Vec<u8>>,
+    /// How long one request (and one connection attempt) may take before its server counts as
+    /// failed; [`REQUEST_TIMEOUT`] when unset.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Client {
@@ -63,14 +71,15 @@ impl Client {
     /// As [`Client::open`], with extra options such as more trusted roots.
     pub async fn open_with(home: Home, options: ClientOptions) -> Result<Self, ClientError> {
         let http = http_client(&options)?
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(options.request_timeout.unwrap_or(REQUEST_TIMEOUT))
             .build()
             .map_err(ClientError::Http)?;
         let stream_http = http_client(&options)?
             .read_timeout(STREAM_READ_TIMEOUT)
             .build()
             .map_err(ClientError::Http)?;
-        let (secret, process, device_of, store) = home.into_parts();
+        let (dir, secret, process, device_of, store) = home.into_parts();
+        let refusals = crate::refusals::Refusals::load(dir.join(crate::refusals::Refusals::FILE))?;
         let system = secret.public_key();
         let identity = device_of.unwrap_or(system);
         let resumed = resume(&store, system, process).await?;
@@ -85,6 +94,8 @@ impl Client {
             }),
             http,
             stream_http,
+            unreachable: Default::default(),
+            refusals,
         })
     }
 
@@ -265,6 +276,33 @@ impl Client {
             .transpose()
     }
 
+    /// Whether `server` answers as a Polycentric server now: its version, or why not.
+    pub async fn probe_server(&self, server: &str) -> Result<String, crate::ServerError> {
+        self.remote(&normalize_server(server)).version().await
+    }
+
+    /// The processes of `system` the local store holds events of.
+    pub async fn processes_of(&self, system: PublicKey) -> Result<Vec<Process>, ClientError> {
+        let ranges = self.store.ranges(system).await?;
+        Ok(ranges.into_iter().map(|held| held.process).collect())
+    }
+
+    /// Whether the local store holds `pointer`'s slot only as its author's deletion.
+    pub async fn is_deleted(&self, pointer: &Pointer) -> Result<bool, ClientError> {
+        if self.load(pointer).await?.is_some() {
+            return Ok(false);
+        }
+        let ranges = self.store.ranges(pointer.system).await?;
+        let clock = pointer.logical_clock;
+        Ok(ranges.iter().any(|held| {
+            held.process == pointer.process
+                && held
+                    .ranges
+                    .iter()
+                    .any(|&(low, high)| low <= clock && clock <= high)
+        }))
+    }
+
     pub(crate) async fn set_element(
         &self,
         content_type: u64,
@@ -319,7 +357,7 @@ fn check_post_text(text: &str) -> Result<(), ClientError> {
 /// plus any extra roots of `options`. The caller sets the time a response may take.
 fn http_client(options: &ClientOptions) -> Result<reqwest::ClientBuilder, ClientError> {
     let mut builder = reqwest::Client::builder()
-        .connect_timeout(REQUEST_TIMEOUT)
+        .connect_timeout(options.request_timeout.unwrap_or(REQUEST_TIMEOUT))
         .use_rustls_tls();
     for pem in &options.ca_certificates_pem {
         let certificates = reqwest::Certificate::from_pem_bundle(pem)
@@ -336,9 +374,20 @@ fn http_client(options: &ClientOptions) -> Result<reqwest::ClientBuilder, Client
     Ok(builder)
 }
 
-/// Server URLs are kept without a trailing slash, so the same server is one set member.
-pub(crate) fn normalize_server(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_owned()
+/// Server URLs are kept without a trailing slash and with the scheme and host in lower case
+/// (`HTTP://Example.org/` is `http://example.org`), so the same server is one set member. The
+/// path keeps its case.
+pub fn normalize_server(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    format!(
+        "{}://{}{path}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    )
 }
 
 /// `servers` normalized, in order, without blanks or repeats, so no server is asked twice.

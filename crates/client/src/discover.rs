@@ -265,6 +265,12 @@ impl Client {
         let identities = self.identities_of(&authors).await;
         let blocked = self.blocked().await.unwrap_or_default();
         merged.retain(|entry| !blocked.contains(&identities[entry.item.system()]));
+        // Kept locally (each was verified), so the short form printed for a result names it in
+        // a later command (`agora like KEY/CLOCK`).
+        let results = merged.iter().map(|entry| entry.item.clone()).collect();
+        if let Err(error) = agora_store::Store::ingest(&self.store, results).await {
+            tracing::warn!(%error, "cannot keep results locally");
+        }
         let people: Vec<(PublicKey, Vec<String>)> = authors
             .iter()
             .map(|(system, servers)| (identities[system], servers.clone()))
@@ -397,7 +403,7 @@ impl Client {
     /// Each system's current username and description: from the local store when it has a
     /// username, else from the first of the given servers that serves a verified one. Lookups
     /// run concurrently; one that fails only leaves the name out.
-    async fn profiles_from(
+    pub async fn profiles_from(
         &self,
         systems: Vec<(PublicKey, Vec<String>)>,
     ) -> HashMap<PublicKey, Profile> {
@@ -419,10 +425,7 @@ impl Client {
             return local;
         }
         for server in servers {
-            let remote = Remote {
-                http: &self.http,
-                base: server,
-            };
+            let remote = self.remote(server);
             match latest_profile(remote, &system).await {
                 Ok(profile) if profile.username.is_some() => return profile,
                 Ok(_) => {}

@@ -8,11 +8,20 @@
 use agora_protocol::{PublicKey, SecretKey, proof, wire};
 use prost::Message as _;
 
-use crate::remote::{Remote, malformed};
+use crate::remote::{Remote, checked, malformed};
 use crate::{Client, Gathered, ServerError};
 
-/// What one server maps a handle to: a system, or nothing (it answered 404).
-pub type HandleAnswer = (String, Option<PublicKey>);
+/// What one server maps a handle to: a holder, or nothing (it answered 404).
+pub type HandleAnswer = (String, Option<HandleHolder>);
+
+/// The system a server binds a handle to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandleHolder {
+    pub system: PublicKey,
+    /// The holder proved the binding with a signed claim (an Agora server says so in the
+    /// `x-agora-handle-proven` header; other servers never do).
+    pub proven: bool,
+}
 
 impl Client {
     /// Claims `handle` for this identity on each of `servers`, signed over a fresh challenge of
@@ -96,20 +105,25 @@ async fn fetch_challenge(
     Ok((challenge, challenge_body.challenge.to_vec()))
 }
 
-async fn resolve_on(remote: Remote<'_>, handle: &str) -> Result<Option<PublicKey>, ServerError> {
+async fn resolve_on(remote: Remote<'_>, handle: &str) -> Result<Option<HandleHolder>, ServerError> {
     let request = remote
         .http
         .get(format!("{}/resolve_handle", remote.base))
         .query(&[("handle", handle)]);
-    let body = match remote.read(request).await {
-        Ok(body) => body,
+    let response = remote.send(request).await?;
+    let response = match checked(response).await {
+        Ok(response) => response,
         Err(ServerError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
             return Ok(None);
         }
         Err(error) => return Err(error),
     };
+    let proven = response
+        .headers()
+        .get("x-agora-handle-proven")
+        .is_some_and(|value| value.as_bytes() == b"true");
+    let body = response.bytes().await.map_err(ServerError::Request)?;
     let wire = wire::PublicKey::decode(body).map_err(|error| malformed("public key", error))?;
-    PublicKey::try_from(&wire)
-        .map(Some)
-        .map_err(|error| malformed("public key", error))
+    let system = PublicKey::try_from(&wire).map_err(|error| malformed("public key", error))?;
+    Ok(Some(HandleHolder { system, proven }))
 }

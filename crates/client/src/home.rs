@@ -136,8 +136,16 @@ impl Home {
     }
 
     /// Takes the parts apart, for the client that publishes with them.
-    pub(crate) fn into_parts(self) -> (SecretKey, Process, Option<PublicKey>, SqliteStore) {
-        (self.secret, self.process, self.device_of, self.store)
+    pub(crate) fn into_parts(
+        self,
+    ) -> (PathBuf, SecretKey, Process, Option<PublicKey>, SqliteStore) {
+        (
+            self.dir,
+            self.secret,
+            self.process,
+            self.device_of,
+            self.store,
+        )
     }
 }
 

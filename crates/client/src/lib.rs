@@ -15,17 +15,18 @@ mod home;
 mod images;
 mod read;
 mod recovery;
+mod refusals;
 mod remote;
 mod state;
 mod sync;
 mod watch;
 
-pub use client::{Client, ClientOptions, REQUEST_TIMEOUT};
+pub use client::{Client, ClientOptions, REQUEST_TIMEOUT, normalize_server};
 pub use devices::{Device, PAIRING_POLL};
 pub use discover::{Found, FoundProfile, TimeRange, TimeRangeError, Topic};
 pub use error::ClientError;
 pub use export::{Bundle, BundleError, import_bundle};
-pub use handles::HandleAnswer;
+pub use handles::{HandleAnswer, HandleHolder};
 pub use home::Home;
 pub use images::{
     AVATAR_SIDES, BLOB_SECTION_BYTES_MAX, IMAGE_SECTIONS_MAX, ImageError, PNG_MIME,
@@ -35,6 +36,7 @@ pub use read::{FeedPost, PostStats, post_manifest, post_stats_request, post_view
 pub use recovery::{
     RECOVERY_WORDS, RecoveryError, confirmation_words, recovery_words, secret_from_words,
 };
+pub use refusals::Refusal;
 pub use remote::ServerError;
 pub use state::{ImageInfo, PostView, Profile};
 pub use sync::{

@@ -101,14 +101,19 @@ impl Client {
         servers: &[String],
         replies_max: usize,
     ) -> Gathered<PostStats> {
-        let candidates = distinct_servers(servers);
+        let asked = distinct_servers(servers)
+            .into_iter()
+            .map(|server| async move {
+                let stats = self.post_stats_from(&server, subject, replies_max).await;
+                (server, stats)
+            });
         let mut gathered = Gathered {
             value: PostStats::default(),
             answered: Vec::new(),
             failed: Vec::new(),
         };
-        for server in candidates {
-            match self.post_stats_from(&server, subject, replies_max).await {
+        for (server, stats) in futures::future::join_all(asked).await {
+            match stats {
                 Ok(stats) => {
                     gathered.value.merge(stats);
                     gathered.answered.push(server);
@@ -127,6 +132,87 @@ impl Client {
             Err(error) => tracing::warn!(%error, "cannot read the blocked identities"),
         }
         gathered
+    }
+
+    /// Who follows `system`, as `servers` know it (all asked at once): the authors whose latest
+    /// FOLLOW of it, on any server, adds it (Agora's `GET /query_references` of a system
+    /// reference, docs/protocol.md). Each author's devices count as that author's identity.
+    pub async fn followers(
+        &self,
+        system: PublicKey,
+        servers: &[String],
+    ) -> Gathered<Vec<PublicKey>> {
+        let asked = self
+            .ask_each(servers, "followers", |server| async move {
+                self.follow_events_from(&server, system).await
+            })
+            .await;
+        let subject = system.to_wire().encode_to_vec();
+        // Per author: the LWW order of its FOLLOW writes of `system` (time, then value bytes).
+        let mut latest: std::collections::HashMap<PublicKey, (u64, bool)> = Default::default();
+        for (_, events) in &asked.value {
+            for event in events {
+                let Some(set) = &event.event().lww_element_set else {
+                    continue;
+                };
+                if set.value[..] != subject[..] {
+                    continue;
+                }
+                let added = set.operation == wire::lww_element_set::Operation::Add as i32;
+                let entry = latest.entry(*event.system()).or_insert((0, false));
+                if (set.unix_milliseconds, added) > *entry {
+                    *entry = (set.unix_milliseconds, added);
+                }
+            }
+        }
+        let mut followers = Vec::new();
+        for (author, (_, added)) in latest {
+            if !added {
+                continue;
+            }
+            let identity = self.identity_of(author).await.unwrap_or(author);
+            if !followers.contains(&identity) {
+                followers.push(identity);
+            }
+        }
+        followers.sort();
+        asked.with_value(followers)
+    }
+
+    /// The FOLLOW events of `system` one server holds, page after page (at most 50 pages).
+    async fn follow_events_from(
+        &self,
+        server: &str,
+        system: PublicKey,
+    ) -> Result<Vec<VerifiedEvent>, ServerError> {
+        const PAGES_MAX: usize = 50;
+        let mut request = wire::QueryReferencesRequest {
+            reference: Some(wire::Reference {
+                reference_type: content::REFERENCE_SYSTEM,
+                reference: system.to_wire().encode_to_vec().into(),
+            }),
+            request_events: Some(wire::QueryReferencesRequestEvents {
+                from_type: Some(content::FOLLOW),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut events = Vec::new();
+        for _ in 0..PAGES_MAX {
+            let page = self.references_page(server, &request).await?;
+            for signed in page.items.iter().filter_map(|item| item.event.as_ref()) {
+                let event = VerifiedEvent::verify(signed)
+                    .map_err(|error| ServerError::InvalidEvent(error.to_string()))?;
+                if event.content_type() == content::FOLLOW {
+                    events.push(event);
+                }
+            }
+            match page.cursor {
+                Some(cursor) if !page.items.is_empty() => request.cursor = Some(cursor),
+                _ => break,
+            }
+        }
+        Ok(events)
     }
 
     /// The first page's counts, and replies page after page until `replies_max` were served,
@@ -167,12 +253,7 @@ impl Client {
             "{server}/query_references?query={}",
             base64url_encode(&request.encode_to_vec())
         );
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(ServerError::Request)?;
+        let response = self.remote(server).send(self.http.get(url)).await?;
         let status = response.status();
         let body = response.bytes().await.map_err(ServerError::Request)?;
         if !status.is_success() {
@@ -244,6 +325,13 @@ pub fn post_view(event: &VerifiedEvent) -> Option<PostView> {
         unix_milliseconds: event.unix_milliseconds(),
         image: post.image.as_ref().map(ImageInfo::of),
         edited_ms: None,
+        topic: event
+            .references()
+            .iter()
+            .find_map(|reference| match reference {
+                Reference::Bytes(bytes) => String::from_utf8(bytes.to_vec()).ok(),
+                _ => None,
+            }),
     })
 }
 

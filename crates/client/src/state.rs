@@ -32,6 +32,8 @@ pub struct PostView {
     pub image: Option<ImageInfo>,
     /// When the text shown is an edit's (docs/protocol.md, "Edits"): the edit's time.
     pub edited_ms: Option<u64>,
+    /// The topic it was posted in (its bytes reference, as official clients write topics).
+    pub topic: Option<String>,
 }
 
 /// What a post's image manifest says about the image; `Client::post_image_bytes` fetches it.

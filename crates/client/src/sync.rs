@@ -5,11 +5,12 @@
 use std::fmt;
 use std::future::Future;
 
-use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
+use agora_protocol::{Pointer, PublicKey, VerifiedEvent, content, wire};
 use agora_store::{IngestOutcome, ProcessRanges, Store as _};
 use futures::future::join_all;
 
 use crate::client::{distinct_servers, normalize_server};
+use crate::refusals::Refusal;
 use crate::remote::{Remote, ServerError};
 use crate::{Client, ClientError};
 use agora_store::reconcile::{chunks, clock_count, subtract};
@@ -60,6 +61,9 @@ pub struct SyncReport {
     /// Per server that took everything it lacked: how many events it was sent.
     pub sent: Vec<(String, usize)>,
     pub failed: Vec<ServerFailure>,
+    /// Events a server refused for good during this push (each is reported once: later pushes
+    /// no longer offer it to that server).
+    pub refused: Vec<Refusal>,
 }
 
 impl SyncReport {
@@ -74,30 +78,57 @@ impl SyncReport {
 }
 
 impl Client {
-    /// Sends every server of this identity the events it lacks, in batches.
+    /// Sends every server of this identity the events it lacks, all servers at once.
     pub async fn push(&self) -> Result<SyncReport, ClientError> {
+        let servers = self.servers().await?;
+        let pushes = servers.iter().map(|server| self.push_to_server(server));
         let mut report = SyncReport::default();
-        for server in self.servers().await? {
-            match self.push_to_server(&server).await {
-                Ok(events) => report.sent.push((server, events)),
+        for (outcome, refused) in join_all(pushes).await {
+            match outcome {
+                Ok((server, events)) => report.sent.push((server, events)),
                 Err(failure) => report.failed.push(failure),
             }
+            report.refused.extend(refused);
         }
         Ok(report)
     }
 
-    /// Sends one server the events of this identity it lacks; returns how many were sent.
-    pub async fn push_to_server(&self, server: &str) -> Result<usize, ServerFailure> {
+    /// Sends one server the events of this identity it lacks: how many it took (or why it
+    /// failed), and the events it refused for good, which are recorded so no later push sends
+    /// them there again.
+    pub async fn push_to_server(
+        &self,
+        server: &str,
+    ) -> (Result<(String, usize), ServerFailure>, Vec<Refusal>) {
         let server = normalize_server(server);
-        self.push_to(&server).await.map_err(|error| {
-            tracing::warn!(%server, %error, "push failed");
-            ServerFailure { server, error }
-        })
+        let mut refused = Vec::new();
+        let outcome = self.push_to(&server, &mut refused).await;
+        if let Err(error) = self.refusals.record(&refused) {
+            tracing::warn!(%server, %error, "cannot record refused events");
+        }
+        let outcome = match outcome {
+            Ok(events) => Ok((server, events)),
+            Err(error) => {
+                tracing::warn!(%server, %error, "push failed");
+                Err(ServerFailure { server, error })
+            }
+        };
+        (outcome, refused)
+    }
+
+    /// Forgets every refusal recorded in this home, so the next push offers those events again
+    /// (after an operator lifted a curation, say). Returns how many were forgotten.
+    pub fn forget_refusals(&self) -> Result<usize, ClientError> {
+        self.refusals.clear()
     }
 
     /// Sends `server` what it lacks of every system of this identity (the root key's events
     /// and every device's), so a device's pairing and a revocation reach each server.
-    async fn push_to(&self, server: &str) -> Result<usize, ServerError> {
+    async fn push_to(
+        &self,
+        server: &str,
+        refused: &mut Vec<Refusal>,
+    ) -> Result<usize, ServerError> {
         let mut members = self
             .members(self.identity())
             .await
@@ -108,26 +139,49 @@ impl Client {
         }
         let mut sent = 0;
         for system in members {
-            sent += self.push_system_to(server, system).await?;
+            sent += self.push_system_to(server, system, refused).await?;
         }
         Ok(sent)
     }
 
-    async fn push_system_to(&self, server: &str, system: PublicKey) -> Result<usize, ServerError> {
+    async fn push_system_to(
+        &self,
+        server: &str,
+        system: PublicKey,
+        refused: &mut Vec<Refusal>,
+    ) -> Result<usize, ServerError> {
         let remote = self.remote(server);
         let remote_ranges = remote.ranges(&system).await?;
         let local_ranges = self.local_ranges(system).await?;
+        let refused_before = self.refusals.count_for(server) > 0;
         let mut sent = 0;
         for piece in chunks(&subtract(&local_ranges, &remote_ranges), PUSH_CLOCKS_MAX) {
             let limit = clock_count(std::slice::from_ref(&piece)) as usize;
-            let events = self
+            let mut events = self
                 .store
                 .events_in_ranges(system, vec![piece], limit)
                 .await
                 .map_err(local_failure)?;
+            if refused_before {
+                events.retain(|event| {
+                    slot_of(event).is_none_or(|slot| !self.refusals.refused(server, &slot))
+                });
+            }
             for batch in byte_batches(events, PUSH_BYTES_MAX) {
-                sent += batch.len();
-                remote.publish(batch).await?;
+                let rejected = remote.publish(batch.clone()).await?;
+                sent += batch.len() - rejected.len();
+                for (position, reason) in rejected {
+                    let Some(slot) = slot_of(&batch[position]) else {
+                        continue;
+                    };
+                    refused.push(Refusal {
+                        server: server.to_owned(),
+                        system: slot.system,
+                        process: slot.process,
+                        logical_clock: slot.logical_clock,
+                        reason,
+                    });
+                }
             }
         }
         Ok(sent)
@@ -149,8 +203,8 @@ impl Client {
         })
     }
 
-    /// As [`Client::pull`], with how many new events each answering server delivered (a server
-    /// asked after another has nothing left to give, so only the first ones count).
+    /// As [`Client::pull`], with how many new events each answering server delivered. Every
+    /// candidate is asked at once; an event two servers deliver is stored (and counted) once.
     pub async fn pull_counted(
         &self,
         system: PublicKey,
@@ -160,13 +214,17 @@ impl Client {
         candidates.extend(self.servers().await?);
         candidates.extend(self.servers_of(system).await?);
         dedup_in_order(&mut candidates);
+        let pulls = candidates.into_iter().map(|server| async move {
+            let outcome = self.pull_from(&server, system).await;
+            (server, outcome)
+        });
         let mut gathered = Gathered {
             value: Vec::new(),
             answered: Vec::new(),
             failed: Vec::new(),
         };
-        for server in candidates {
-            match self.pull_from(&server, system).await {
+        for (server, outcome) in join_all(pulls).await {
+            match outcome {
                 Ok(stored) => {
                     gathered.value.push((server.clone(), stored));
                     gathered.answered.push(server);
@@ -208,6 +266,7 @@ impl Client {
         Remote {
             http: &self.http,
             base: server,
+            unreachable: &self.unreachable,
         }
     }
 
@@ -303,6 +362,19 @@ fn byte_batches(events: Vec<wire::SignedEvent>, bytes_max: usize) -> Vec<Vec<wir
         }
     }
     batches
+}
+
+/// Where a stored event sits (system, process, clock), read without checking its signature
+/// again: it was verified when it was stored.
+fn slot_of(signed: &wire::SignedEvent) -> Option<Pointer> {
+    use prost::Message as _;
+    let event = wire::Event::decode(signed.event.clone()).ok()?;
+    Some(Pointer {
+        system: PublicKey::try_from(event.system.as_ref()?).ok()?,
+        process: agora_protocol::Process::try_from(event.process.as_ref()?).ok()?,
+        logical_clock: event.logical_clock,
+        digest: None,
+    })
 }
 
 fn dedup_in_order(servers: &mut Vec<String>) {

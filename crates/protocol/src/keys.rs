@@ -7,7 +7,7 @@ use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::content::{DIGEST_TYPE_SHA256, KEY_TYPE_ED25519};
-use crate::encoding::{base64_standard_encode, base64url_decode, base64url_encode};
+use crate::encoding::{base64url_decode, base64url_encode};
 use crate::wire;
 
 /// Why a key, process, digest or pointer was refused.
@@ -76,12 +76,15 @@ impl PublicKey {
     }
 
     pub fn from_query_param(text: &str) -> Result<Self, KeyError> {
-        let bytes = base64url_decode(text)?;
-        let wire =
-            wire::PublicKey::decode(bytes.as_slice()).map_err(|source| KeyError::Decode {
-                what: "PublicKey",
-                source,
-            })?;
+        Self::from_wire_bytes(&base64url_decode(text)?)
+    }
+
+    /// A serialized `PublicKey` protobuf.
+    fn from_wire_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let wire = wire::PublicKey::decode(bytes).map_err(|source| KeyError::Decode {
+            what: "PublicKey",
+            source,
+        })?;
         Self::try_from(&wire)
     }
 }
@@ -125,9 +128,32 @@ impl TryFrom<&wire::PublicKey> for PublicKey {
 }
 
 impl fmt::Display for PublicKey {
-    /// Standard padded base64 of the `PublicKey` protobuf, as official clients print keys.
+    /// The key's one text form in everything Agora prints: the 32 key bytes in base64url without
+    /// padding (43 characters). [`PublicKey::parse_text`] reads it back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&base64_standard_encode(&self.to_wire().encode_to_vec()))
+        f.write_str(&base64url_encode(&self.bytes))
+    }
+}
+
+impl PublicKey {
+    /// Characters of [`PublicKey::abbreviation`]: 6 key bytes, enough to tell apart the people
+    /// one home knows.
+    pub const ABBREVIATION_CHARS: usize = 8;
+
+    /// The first characters of the key's text form, for lists a person reads.
+    pub fn abbreviation(&self) -> String {
+        base64url_encode(&self.bytes[..6])
+    }
+
+    /// A key as a person may paste it: the text form Agora prints (base64url of the 32 bytes),
+    /// the same bytes in standard base64, or the base64 `PublicKey` protobuf that official
+    /// clients print; padding is optional.
+    pub fn parse_text(text: &str) -> Result<Self, KeyError> {
+        let bytes = crate::encoding::base64_any_decode(text.trim())?;
+        if bytes.len() == 32 {
+            return Self::from_bytes(&bytes);
+        }
+        Self::from_wire_bytes(&bytes)
     }
 }
 
@@ -336,6 +362,21 @@ mod tests {
         let param = key.to_query_param();
         assert_eq!(param.len(), 48);
         assert_eq!(PublicKey::from_query_param(&param), Ok(key));
+    }
+
+    #[test]
+    fn the_printed_key_form_and_the_official_clients_form_both_parse() {
+        let key = SecretKey::from_seed(&[7; 32]).public_key();
+        let printed = key.to_string();
+        assert_eq!(printed.len(), 43);
+        assert!(printed.starts_with(&key.abbreviation()));
+        assert_eq!(key.abbreviation().len(), PublicKey::ABBREVIATION_CHARS);
+        assert_eq!(PublicKey::parse_text(&printed), Ok(key));
+        let official = crate::encoding::base64_standard_encode(&key.to_wire().encode_to_vec());
+        assert_eq!(PublicKey::parse_text(&official), Ok(key));
+        assert_eq!(PublicKey::parse_text(&key.to_query_param()), Ok(key));
+        assert!(PublicKey::parse_text("alice").is_err());
+        assert!(PublicKey::parse_text(&printed[..20]).is_err());
     }
 
     #[test]

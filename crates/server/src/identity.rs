@@ -366,7 +366,14 @@ pub async fn resolve_handle<S: Store>(
         .resolve_handle(handle.to_owned())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no system holds handle {handle:?}")))?;
-    Ok(protobuf(&binding.system.to_wire(), None))
+    let mut response = protobuf(&binding.system.to_wire(), None);
+    // Agora's addition: whether the holder proved the binding with a signed claim.
+    let proven = if binding.proven { "true" } else { "false" };
+    response.headers_mut().insert(
+        axum::http::HeaderName::from_static("x-agora-handle-proven"),
+        axum::http::HeaderValue::from_static(proven),
+    );
+    Ok(response)
 }
 
 fn fields(entries: &[wire::ClaimFieldEntry]) -> Vec<(u64, String)> {

@@ -238,10 +238,14 @@ fn references_query(request: wire::QueryReferencesRequest) -> Result<ReferencesQ
         .reference
         .ok_or_else(|| ApiError::bad("`query` has no reference"))?;
     let subject = match agora_protocol::Reference::parse(&reference).map_err(ApiError::bad)? {
-        agora_protocol::Reference::System(_) => {
-            return Err(ApiError::bad(
-                "unsupported reference type: a system cannot be queried",
-            ));
+        // Agora: the FOLLOW events naming the system (docs/protocol.md, "Followers").
+        agora_protocol::Reference::System(system) => {
+            if !request.extra_byte_references.is_empty() {
+                return Err(ApiError::bad(
+                    "cannot use extra_byte_references with system reference",
+                ));
+            }
+            Subject::System(*system.as_bytes())
         }
         agora_protocol::Reference::Pointer(pointer) => {
             if !request.extra_byte_references.is_empty() {

@@ -98,11 +98,13 @@ pub struct IndexPage {
     pub next: Option<Vec<u8>>,
 }
 
-/// A subject of a references query: a pointer's slot key, or a set of byte strings.
+/// A subject of a references query: a pointer's slot key, a set of byte strings, or a system's
+/// key (Agora: the FOLLOW events naming it, docs/protocol.md "Followers").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {
     Pointer([u8; 56]),
     Bytes(Vec<Vec<u8>>),
+    System([u8; 32]),
 }
 
 /// One count to compute: LWW-element references with a value, or plain references.

@@ -169,7 +169,7 @@ async fn admin_censors_through_the_data_dir_of_a_running_server() {
     assert_eq!(served_count(&url, &alice).await, 1);
 
     let list = admin(data_dir.path(), &["list", "--json"]).await.json();
-    let kinds: Vec<(&str, &str)> = list
+    let kinds: Vec<(&str, &str)> = list["censorships"]
         .as_array()
         .expect("array")
         .iter()

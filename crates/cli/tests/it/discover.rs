@@ -34,7 +34,7 @@ fn curated_server(data_dir: &Path) -> Served {
 async fn identity(home: &Path, name: &str, servers: &[&str]) -> PublicKey {
     agora(home, &["init", "--name", name]).await.ok();
     for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
+        agora(home, &["server", "add", server, "--force"]).await;
     }
     system_of(&agora(home, &["link"]).await.ok())
 }
@@ -48,13 +48,23 @@ async fn post(home: &Path, text: &str, args: &[&str]) -> Pointer {
     event_pointer(posted["link"].as_str().expect("link"))
 }
 
-/// `agora ARGS --json` for a discovery command: the `{"results", "failed"}` object.
+/// `agora ARGS --json` for a discovery command: the `{"results", "failed"}` object. The exit
+/// status says whether a server failed: 0 none, 4 some (3 when none answered).
 async fn discover(home: &Path, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
-    let found = agora(home, &all).await.json();
+    let run = agora(home, &all).await;
+    let found = crate::support::parse_json(&run.stdout);
     assert!(found["results"].is_array(), "{found}");
-    assert!(found["failed"].is_array(), "{found}");
+    let failed = found["failed"]
+        .as_array()
+        .expect("failed is an array")
+        .len();
+    if failed == 0 {
+        assert_eq!(run.code, Some(0), "{found}");
+    } else {
+        assert!(matches!(run.code, Some(3 | 4)), "{:?}: {found}", run.code);
+    }
     found
 }
 
@@ -329,11 +339,30 @@ async fn curation_on_one_server_hides_only_there_and_the_merge_names_who_returne
     );
     let reason = republished.text().await.expect("body");
     assert!(reason.contains("refuse"), "a clear reason: {reason}");
+    // The spammer's client learns that A refuses these events for good: it says so once
+    // and never offers them to A again, and the sync is not a failure.
     let synced = agora(spammer.path(), &["sync", "--json"]).await.json();
     assert_eq!(
         failed_servers(&synced["push"]),
-        vec![a.clone()],
-        "A refuses the push: {synced}"
+        Vec::<String>::new(),
+        "{synced}"
+    );
+    let refused: Vec<&str> = synced["push"]["refused"]
+        .as_array()
+        .expect("refused")
+        .iter()
+        .map(|refusal| refusal["server"].as_str().expect("server"))
+        .collect();
+    assert!(
+        !refused.is_empty() && refused.iter().all(|server| *server == a),
+        "{synced}"
+    );
+    let again = agora(spammer.path(), &["sync", "--json"]).await.json();
+    assert_eq!(again["push"]["refused"], json!([]), "said once: {again}");
+    assert_eq!(
+        crate::support::entry(&again["push"]["sent"], "server", &a)["events"],
+        0,
+        "never offered again: {again}"
     );
     let found = discover(reader.path(), &["search", "oil"]).await;
     assert_eq!(
@@ -388,7 +417,12 @@ async fn a_server_that_is_down_is_named_and_the_others_results_are_shown() {
     );
 
     let run = agora(reader.path(), &["search", "narwhals"]).await;
-    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.code,
+        Some(crate::support::EXIT_SOME_SERVERS_FAILED),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.contains("narwhals are real"), "{}", run.stdout);
     assert!(
         run.stderr
@@ -503,8 +537,21 @@ async fn a_server_that_never_answers_is_named_once_the_request_times_out() {
 
     let reader = tempfile::tempdir().expect("tempdir");
     identity(reader.path(), "reader", &[&url]).await;
-    agora(reader.path(), &["server", "add", &silent]).await.ok();
-    let found = discover(reader.path(), &["search", "herons"]).await;
+    let added = agora(reader.path(), &["server", "add", &silent, "--timeout", "1"]).await;
+    assert_eq!(
+        added.code,
+        Some(2),
+        "a silent server is not added: {}",
+        added.stderr
+    );
+    assert!(added.stderr.contains("--force"), "{}", added.stderr);
+    agora(
+        reader.path(),
+        &["server", "add", &silent, "--force", "--timeout", "1"],
+    )
+    .await
+    .partial();
+    let found = discover(reader.path(), &["search", "herons", "--timeout", "1"]).await;
     assert_eq!(failed_servers(&found), vec![silent.clone()], "{found}");
     assert_eq!(
         servers_of(&found, "text", "herons stand still"),

@@ -14,7 +14,7 @@ use crate::support::{DEAD_SERVER, agora};
 async fn identity(home: &Path, servers: &[&str]) -> PublicKey {
     agora(home, &["init"]).await.ok();
     for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
+        agora(home, &["server", "add", server, "--force"]).await;
     }
     match Link::parse(agora(home, &["link"]).await.ok().trim()).expect("a link") {
         Link::System { system, .. } => system,
@@ -26,7 +26,7 @@ async fn identity(home: &Path, servers: &[&str]) -> PublicKey {
 async fn resolve(home: &Path, name: &str) -> Value {
     let resolved = agora(home, &["handle", "resolve", name, "--json"])
         .await
-        .json();
+        .reported_json();
     let mut answers = serde_json::Map::new();
     for answer in resolved["answers"].as_array().expect("answers") {
         let server = answer["server"].as_str().expect("server").to_owned();
@@ -46,7 +46,7 @@ async fn a_claim_with_proof_binds_on_every_server_and_stays_put() {
 
     let claimed = agora(&alice_home, &["handle", "claim", "alice", "--json"])
         .await
-        .json();
+        .partial_json();
     let mut servers: Vec<&str> = claimed["claimed"]
         .as_array()
         .expect("claimed")
@@ -60,7 +60,45 @@ async fn a_claim_with_proof_binds_on_every_server_and_stays_put() {
     assert_eq!(claimed["failed"][0]["server"], DEAD_SERVER, "{claimed}");
 
     let text = agora(&bob_home, &["handle", "resolve", "alice"]).await.ok();
-    assert!(text.contains(&format!("{one}: alice -> {alice}")), "{text}");
+    assert!(
+        text.contains(&format!("{one}: @alice -> {alice} (proven)")),
+        "{text}"
+    );
+
+    // A person is named by handle, key or link alike: each follows the same identity.
+    let alice_link = agora(&alice_home, &["link"]).await.ok();
+    for (form, named) in [
+        ("handle", "@alice".to_owned()),
+        ("key", alice.to_string()),
+        ("link", alice_link.trim().to_owned()),
+    ] {
+        // Alice lists a dead server, so following her may name it (exit 4).
+        let followed = agora(&bob_home, &["follow", &named, "--json"]).await;
+        assert!(
+            matches!(followed.code, Some(0 | 4)),
+            "{form}: {}",
+            followed.stderr
+        );
+        let followed = crate::support::parse_json(&followed.stdout);
+        assert_eq!(followed["system"], alice.to_string(), "{form}: {followed}");
+        let listed = agora(&bob_home, &["following", "--json"]).await.json();
+        assert_eq!(
+            listed["following"][0]["system"],
+            alice.to_string(),
+            "{form}"
+        );
+        let unfollowed = agora(&bob_home, &["unfollow", &named]).await;
+        assert!(
+            matches!(unfollowed.code, Some(0 | 4)),
+            "{form}: {}",
+            unfollowed.stderr
+        );
+        let listed = agora(&bob_home, &["following", "--json"]).await.json();
+        assert_eq!(listed["following"], json!([]), "{form}: unfollowed");
+    }
+    agora(&bob_home, &["follow", "@nobody-has-this"])
+        .await
+        .bad_input("@nobody-has-this");
     assert_eq!(
         resolve(&bob_home, "alice").await,
         json!({ one.clone(): alice.to_string(), two.clone(): alice.to_string() })
@@ -88,7 +126,7 @@ async fn a_claim_with_proof_binds_on_every_server_and_stays_put() {
     // Alice moves to another handle; the first is free again everywhere.
     agora(&alice_home, &["handle", "claim", "alice2"])
         .await
-        .ok();
+        .partial();
     let old = resolve(&bob_home, "alice").await;
     assert_eq!(old, json!({ one.clone(): null, two.clone(): null }));
     let bob_claims = agora(&bob_home, &["handle", "claim", "alice", "--json"])
@@ -100,7 +138,7 @@ async fn a_claim_with_proof_binds_on_every_server_and_stays_put() {
     // Alice gives her handle up on every server (the dead one named), and it is free.
     let released = agora(&alice_home, &["handle", "release", "--json"])
         .await
-        .json();
+        .partial_json();
     assert_eq!(
         released["released"].as_array().map(Vec::len),
         Some(2),
@@ -123,9 +161,20 @@ async fn a_bad_handle_is_refused_by_every_server_with_its_reason() {
     let home = tempfile::tempdir().expect("tempdir");
     identity(home.path(), &[&server.url()]).await;
     let refused = agora(home.path(), &["handle", "claim", "no spaces"]).await;
-    assert!(!refused.success);
+    assert_eq!(
+        refused.code,
+        Some(1),
+        "answered, and refused: {}",
+        refused.stderr
+    );
+    // The reason, wrapped to the terminal's width.
+    let reason = refused
+        .stderr
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(
-        refused.stderr.contains("Handle may only have"),
+        reason.contains("Handle may only have"),
         "{}",
         refused.stderr
     );

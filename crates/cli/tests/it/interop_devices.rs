@@ -59,7 +59,9 @@ async fn the_official_client_verifies_and_reads_an_identity_with_devices() {
     assert_eq!(revoked["bounds"][0]["last_logical_clock"], 2, "{revoked}");
     assert_eq!(revoked["push"]["failed"], json!([]), "{revoked}");
 
-    let root_system = system_of(&link).to_string();
+    // The official client reads keys in its own form: base64 of the PublicKey protobuf.
+    let root_system = official_key(&system_of(&link).to_string());
+    let (phone_key, tablet_key) = (official_key(&phone_key), official_key(&tablet_key));
     let env = [
         ("AGORA_LINK", link.as_str()),
         ("AGORA_ROOT", root_system.as_str()),
@@ -88,6 +90,12 @@ async fn the_official_client_verifies_and_reads_an_identity_with_devices() {
 }
 
 /// The device key of a `device pair --json` answer, checked to be paired.
+/// A key as `agora` prints it, in the form official clients print and parse.
+fn official_key(printed: &str) -> String {
+    let key = agora_protocol::PublicKey::parse_text(printed).expect("a key agora printed");
+    agora_protocol::encoding::base64_standard_encode(&prost::Message::encode_to_vec(&key.to_wire()))
+}
+
 fn device_key(paired: &Value) -> String {
     assert_eq!(paired["paired"], true, "{paired}");
     paired["device"].as_str().expect("device").to_owned()

@@ -2,6 +2,8 @@
 
 mod admin;
 mod block;
+mod contract;
+mod delivery;
 mod devices;
 mod discover;
 mod edits;

@@ -112,11 +112,11 @@ async fn every_command_works_with_all_servers_down_and_one_sync_delivers_everyth
         ],
     )
     .await
-    .json();
+    .unanswered_json();
     assert_eq!(sorted_failed(&profile), urls, "{profile}");
     let post = agora(home.path(), &["post", "written offline", "--json"])
         .await
-        .json();
+        .unanswered_json();
     assert_eq!(sorted_failed(&post), urls, "{post}");
     assert_eq!(post["sent"], json!([]), "{post}");
     let post_link = post["link"].as_str().expect("link").to_owned();
@@ -131,19 +131,19 @@ async fn every_command_works_with_all_servers_down_and_one_sync_delivers_everyth
         ],
     )
     .await
-    .json();
+    .unanswered_json();
     assert_eq!(sorted_failed(&reply), urls, "{reply}");
     let follow = agora(home.path(), &["follow", &friend_link, "--json"])
         .await
-        .json();
+        .unanswered_json();
     assert_eq!(sorted_failed(&follow), urls, "{follow}");
     let like = agora(home.path(), &["like", &post_link, "--json"])
         .await
-        .json();
+        .unanswered_json();
     assert_eq!(sorted_failed(&like), urls, "{like}");
 
     // The feed is read from the local store.
-    let feed = agora(home.path(), &["feed", "--json"]).await.json();
+    let feed = agora(home.path(), &["feed", "--json"]).await.json()["posts"].take();
     let feed_texts = texts(&feed);
     for text in ["written offline", "a reply offline", "written online"] {
         assert!(feed_texts.contains(&text), "{text:?} in {feed}");
@@ -218,7 +218,7 @@ async fn read_alone(url: &str, system: PublicKey, post_link: &str) {
     identity(reader.path(), &[]).await;
     let read = agora(reader.path(), &["show", &link_to(system, &[url]), "--json"])
         .await
-        .json();
+        .done_json();
     assert_eq!(read["username"], "offliner", "{url}: {read}");
     assert_eq!(read["description"], "written on a plane", "{url}: {read}");
     assert_eq!(
@@ -230,7 +230,7 @@ async fn read_alone(url: &str, system: PublicKey, post_link: &str) {
     let post_on = event_link_on(post_link, url);
     let stats = agora(reader.path(), &["show", &post_on, "--json"])
         .await
-        .json();
+        .done_json();
     assert_eq!(stats["post"]["text"], "written offline", "{url}: {stats}");
     assert_eq!(
         (&stats["likes"], &stats["replies"]),

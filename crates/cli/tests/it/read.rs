@@ -15,7 +15,9 @@ use crate::support::{DEAD_SERVER, agora, identity, texts};
 async fn post(home: &Path, args: &[&str]) -> String {
     let mut args = args.to_vec();
     args.extend(["--json"]);
-    let posted = agora(home, &[&["post"][..], &args].concat()).await.json();
+    let posted = agora(home, &[&["post"][..], &args].concat())
+        .await
+        .done_json();
     posted["link"].as_str().expect("link").to_owned()
 }
 
@@ -44,7 +46,7 @@ async fn a_profile_set_is_shown_to_another_identity_by_link() {
     );
     let own = agora(alice.path(), &["profile"]).await.ok();
     assert!(
-        own.contains("username:    alice") && own.contains("description: hi"),
+        own.contains("username:    alice") && own.contains("description:\n  hi\n"),
         "{own}"
     );
     post(alice.path(), &["first words"]).await;
@@ -67,7 +69,7 @@ async fn a_profile_set_is_shown_to_another_identity_by_link() {
 
     let url = server.url();
     server.stop().await;
-    let offline = agora(bob.path(), &["show", &alice_link]).await.ok();
+    let offline = agora(bob.path(), &["show", &alice_link]).await.unanswered();
     assert!(
         offline.contains("warning: no server answered")
             && offline.contains(&url)
@@ -100,7 +102,7 @@ async fn the_feed_merges_followed_posts_newest_first_and_works_offline() {
     agora(bob.path(), &["sync"]).await.ok();
     post(bob.path(), &["b1"]).await;
 
-    let feed = agora(bob.path(), &["feed", "--json"]).await.json();
+    let feed = agora(bob.path(), &["feed", "--json"]).await.json()["posts"].take();
     assert_eq!(texts(&feed), ["b1", "a2", "c1", "a1"]);
     assert_eq!(feed[1]["username"], "alice");
     assert_eq!(feed[1]["reply_to"], c1.as_str(), "{feed}");
@@ -116,13 +118,22 @@ async fn the_feed_merges_followed_posts_newest_first_and_works_offline() {
     server.stop().await;
     let offline = agora(bob.path(), &["feed", "--limit", "2", "--json"])
         .await
-        .json();
+        .json()["posts"]
+        .take();
     assert_eq!(texts(&offline), ["b1", "a2"]);
+    // Text output names posts by their short form, marks replies, and fits 80 columns.
     let text = agora(bob.path(), &["feed"]).await.ok();
     assert!(
-        text.contains("alice") && text.contains("a2") && text.contains("polycentric://"),
+        text.contains("alice") && text.contains("\n  a2\n") && text.contains("↳ reply to"),
         "{text}"
     );
+    assert!(!text.contains("polycentric://"), "{text}");
+    assert!(
+        text.lines().all(|line| line.chars().count() <= 80),
+        "{text}"
+    );
+    let long = agora(bob.path(), &["feed", "--long"]).await.ok();
+    assert!(long.contains("polycentric://"), "{long}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -145,7 +156,7 @@ async fn showing_a_post_counts_its_likes_and_replies_and_names_the_servers() {
     identity(reader.path(), &[]).await;
     let shown = agora(reader.path(), &["show", &link, "--json"])
         .await
-        .json();
+        .partial_json();
     assert_eq!(shown["post"]["text"], "a post worth liking", "{shown}");
     assert_eq!(
         (&shown["likes"], &shown["dislikes"], &shown["replies"]),
@@ -155,10 +166,10 @@ async fn showing_a_post_counts_its_likes_and_replies_and_names_the_servers() {
     assert_eq!(texts(&shown["reply_posts"]), ["a reply"]);
     assert_eq!(shown["answered"], json!([server.url()]));
     assert_eq!(shown["failed"][0]["server"], DEAD_SERVER, "{shown}");
-    let text = agora(reader.path(), &["show", &link]).await.ok();
+    let text = agora(reader.path(), &["show", &link]).await.partial();
     assert!(
         text.contains("likes: 2  dislikes: 0  replies: 1")
-            && text.contains("reply from")
+            && text.contains("\n      a reply\n")
             && text.contains(&format!("FAILED server {DEAD_SERVER}")),
         "{text}"
     );

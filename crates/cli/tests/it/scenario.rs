@@ -55,7 +55,7 @@ fn error_of<'a>(json: &'a Value, server: &str) -> &'a str {
 
 /// Runs `sync --json` in `home`: its answer, and its one pull entry for `system`.
 async fn sync_pull(home: &Path, system: &PublicKey) -> (Value, Value) {
-    let sync = agora(home, &["sync", "--json"]).await.json();
+    let sync = agora(home, &["sync", "--json"]).await.reported_json();
     let pull = entry(&sync["pull"], "system", &system.to_string()).clone();
     (sync, pull)
 }
@@ -122,7 +122,7 @@ async fn held(home: &Path, slot: &Pointer) -> VerifiedEvent {
 /// Publishes a post and returns the `--json` answer.
 async fn post(home: &Path, args: &[&str]) -> Value {
     let args = [&["post"][..], args, &["--json"]].concat();
-    agora(home, &args).await.json()
+    agora(home, &args).await.reported_json()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -185,16 +185,22 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
         .await
         .json();
     assert_eq!(
-        servers["servers"],
-        json!([url_c]),
-        "the reader added only C"
+        servers["servers"][0]["server"],
+        json!(url_c),
+        "the reader added only C: {servers}"
     );
+    assert_eq!(
+        servers["servers"].as_array().map(Vec::len),
+        Some(1),
+        "{servers}"
+    );
+    assert_eq!(servers["servers"][0]["answered"], true, "{servers}");
     // `sync` has no link to go by: it finds A and B in the author's own SERVER events.
     let (sync, pull) = sync_pull(reader.path(), &system).await;
     assert_eq!(pull["failed"], json!([]), "{sync}");
     assert!(answered(&pull).contains(&url_a.as_str()), "{sync}");
 
-    let feed = agora(reader.path(), &["feed", "--json"]).await.json();
+    let feed = agora(reader.path(), &["feed", "--json"]).await.json()["posts"].take();
     // What the reader should see of the author, sorted by text.
     let mut expected = vec!["a reply", "first post", "second post"];
     assert_eq!(sorted_texts(&feed), expected);
@@ -213,7 +219,7 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     );
     let shown = agora(reader.path(), &["show", &link, "--json"])
         .await
-        .json();
+        .reported_json();
     assert_eq!(
         (&shown["username"], &shown["description"]),
         (&json!("Ada"), &json!("writes on two servers")),
@@ -231,11 +237,11 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     assert_eq!(pull["received"], 1, "{sync}");
     assert!(answered(&pull).contains(&url_b.as_str()), "{sync}");
     assert_eq!(failed(&pull), [url_a.as_str()], "{sync}");
-    let text = agora(reader.path(), &["sync"]).await.ok();
+    let text = agora(reader.path(), &["sync"]).await.partial();
     assert!(text.contains(&format!("FAILED server {url_a}")), "{text}");
     let shown = agora(reader.path(), &["show", &link, "--json"])
         .await
-        .json();
+        .reported_json();
     assert_eq!(sorted_texts(&shown["posts"]), expected, "{shown}");
     assert_eq!(shown["username"], "Ada", "{shown}");
     assert_eq!(
@@ -244,7 +250,7 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
         "{shown}"
     );
     assert_eq!(failed(&shown), [url_a.as_str()], "{shown}");
-    let feed = agora(reader.path(), &["feed", "--json"]).await.json();
+    let feed = agora(reader.path(), &["feed", "--json"]).await.json()["posts"].take();
     assert_eq!(
         find(&feed, "written while A is down")["username"],
         "Ada",
@@ -270,13 +276,13 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     );
     let error = error_of(&pull, &url_b);
     assert!(error.contains("served an invalid event"), "{error}");
-    let text = agora(reader.path(), &["sync"]).await.ok();
+    let text = agora(reader.path(), &["sync"]).await.partial();
     assert!(
         text.contains(&format!("FAILED server {url_b}: served an invalid event"))
             && !text.contains(INJECTED_TEXT),
         "{text}"
     );
-    let feed = agora(reader.path(), &["feed", "--json"]).await.json();
+    let feed = agora(reader.path(), &["feed", "--json"]).await.json()["posts"].take();
     assert_eq!(
         sorted_texts(&feed),
         expected,
@@ -295,11 +301,15 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
         "A missed two: {held_by_a:?}"
     );
     assert_eq!(server_ranges(&url_b, &system).await, own, "B holds all");
-    let sync = agora(author.path(), &["sync", "--json"]).await.json();
+    let sync = agora(author.path(), &["sync", "--json"])
+        .await
+        .reported_json();
     assert_eq!(sent_to(&sync["push"], &url_a), Some(2), "{sync}");
     assert_eq!(sent_to(&sync["push"], &url_b), Some(0), "{sync}");
     assert_eq!(server_ranges(&url_a, &system).await, own, "A holds all now");
-    let again = agora(author.path(), &["sync", "--json"]).await.json();
+    let again = agora(author.path(), &["sync", "--json"])
+        .await
+        .reported_json();
     assert_eq!(
         (
             sent_to(&again["push"], &url_a),
@@ -314,7 +324,7 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     let (sync, pull) = sync_pull(reader.path(), &system).await;
     assert_eq!(pull["received"], 1, "{sync}");
     assert!(answered(&pull).contains(&url_a.as_str()), "{sync}");
-    let feed = agora(reader.path(), &["feed", "--json"]).await.json();
+    let feed = agora(reader.path(), &["feed", "--json"]).await.json()["posts"].take();
     assert_eq!(sorted_texts(&feed), expected, "{feed}");
     let slot = event_pointer(
         find(&feed, "written while B lies")["link"]
@@ -335,7 +345,7 @@ async fn a_reader_follows_an_author_across_servers_that_fail_and_lie() {
     let fresh = tempfile::tempdir().expect("tempdir");
     identity(fresh.path(), &[]).await;
     let b_first = link_to(system, &[&url_b, &url_a]);
-    let text = agora(fresh.path(), &["show", &b_first]).await.ok();
+    let text = agora(fresh.path(), &["show", &b_first]).await.partial();
     assert!(
         text.contains(&format!("FAILED server {url_b}: served an invalid event"))
             && text.contains("written while B lies")
@@ -371,7 +381,7 @@ async fn each_lie_alone_is_caught_and_the_liar_named() {
         identity(reader.path(), &[]).await;
         let shown = agora(reader.path(), &["show", &only_liar, "--json"])
             .await
-            .json();
+            .unanswered_json();
         assert_eq!(
             shown["posts"],
             json!([]),
@@ -383,7 +393,7 @@ async fn each_lie_alone_is_caught_and_the_liar_named() {
         assert!(error.contains(says), "{lies:?}: {error}");
 
         let liar_first = link_to(system, &[&liar.url(), &honest.url()]);
-        let text = agora(reader.path(), &["show", &liar_first]).await.ok();
+        let text = agora(reader.path(), &["show", &liar_first]).await.partial();
         assert!(
             text.contains(&format!("FAILED server {}: {says}", liar.url()))
                 && text.contains("Ada")

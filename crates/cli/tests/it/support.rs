@@ -81,16 +81,139 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// `agora`'s exit status when some servers failed and the others did the work.
+pub const EXIT_SOME_SERVERS_FAILED: i32 = 4;
+/// `agora`'s exit status when no server answered.
+pub const EXIT_NO_SERVER_ANSWERED: i32 = 3;
+/// `agora`'s exit status for bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
 impl Run {
+    /// Stdout of a run that exited 0: done, every server asked answered.
     pub fn ok(self) -> String {
-        assert!(self.success, "agora failed: {}", self.stderr);
+        assert!(
+            self.success,
+            "agora failed (exit {:?}): {}{}",
+            self.code, self.stdout, self.stderr
+        );
         self.stdout
     }
 
     pub fn json(self) -> Value {
         let stdout = self.ok();
-        serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout:?}"))
+        parse_json(&stdout)
     }
+
+    /// Stdout of a run that exited 4: done with the servers that answered, some failed.
+    pub fn partial(self) -> String {
+        assert_eq!(
+            self.code,
+            Some(EXIT_SOME_SERVERS_FAILED),
+            "expected exit 4 (some servers failed): {}{}",
+            self.stdout,
+            self.stderr
+        );
+        self.stdout
+    }
+
+    pub fn partial_json(self) -> Value {
+        let stdout = self.partial();
+        parse_json(&stdout)
+    }
+
+    /// JSON of a run that exited 0 or 4: done, where whether a server that is down gets asked
+    /// depends on what the home learned earlier (its `failed` list says which).
+    pub fn done_json(self) -> Value {
+        assert!(
+            matches!(self.code, Some(0 | EXIT_SOME_SERVERS_FAILED)),
+            "expected exit 0 or 4: {}{}",
+            self.stdout,
+            self.stderr
+        );
+        parse_json(&self.stdout)
+    }
+
+    /// JSON of a run whose exit status agrees with the failures it reports: 0 when every
+    /// `failed` list in it is empty, else 4 (some servers failed) or 3 (none answered).
+    pub fn reported_json(self) -> Value {
+        let json = parse_json(&self.stdout);
+        let failures = failure_count(&json);
+        if failures == 0 {
+            assert_eq!(
+                self.code,
+                Some(0),
+                "no failure reported: {json} {}",
+                self.stderr
+            );
+        } else {
+            assert!(
+                matches!(
+                    self.code,
+                    Some(EXIT_SOME_SERVERS_FAILED | EXIT_NO_SERVER_ANSWERED)
+                ),
+                "failures reported, exit {:?}: {json}",
+                self.code
+            );
+        }
+        json
+    }
+
+    /// A run refused as bad input (exit 2) whose error mentions `what`; returns its stderr.
+    pub fn bad_input(self, what: &str) -> String {
+        assert_eq!(
+            self.code,
+            Some(EXIT_BAD_INPUT),
+            "{}{}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains(what),
+            "no {what:?} in: {}",
+            self.stderr
+        );
+        self.stderr
+    }
+
+    /// Stdout of a run that exited 3: no server answered.
+    pub fn unanswered(self) -> String {
+        assert_eq!(
+            self.code,
+            Some(EXIT_NO_SERVER_ANSWERED),
+            "expected exit 3 (no server answered): {}{}",
+            self.stdout,
+            self.stderr
+        );
+        self.stdout
+    }
+
+    pub fn unanswered_json(self) -> Value {
+        let stdout = self.unanswered();
+        parse_json(&stdout)
+    }
+}
+
+/// How many server failures a `--json` answer reports, in all its `failed` lists.
+fn failure_count(json: &Value) -> usize {
+    match json {
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(key, value)| match (key.as_str(), value) {
+                ("failed", Value::Array(list)) => list.len(),
+                _ => failure_count(value),
+            })
+            .sum(),
+        Value::Array(items) => items.iter().map(failure_count).sum(),
+        _ => 0,
+    }
+}
+
+/// One JSON object, as every `--json` output is.
+pub fn parse_json(stdout: &str) -> Value {
+    let value: Value =
+        serde_json::from_str(stdout).unwrap_or_else(|error| panic!("{error}: {stdout:?}"));
+    assert!(value.is_object(), "not one JSON object: {stdout}");
+    value
 }
 
 impl From<std::process::Output> for Run {
@@ -126,11 +249,21 @@ pub async fn run(mut command: Command) -> Run {
     Run::from(output)
 }
 
-/// A new identity in `home` with `servers`, returning its system link.
+/// A new identity in `home` with `servers` (added with `--force`, so a server a test keeps
+/// down is added too), returning its system link.
 pub async fn identity(home: &Path, servers: &[&str]) -> String {
     agora(home, &["init"]).await.ok();
     for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
+        let added = agora(home, &["server", "add", server, "--force"]).await;
+        assert!(
+            matches!(
+                added.code,
+                Some(0 | EXIT_SOME_SERVERS_FAILED | EXIT_NO_SERVER_ANSWERED)
+            ),
+            "server add {server}: {}{}",
+            added.stdout,
+            added.stderr
+        );
     }
     agora(home, &["link"]).await.ok().trim().to_owned()
 }
@@ -170,8 +303,10 @@ pub fn link_to(system: PublicKey, servers: &[&str]) -> String {
     .to_url()
 }
 
-/// The texts of the posts of a `feed --json` or `show --json` answer, in its order.
+/// The texts of the posts of a `feed --json` or `show --json` answer (its `posts`, or a list of
+/// posts), in its order.
 pub fn texts(posts: &Value) -> Vec<&str> {
+    let posts = posts.get("posts").unwrap_or(posts);
     posts
         .as_array()
         .unwrap_or_else(|| panic!("an array: {posts}"))

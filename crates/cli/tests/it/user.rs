@@ -17,10 +17,14 @@ async fn author(home: &Path, servers: &[&str]) -> PublicKey {
         .expect("system")
         .to_owned();
     for server in servers {
-        agora(home, &["server", "add", server]).await.ok();
+        agora(home, &["server", "add", server, "--force"]).await;
     }
     let system = system_of(home).await;
-    assert_eq!(system.to_string(), printed, "init prints the official form");
+    assert_eq!(
+        system.to_string(),
+        printed,
+        "init prints the key's one text form"
+    );
     system
 }
 
@@ -128,8 +132,12 @@ async fn a_post_succeeds_while_a_server_is_down_and_names_it() {
     let home = tempfile::tempdir().expect("tempdir");
     let system = author(home.path(), &[&live.url(), DEAD_SERVER]).await;
 
-    let text = agora(home.path(), &["post", "one is down"]).await.ok();
-    assert!(text.starts_with("posted polycentric://"), "{text}");
+    let text = agora(home.path(), &["post", "one is down"]).await.partial();
+    let short = format!("posted {}/", system.abbreviation());
+    assert!(
+        text.starts_with(&short),
+        "the short form, not a link: {text}"
+    );
     assert!(text.contains(&format!("sent to {}", live.url())), "{text}");
     assert!(
         text.contains(&format!("FAILED server {DEAD_SERVER}")),
@@ -142,7 +150,7 @@ async fn a_post_succeeds_while_a_server_is_down_and_names_it() {
     author(alone.path(), &[DEAD_SERVER]).await;
     let json = agora(alone.path(), &["post", "nobody listens", "--json"])
         .await
-        .json();
+        .unanswered_json();
     assert_eq!(json["sent"], serde_json::json!([]));
     assert_eq!(json["failed"][0]["server"], DEAD_SERVER);
 }
@@ -220,9 +228,15 @@ async fn a_missing_home_is_a_clear_error() {
     let bad_link = agora(dir.path(), &["init"]).await;
     assert!(bad_link.success);
     let run = agora(dir.path(), &["follow", "not-a-link"]).await;
-    assert!(
-        !run.success && run.stderr.contains("cannot read link"),
+    assert_eq!(
+        run.code,
+        Some(crate::support::EXIT_BAD_INPUT),
         "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("\"not-a-link\"") && run.stderr.contains("@handle"),
+        "names what was wrong and what is expected: {}",
         run.stderr
     );
 }
@@ -232,14 +246,20 @@ async fn servers_are_listed_and_removed_and_replies_and_opinions_publish() {
     let server = TestServer::start().await;
     let home = tempfile::tempdir().expect("tempdir");
     let system = author(home.path(), &[&server.url(), DEAD_SERVER]).await;
+    // The list says which server answers now, and its version; one is down: exit 4.
     let listed = agora(home.path(), &["--json", "server", "list"])
         .await
-        .json();
-    assert_eq!(
-        listed["servers"].as_array().map(Vec::len),
-        Some(2),
+        .partial_json();
+    let live = crate::support::entry(&listed["servers"], "server", &server.url());
+    assert_eq!(live["answered"], true, "{listed}");
+    assert!(
+        live["version"].as_str().is_some_and(|v| !v.is_empty()),
         "{listed}"
     );
+    let dead = crate::support::entry(&listed["servers"], "server", DEAD_SERVER);
+    assert_eq!(dead["answered"], false, "{listed}");
+    let text = agora(home.path(), &["server", "list"]).await.partial();
+    assert!(text.contains("FAILED") && text.contains(" ok "), "{text}");
     agora(
         home.path(),
         &["server", "remove", &format!("{DEAD_SERVER}/")],
@@ -249,12 +269,45 @@ async fn servers_are_listed_and_removed_and_replies_and_opinions_publish() {
     let listed = agora(home.path(), &["server", "list", "--json"])
         .await
         .json();
-    assert_eq!(listed["servers"], serde_json::json!([server.url()]));
+    assert_eq!(listed["servers"][0]["server"], server.url(), "{listed}");
+    assert_eq!(
+        listed["servers"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    // Removing a server that is not in the list is an error, and changes nothing.
+    agora(home.path(), &["server", "remove", DEAD_SERVER])
+        .await
+        .bad_input("not one of your servers");
     let bad = agora(home.path(), &["server", "add", "127.0.0.1:1"]).await;
     assert!(
-        !bad.success && bad.stderr.contains("http://"),
+        bad.code == Some(crate::support::EXIT_BAD_INPUT) && bad.stderr.contains("http://"),
         "{}",
         bad.stderr
+    );
+    // A URL in any case is the same server; a dead one is refused unless forced.
+    let shouting = server.url().replace("http://", "HTTP://");
+    let again = agora(home.path(), &["server", "add", &shouting]).await;
+    assert!(
+        again.stderr.contains("already one of your servers"),
+        "{}",
+        again.stderr
+    );
+    let dead = agora(home.path(), &["server", "add", DEAD_SERVER]).await;
+    assert_eq!(
+        dead.code,
+        Some(crate::support::EXIT_BAD_INPUT),
+        "{}",
+        dead.stderr
+    );
+    assert!(dead.stderr.contains("--force"), "{}", dead.stderr);
+    let listed = agora(home.path(), &["server", "list", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        listed["servers"].as_array().map(Vec::len),
+        Some(1),
+        "unchanged: {listed}"
     );
 
     let first = agora(home.path(), &["post", "first", "--json"])
@@ -283,7 +336,8 @@ async fn servers_are_listed_and_removed_and_replies_and_opinions_publish() {
     let own_link = agora(home.path(), &["link"]).await.ok();
     let system_link = agora(home.path(), &["like", own_link.trim()]).await;
     assert!(
-        !system_link.success && system_link.stderr.contains("needs an event link"),
+        system_link.code == Some(crate::support::EXIT_BAD_INPUT)
+            && system_link.stderr.contains("names a person, not a post"),
         "{}",
         system_link.stderr
     );

@@ -199,10 +199,11 @@ async fn malformed_references_queries_are_named() {
         &http,
         &query(wire::QueryReferencesRequest {
             reference: Some(system_ref),
+            extra_byte_references: vec![b"x".to_vec().into()],
             ..Default::default()
         }),
         bad,
-        "unsupported reference type",
+        "cannot use extra_byte_references with system reference",
     )
     .await;
     let with_extra = wire::QueryReferencesRequest {

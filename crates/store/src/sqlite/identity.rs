@@ -449,7 +449,14 @@ mod tests {
 
         // Indexed once: the backfill set the marker, and a later open that finds it scans
         // nothing (the rows removed behind its back stay removed).
-        assert_eq!(rows(&raw, "identity_meta"), 1);
+        let claims_marker: i64 = raw
+            .query_row(
+                "SELECT COUNT(*) FROM identity_meta WHERE key = ?1",
+                [super::CLAIMS_INDEXED],
+                |row| row.get(0),
+            )
+            .expect("marker");
+        assert_eq!(claims_marker, 1);
         raw.execute_batch("DELETE FROM claims; DELETE FROM claim_fields;")
             .expect("forget rows");
         let _store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("reopen");

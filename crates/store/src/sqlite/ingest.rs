@@ -193,7 +193,84 @@ fn insert_event(
     Ok(tx.last_insert_rowid())
 }
 
+/// The key a FOLLOW event adds or removes: FOLLOW carries no reference (the followed key is
+/// the LWW set value), so Agora indexes it as a system reference, which `/query_references` of
+/// that system finds (docs/protocol.md, "Followers").
+fn followed_key(event: &VerifiedEvent) -> Option<[u8; 32]> {
+    use prost::Message as _;
+    if event.content_type() != content::FOLLOW {
+        return None;
+    }
+    let value = &event.event().lww_element_set.as_ref()?.value;
+    let key = agora_protocol::wire::PublicKey::decode(value.clone()).ok()?;
+    let key = agora_protocol::PublicKey::try_from(&key).ok()?;
+    Some(*key.as_bytes())
+}
+
+fn insert_follow_reference(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    id: i64,
+) -> rusqlite::Result<()> {
+    let Some(followed) = followed_key(event) else {
+        return Ok(());
+    };
+    let (kind, from_type) = (content::REFERENCE_SYSTEM as i64, content::FOLLOW as i64);
+    tx.prepare_cached(
+        "INSERT INTO refs (event_id, kind, subject, from_type) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, kind, followed.as_slice(), from_type])?;
+    add_ref_count(tx, kind, &followed, from_type, 1)
+}
+
+/// The `identity_meta` key present once every stored FOLLOW is indexed as a system reference.
+const FOLLOWS_INDEXED: &str = "follows_indexed";
+
+/// Indexes the FOLLOW events stored before Agora indexed them, once, in one transaction (a
+/// crash leaves the marker unset and the next open redoes it).
+pub(super) fn index_follows(connection: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    let indexed = connection
+        .prepare_cached("SELECT 1 FROM identity_meta WHERE key = ?1")?
+        .exists([FOLLOWS_INDEXED])?;
+    if indexed {
+        return Ok(());
+    }
+    let tx = connection.transaction()?;
+    let kind = content::REFERENCE_SYSTEM as i64;
+    tx.execute(
+        "DELETE FROM ref_counts WHERE kind = ?1 AND from_type = ?2",
+        params![kind, content::FOLLOW as i64],
+    )?;
+    tx.execute(
+        "DELETE FROM refs WHERE kind = ?1 AND from_type = ?2",
+        params![kind, content::FOLLOW as i64],
+    )?;
+    let stored: Vec<(i64, Vec<u8>, Vec<u8>)> = tx
+        .prepare("SELECT id, signature, event FROM events WHERE content_type = ?1")?
+        .query_map([content::FOLLOW as i64], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, signature, event) in stored {
+        let signed = agora_protocol::wire::SignedEvent {
+            signature: signature.into(),
+            event: event.into(),
+            moderation_tags: Vec::new(),
+        };
+        // Stored events were verified at ingest; one that no longer parses is left unindexed.
+        if let Ok(event) = VerifiedEvent::verify(&signed) {
+            insert_follow_reference(&tx, &event, id)?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO identity_meta (key, value) VALUES (?1, '1')",
+        [FOLLOWS_INDEXED],
+    )?;
+    tx.commit()
+}
+
 fn insert_references(tx: &Transaction<'_>, event: &VerifiedEvent, id: i64) -> rusqlite::Result<()> {
+    insert_follow_reference(tx, event, id)?;
     let from_type = event.content_type() as i64;
     let lww = event.event().lww_element.as_ref();
     for reference in event.references() {

@@ -92,6 +92,7 @@ impl SqliteStore {
         writer_connection.execute_batch(include_str!("schema.sql"))?;
         moderation::prepare(&mut writer_connection, options.labeler.as_deref())?;
         identity::prepare(&mut writer_connection)?;
+        ingest::index_follows(&mut writer_connection)?;
         let labeler = options.labeler.clone();
         let (writer, jobs) = mpsc::channel();
         let group_events_max = options.group_events_max;
@@ -138,6 +139,44 @@ impl SqliteStore {
             .send(Job::Write(task))
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// The systems with events here whose key starts with `prefix` (at most `limit`), for a
+    /// person who names one by the first characters of its key.
+    pub async fn systems_with_prefix(
+        &self,
+        prefix: Vec<u8>,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StoreError> {
+        self.read(move |connection| {
+            let mut upper = prefix.clone();
+            // The smallest key above every key with the prefix: the prefix plus one, carried.
+            while let Some(last) = upper.pop() {
+                if last < u8::MAX {
+                    upper.push(last + 1);
+                    break;
+                }
+            }
+            let mut statement = connection.prepare_cached(
+                "SELECT DISTINCT system FROM events WHERE system >= ?1 \
+                 AND (?2 IS NULL OR system < ?2) ORDER BY system LIMIT ?3",
+            )?;
+            let upper = (!upper.is_empty()).then_some(upper);
+            let rows = statement
+                .query_map(rusqlite::params![prefix, upper, limit as i64], |row| {
+                    row.get::<_, Vec<u8>>(0)
+                })?;
+            let mut systems = Vec::new();
+            for row in rows {
+                let bytes = row?;
+                systems.push(
+                    PublicKey::from_bytes(&bytes)
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+                );
+            }
+            Ok(systems)
+        })
+        .await
     }
 
     /// Runs `read` on a reader connection, off the async runtime.
@@ -425,7 +464,7 @@ impl Store for SqliteStore {
     ) -> Result<ReferencesPage, StoreError> {
         // Spec section 7: a pointer subject (replies to one post) applies no moderation.
         let filter = match query.subject {
-            crate::Subject::Pointer(_) => ReadFilter::default(),
+            crate::Subject::Pointer(_) | crate::Subject::System(_) => ReadFilter::default(),
             crate::Subject::Bytes(_) => filter,
         };
         let (filter, tagged) = self.moderation(&filter);

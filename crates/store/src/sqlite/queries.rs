@@ -465,6 +465,7 @@ fn subject_keys(subject: &Subject) -> (i64, Vec<Vec<u8>>) {
     match subject {
         Subject::Pointer(slot) => (content::REFERENCE_POINTER as i64, vec![slot.to_vec()]),
         Subject::Bytes(subjects) => (content::REFERENCE_BYTES as i64, subjects.clone()),
+        Subject::System(key) => (content::REFERENCE_SYSTEM as i64, vec![key.to_vec()]),
     }
 }
 

@@ -124,7 +124,9 @@ CREATE TABLE IF NOT EXISTS claim_fields (
 CREATE INDEX IF NOT EXISTS claim_fields_value ON claim_fields (value, event_id);
 CREATE INDEX IF NOT EXISTS claim_fields_event ON claim_fields (event_id);
 -- `claims_indexed` present = every stored CLAIM is in `claims` (set by the one-time backfill at
--- open, crates/store/src/sqlite/identity.rs `prepare`, for stores older than the claims table).
+-- open, crates/store/src/sqlite/identity.rs `prepare`, for stores older than the claims table);
+-- `follows_indexed` = every stored FOLLOW is in `refs` as a system reference (ingest.rs
+-- `index_follows`).
 CREATE TABLE IF NOT EXISTS identity_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
