@@ -155,6 +155,50 @@ async fn a_claim_with_proof_binds_on_every_server_and_stays_put() {
     assert_eq!(freed, json!({ one.clone(): null, two.clone(): null }));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn servers_that_disagree_on_a_handle_are_named_and_the_proven_binding_wins() {
+    let (first, second) = (TestServer::start().await, TestServer::start().await);
+    let (one, two) = (first.url(), second.url());
+    let homes = tempfile::tempdir().expect("tempdir");
+    let (alice_home, carol_home) = (homes.path().join("alice"), homes.path().join("carol"));
+    let alice = identity(&alice_home, &[&one]).await;
+    agora(&alice_home, &["handle", "claim", "sam"]).await.ok();
+    // On the second server someone else holds "sam", claimed the official clients' way
+    // (unsigned, so unproven).
+    let squatter = agora_protocol::SecretKey::generate().public_key();
+    let unsigned = wire::ClaimHandleRequest {
+        system: Some(squatter.to_wire()),
+        handle: "sam".into(),
+        challenge: None,
+        signature: Default::default(),
+    };
+    let response = reqwest::Client::new()
+        .post(format!("{two}/claim_handle"))
+        .body(unsigned.encode_to_vec())
+        .send()
+        .await
+        .expect("request");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    identity(&carol_home, &[&two, &one]).await;
+    let followed = agora(&carol_home, &["follow", "@sam", "--json"]).await;
+    let json = crate::support::parse_json(&followed.stdout);
+    assert_eq!(
+        json["system"],
+        alice.to_string(),
+        "the proven binding: {json}"
+    );
+    assert!(
+        followed.stderr.contains("disagree about @sam")
+            && followed
+                .stderr
+                .contains(&format!("{one} says {alice} (proven)"))
+            && followed.stderr.contains(&squatter.to_string()),
+        "{}",
+        followed.stderr
+    );
+}
+
 #[tokio::test]
 async fn a_bad_handle_is_refused_by_every_server_with_its_reason() {
     let server = TestServer::start().await;

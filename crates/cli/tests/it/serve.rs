@@ -34,6 +34,37 @@ fn serve_uses_the_environment_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn serve_listens_on_a_port_alone_and_on_a_host_name() {
+    for listen in [":0", "localhost:0"] {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let served = crate::support::start_serving(
+            Command::new(env!("CARGO_BIN_EXE_agora"))
+                .args(["serve", "--listen", listen])
+                .env("AGORA_DATA_DIR", data_dir.path())
+                .env("RUST_LOG", "warn"),
+        );
+        assert!(
+            served.url.starts_with("http://127.0.0.1:"),
+            "{listen}: {}",
+            served.url
+        );
+        let (status, body) = get(&format!("{}/health", served.url));
+        assert_eq!(status, 200, "{listen}: {body}");
+        assert!(terminate(served), "{listen}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args(["serve", "--listen", "nowhere.invalid:80"])
+        .output()
+        .expect("agora runs");
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad address is a command-line mistake"
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nowhere.invalid"));
+}
+
+#[test]
 fn serve_with_no_flags_uses_the_documented_defaults() {
     let home = tempfile::tempdir().expect("tempdir");
     let output = Command::new(env!("CARGO_BIN_EXE_agora"))

@@ -201,6 +201,13 @@ async fn sync_sends_what_a_new_server_lacks_and_fetches_followed_posts() {
     );
     let deleted = agora(alice.path(), &["delete", link]).await.ok();
     assert!(deleted.starts_with("deleted"), "{deleted}");
+    // A deleted post is named as deleted, not as missing, by its link and its short form.
+    let short = post["event"].as_str().expect("short form");
+    for named in [link, short] {
+        agora(alice.path(), &["show", named])
+            .await
+            .bad_input("was deleted by its author");
+    }
     assert_eq!(
         posts_on(&server.url(), alice_system).await,
         ["before any server"]
