@@ -4,10 +4,12 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    git_commit(&manifest_dir);
     let dist = manifest_dir.join("../../web/dist");
     println!("cargo:rerun-if-changed={}", dist.display());
     let mut files = Vec::new();
@@ -43,6 +45,34 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
             collect(&path, files);
         } else {
             files.push(path);
+        }
+    }
+}
+
+/// The commit being built, as `AGORA_GIT_SHA` for `/version`, and a rebuild whenever HEAD moves.
+/// Outside a git checkout (a source tarball) nothing is set and `/version` says `unknown`.
+fn git_commit(manifest_dir: &Path) {
+    let git = |args: &[&str]| -> Option<String> {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(manifest_dir)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let Some(sha) = git(&["rev-parse", "HEAD"]) else {
+        return;
+    };
+    println!("cargo:rustc-env=AGORA_GIT_SHA={sha}");
+    for path in ["HEAD", "logs/HEAD", "packed-refs", "refs/heads"] {
+        if let Some(path) = git(&["rev-parse", "--git-path", path]) {
+            let path = manifest_dir.join(path);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
     }
 }

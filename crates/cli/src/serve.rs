@@ -135,6 +135,17 @@ pub struct ServeArgs {
     /// Do not serve the web client at `/` (the API routes are the same either way).
     #[arg(long, env = "AGORA_NO_WEB")]
     no_web: bool,
+    /// Log lines on stderr as plain text (no colour codes unless stderr is a terminal) or as
+    /// one JSON object each.
+    #[arg(long, env = "AGORA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `--handle-policy` values (see [`HandlePolicy`]).

@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod live;
 pub mod mirror;
+pub mod observe;
 mod params;
 mod respond;
 mod routes;
@@ -44,6 +45,8 @@ pub struct AppState<S> {
     pub live: Arc<live::Live>,
     /// What each configured mirror has done, for `GET /mirrors`.
     pub mirrors: mirror::Mirrors,
+    /// Request counts and latencies, ingest outcomes, for `GET /metrics`.
+    pub metrics: observe::Metrics,
 }
 
 impl<S> AppState<S> {
@@ -56,6 +59,7 @@ impl<S> AppState<S> {
             challenges,
             live: Arc::default(),
             mirrors: mirror::Mirrors::default(),
+            metrics: observe::Metrics::new(),
         }
     }
 }
@@ -99,10 +103,15 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/mirrors", get(mirror::statuses::<S>))
         .route("/version", get(routes::version))
         .route("/health", get(routes::health::<S>))
+        .route("/metrics", get(observe::metrics::<S>))
         .fallback(fallback::<S>)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(middleware::from_fn(cors))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            observe::observe::<S>,
+        ))
         .with_state(state)
 }
 

@@ -64,6 +64,7 @@ pub async fn post_events<S: Store>(
         }
     }
     let outcomes = state.store.ingest(verified).await?;
+    state.metrics.ingest(&rejections, &outcomes);
     if outcomes.contains(&IngestOutcome::Stored) {
         state.live.committed();
     }

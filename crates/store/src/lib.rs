@@ -274,4 +274,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers at all, for `/health`.
     fn healthy(&self) -> impl Future<Output = bool> + Send;
+
+    /// Bytes the store's files take on disk, when the engine can tell (for `/metrics`).
+    fn size_bytes(&self) -> Option<u64> {
+        None
+    }
 }

@@ -64,6 +64,78 @@ fn serve_listens_on_a_port_alone_and_on_a_host_name() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nowhere.invalid"));
 }
 
+/// Runs `agora serve` with `args` and `RUST_LOG=info`, makes `requests`, stops it, and returns
+/// its stderr.
+fn served_log(args: &[&str], requests: &[&str]) -> String {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .arg("serve")
+        .args(args)
+        .env("AGORA_LISTEN", "127.0.0.1:0")
+        .env("AGORA_DATA_DIR", data_dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("agora starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("the address");
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .expect("an address")
+        .to_owned();
+    for request in requests {
+        get(&format!("{url}{request}"));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let output = child.wait_with_output().expect("agora exits");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn every_request_is_logged_once_without_its_query_and_json_logs_are_json() {
+    let key = "CAESIJmYC1sQpKl0w3pZ0qM1m6LZ4a1hJbM2W2b7p1hW8S1k";
+    let ranges = format!("/ranges?system={key}");
+    let log = served_log(&["--log-format", "json"], &[&ranges, "/version"]);
+    let requests: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .filter(|entry: &serde_json::Value| entry["target"] == "agora::request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{log}");
+    let fields = &requests[0]["fields"];
+    assert_eq!(fields["route"], "/ranges", "{log}");
+    assert_eq!(fields["method"], "GET", "{log}");
+    assert!(
+        fields["status"].is_u64() && fields["duration_ms"].is_number(),
+        "{log}"
+    );
+    assert_eq!(requests[1]["fields"]["route"], "/version", "{log}");
+    assert!(requests[1]["fields"]["bytes"].is_u64(), "{log}");
+    assert!(
+        !log.contains(key),
+        "no key or query string in the log: {log}"
+    );
+
+    let text = served_log(&[], &["/health"]);
+    assert!(
+        text.contains("route=\"/health\"") || text.contains("route=/health"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {text}"
+    );
+}
+
 #[test]
 fn serve_with_no_flags_uses_the_documented_defaults() {
     let home = tempfile::tempdir().expect("tempdir");

@@ -8,6 +8,7 @@ mod identity;
 mod ingest;
 mod mirror;
 mod moderation;
+mod observe;
 mod reads;
 mod shutdown;
 mod stream;

@@ -637,4 +637,16 @@ impl Store for SqliteStore {
             .await
             .is_ok()
     }
+
+    /// The database file with its write-ahead log and shared-memory index.
+    fn size_bytes(&self) -> Option<u64> {
+        let path = &self.readers.path;
+        let mut total = std::fs::metadata(path).ok()?.len();
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            total += std::fs::metadata(&side).map_or(0, |meta| meta.len());
+        }
+        Some(total)
+    }
 }
