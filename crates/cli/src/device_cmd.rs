@@ -7,7 +7,7 @@
 //! before it signs. Only the root key authorizes and revokes; recovery words bring it back on a
 //! new machine.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use agora_client::{Client, Device, Home, confirmation_words, secret_from_words};
@@ -299,8 +299,8 @@ fn confirm(words: &str) -> anyhow::Result<()> {
     eprintln!("confirmation: {words}");
     eprint!("Does the new device show exactly these words? [y/N] ");
     std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    let read = std::io::stdin().lock().read_line(&mut answer);
+    let read = crate::input::stdin_line(1024, "the answer");
+    let answer = read.as_deref().unwrap_or_default();
     if read.is_err() || answer.is_empty() && !std::io::stdin().is_terminal() {
         bail!("no answer on stdin; compare the confirmation words and answer y, or pass --yes");
     }
@@ -428,12 +428,7 @@ async fn restore(home: &HomeArgs, servers: &[String], words: &[String]) -> anyho
         );
     }
     let text = if words == ["-"] {
-        let mut read = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut read)
-            .context("cannot read the recovery words from stdin")?;
-        zeroize::Zeroizing::new(read)
+        zeroize::Zeroizing::new(crate::input::stdin_line(64 * 1024, "the recovery words")?)
     } else {
         zeroize::Zeroizing::new(words.join(" "))
     };

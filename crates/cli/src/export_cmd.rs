@@ -1,7 +1,5 @@
 //! `agora export` and `agora import`: the account backup link of spec section 2.6.
 
-use std::io::Read as _;
-
 use agora_client::{Client, Home, import_bundle};
 use agora_protocol::encoding::base64url_encode;
 use anyhow::{Context as _, bail};
@@ -44,11 +42,9 @@ pub async fn import(home: &HomeArgs, link: &str) -> anyhow::Result<Output> {
         );
     }
     // `-` reads the link from stdin, keeping the secret out of the process list.
-    let mut read = String::new();
+    let read;
     let link = if link == "-" {
-        std::io::stdin()
-            .read_to_string(&mut read)
-            .context("cannot read the backup link from stdin")?;
+        read = zeroize::Zeroizing::new(crate::input::stdin_all(1024 * 1024, "the backup link")?);
         read.as_str()
     } else {
         link

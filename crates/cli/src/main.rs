@@ -5,6 +5,7 @@ mod device_cmd;
 mod discover_cmds;
 mod export_cmd;
 mod handle_cmd;
+mod input;
 mod names;
 mod output;
 mod read_cmds;

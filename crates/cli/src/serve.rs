@@ -225,10 +225,15 @@ impl ServeArgs {
     fn admin_token(&self) -> anyhow::Result<Option<AdminToken>> {
         let token = match (&self.admin_token, &self.admin_token_file) {
             (Some(token), _) => token.clone(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .with_context(|| format!("reading the admin token file {}", file.display()))?
-                .trim()
-                .to_owned(),
+            (None, Some(file)) => {
+                let bytes = crate::input::read_file(file, 64 * 1024, "the admin token file")?;
+                String::from_utf8(bytes)
+                    .with_context(|| {
+                        format!("the admin token file {} is not UTF-8", file.display())
+                    })?
+                    .trim()
+                    .to_owned()
+            }
             (None, None) => return Ok(None),
         };
         AdminToken::new(token)

@@ -327,8 +327,7 @@ impl HomeArgs {
             ..ClientOptions::default()
         };
         if let Some(path) = &self.ca_cert {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
+            let pem = crate::input::read_file(path, 1024 * 1024, "the CA certificate")?;
             options.ca_certificates_pem.push(pem);
         }
         Ok(options)
@@ -610,17 +609,7 @@ const IMAGE_FILE_BYTES_MAX: u64 = 50 * 1024 * 1024;
 
 /// The bytes of an image file a person named, with an error that names it.
 pub(crate) fn read_image_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read the image file {}", path.display()))?
-        .len();
-    if size > IMAGE_FILE_BYTES_MAX {
-        bad_input!(
-            "{} is {size} bytes; images over {} MiB are not read",
-            path.display(),
-            IMAGE_FILE_BYTES_MAX / 1024 / 1024
-        );
-    }
-    std::fs::read(path).with_context(|| format!("cannot read the image file {}", path.display()))
+    crate::input::read_file(path, IMAGE_FILE_BYTES_MAX, "the image file")
 }
 
 /// A client error met while using `path` as an image, naming the file when the image is at fault.

@@ -122,7 +122,7 @@ async fn resolve_on(remote: Remote<'_>, handle: &str) -> Result<Option<HandleHol
         .headers()
         .get("x-agora-handle-proven")
         .is_some_and(|value| value.as_bytes() == b"true");
-    let body = response.bytes().await.map_err(ServerError::Request)?;
+    let body = crate::remote::body_within(response, crate::remote::RESPONSE_BYTES_MAX).await?;
     let wire = wire::PublicKey::decode(body).map_err(|error| malformed("public key", error))?;
     let system = PublicKey::try_from(&wire).map_err(|error| malformed("public key", error))?;
     Ok(Some(HandleHolder { system, proven }))

@@ -104,6 +104,7 @@ impl Home {
             ..SqliteOptions::default()
         };
         let store = SqliteStore::open(&dir.join(Self::STORE_DIR), options)?;
+        make_private(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
             secret,
@@ -147,6 +148,30 @@ impl Home {
             self.store,
         )
     }
+}
+
+/// Makes `dir` and everything in it readable by its owner only (directories 0700, files 0600):
+/// the key, the local store of what this identity read, and the refusal record are nobody
+/// else's business. Run at every open, so a home made by an older `agora` is fixed too.
+fn make_private(dir: &Path) -> Result<(), ClientError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let entries = fs::read_dir(dir).map_err(|source| io_error(dir, source))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|source| io_error(dir, source))?;
+    for entry in entries {
+        let entry = entry.map_err(|source| io_error(dir, source))?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|source| io_error(&path, source))?;
+        if kind.is_dir() {
+            make_private(&path)?;
+        } else if kind.is_file() {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                .map_err(|source| io_error(&path, source))?;
+        }
+    }
+    Ok(())
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> ClientError {

@@ -253,17 +253,7 @@ impl Client {
             "{server}/query_references?query={}",
             base64url_encode(&request.encode_to_vec())
         );
-        let response = self.remote(server).send(self.http.get(url)).await?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(ServerError::Request)?;
-        if !status.is_success() {
-            let body = String::from_utf8_lossy(&body)
-                .trim()
-                .chars()
-                .take(300)
-                .collect();
-            return Err(ServerError::Status { status, body });
-        }
+        let body = self.remote(server).read(self.http.get(url)).await?;
         wire::QueryReferencesResponse::decode(body).map_err(|error| ServerError::Malformed {
             what: "query_references response",
             reason: error.to_string(),

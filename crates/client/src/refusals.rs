@@ -87,11 +87,12 @@ impl Refusals {
         }
         let mut known = self.lock();
         let lines: String = refusals.iter().map(line_of).collect();
-        let appended = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .and_then(|mut file| file.write_all(lines.as_bytes()));
+        let appended = std::os::unix::fs::OpenOptionsExt::mode(
+            fs::OpenOptions::new().create(true).append(true),
+            0o600,
+        )
+        .open(&self.path)
+        .and_then(|mut file| file.write_all(lines.as_bytes()));
         appended.map_err(|source| ClientError::Io {
             path: self.path.clone(),
             source,

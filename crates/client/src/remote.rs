@@ -28,6 +28,9 @@ pub enum ServerError {
     WrongSystem { asked: String, served: String },
     #[error("local store failed while syncing: {0}")]
     Local(String),
+    /// The answer was longer than the client reads from a server.
+    #[error("answered more than {} MiB; the rest was not read", .0 / (1024 * 1024))]
+    TooLarge(usize),
     /// The server did not answer an earlier request of this run (connection refused or timed
     /// out), so it is not asked again: one dead server costs one timeout, not one per step.
     #[error("not asked again: {0}")]
@@ -47,6 +50,7 @@ impl ServerError {
                     || *status == reqwest::StatusCode::TOO_MANY_REQUESTS
             }
             Self::Rejected { .. }
+            | Self::TooLarge(_)
             | Self::Malformed { .. }
             | Self::InvalidEvent(_)
             | Self::WrongSystem { .. } => false,
@@ -72,6 +76,35 @@ fn with_causes(error: &reqwest::Error) -> String {
 
 /// Longest response body kept in an error message.
 const ERROR_BODY_CHARS_MAX: usize = 300;
+
+/// Most bytes read of one answer: a page of events of 20 clocks, each a 512 KiB image section,
+/// is about 10 MiB, so this leaves room while a server streaming an endless body costs at most
+/// this much memory.
+pub const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Most bytes read of an error answer, a refusal list or `/version`.
+const SMALL_BODY_BYTES_MAX: usize = 1024 * 1024;
+
+/// The body of `response`, read chunk by chunk and abandoned once it passes `limit` bytes.
+pub(crate) async fn body_within(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, ServerError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(ServerError::TooLarge(limit));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(ServerError::Request)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ServerError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
 
 /// Servers that did not answer during this client's run, with why; shared by every request.
 pub(crate) type Unreachable = std::sync::Mutex<std::collections::HashMap<String, String>>;
@@ -154,7 +187,8 @@ impl Remote<'_> {
             .unwrap_or(0);
         let status = response.status();
         if rejected > 0 && (status.is_success() || status == reqwest::StatusCode::BAD_REQUEST) {
-            let body = response.text().await.map_err(|error| self.failed(error))?;
+            let body = body_within(response, SMALL_BODY_BYTES_MAX).await?;
+            let body = String::from_utf8_lossy(&body).into_owned();
             let named = per_event_rejections(&body, count);
             if named.len() == rejected {
                 return Ok(named);
@@ -226,11 +260,10 @@ impl Remote<'_> {
         request: reqwest::RequestBuilder,
     ) -> Result<bytes::Bytes, ServerError> {
         let response = self.send(request).await?;
-        checked(response)
-            .await?
-            .bytes()
-            .await
-            .map_err(|error| self.failed(error))
+        match body_within(checked(response).await?, RESPONSE_BYTES_MAX).await {
+            Err(ServerError::Request(error)) => Err(self.failed(error)),
+            other => other,
+        }
     }
 }
 
@@ -260,7 +293,10 @@ pub(crate) async fn checked(response: reqwest::Response) -> Result<reqwest::Resp
 }
 
 async fn error_body(response: reqwest::Response) -> String {
-    let text = response.text().await.unwrap_or_default();
+    let body = body_within(response, SMALL_BODY_BYTES_MAX)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
     text.trim().chars().take(ERROR_BODY_CHARS_MAX).collect()
 }
 

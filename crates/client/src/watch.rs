@@ -116,7 +116,24 @@ impl Client {
         }
         let response = request.send().await.map_err(ServerError::Request)?;
         let response = crate::remote::checked(response).await?;
-        let mut events = response.bytes_stream().eventsource();
+        // A message longer than any event can be (a server streaming one endless line) is cut
+        // off instead of buffered.
+        let mut pending = 0_usize;
+        let bounded = response.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            pending = match chunk.windows(2).rposition(|pair| pair == b"\n\n") {
+                Some(end) => chunk.len() - end - 2,
+                None => pending + chunk.len(),
+            };
+            if pending > STREAM_MESSAGE_BYTES_MAX {
+                return Err(std::io::Error::other(format!(
+                    "a stream message longer than {} MiB",
+                    STREAM_MESSAGE_BYTES_MAX / (1024 * 1024)
+                )));
+            }
+            Ok(chunk)
+        });
+        let mut events = bounded.eventsource();
         loop {
             let message = tokio::select! {
                 message = events.next() => message,
@@ -158,6 +175,9 @@ impl Client {
         }
     }
 }
+
+/// Longest stream message read: an event is at most 1 MiB, base64url in the message.
+const STREAM_MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// One streamed event: decoded, verified, of a watched system, within the content rules.
 fn served_event(data: &str, systems: &[PublicKey]) -> Result<VerifiedEvent, ServerError> {

@@ -9,6 +9,7 @@ mod discover;
 mod edits;
 mod export;
 mod handles;
+mod hostile;
 mod interop;
 mod interop_devices;
 mod interop_edits;
