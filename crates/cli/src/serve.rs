@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agora_server::config::{AdminToken, HandlePolicy, IdentityConfig};
+use agora_server::connections::ConnectionLimits;
 use agora_server::live::StreamConfig;
 use agora_server::mirror::{MirrorConfig, MirrorPolicy};
 use agora_server::{Limits, Server, ServerConfig};
@@ -97,6 +98,25 @@ pub struct ServeArgs {
     /// the last position it received).
     #[arg(long, env = "AGORA_STREAM_SLOW_CONSUMER_SECS", default_value_t = StreamConfig::default().slow_consumer_timeout.as_secs())]
     stream_slow_consumer_secs: u64,
+    /// Seconds a client may take to send a request's head; also how long a kept-alive
+    /// connection may sit idle.
+    #[arg(long, env = "AGORA_HEADER_READ_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().header_read_timeout.as_secs())]
+    header_read_timeout_secs: u64,
+    /// Longest pause, in seconds, while a client sends a request body.
+    #[arg(long, env = "AGORA_BODY_READ_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().body_read_timeout.as_secs())]
+    body_read_timeout_secs: u64,
+    /// Seconds a request may take to be answered (live streams excepted); over it: 503.
+    #[arg(long, env = "AGORA_REQUEST_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().request_timeout.as_secs())]
+    request_timeout_secs: u64,
+    /// Most open connections in all; more are closed as soon as they are accepted.
+    #[arg(long, env = "AGORA_CONNECTIONS_MAX", default_value_t = ConnectionLimits::default().connections_max)]
+    connections_max: usize,
+    /// Most open connections from one client address.
+    #[arg(long, env = "AGORA_CONNECTIONS_PER_ADDRESS_MAX", default_value_t = ConnectionLimits::default().connections_per_address_max)]
+    connections_per_address_max: usize,
+    /// Seconds requests in flight may take to finish after SIGTERM before they are cut.
+    #[arg(long, env = "AGORA_SHUTDOWN_GRACE_SECS", default_value_t = ConnectionLimits::default().shutdown_grace.as_secs())]
+    shutdown_grace_secs: u64,
     /// Keep copies of what the server at URL holds (repeat for several peers): everything it
     /// has, or only the identities given with --mirror-identity. See "Mirroring".
     #[arg(
@@ -217,6 +237,14 @@ impl ServeArgs {
             },
             mirrors,
             web_client: !self.no_web,
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+                body_read_timeout: Duration::from_secs(self.body_read_timeout_secs.max(1)),
+                request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+                connections_max: self.connections_max.max(1),
+                connections_per_address_max: self.connections_per_address_max.max(1),
+                shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            },
         })
     }
 

@@ -24,6 +24,8 @@ pub struct ServerConfig {
     /// Serve the embedded web client at `/` (`crate::web`). Default on; the API routes are the
     /// same either way.
     pub web_client: bool,
+    /// Connection caps and timeouts (`crate::connections`).
+    pub connections: crate::connections::ConnectionLimits,
 }
 
 /// The operator's secret. Its `Debug` form hides the value, so logging a config never leaks it.
@@ -113,6 +115,7 @@ impl Default for ServerConfig {
             stream: crate::live::StreamConfig::default(),
             mirrors: Vec::new(),
             web_client: true,
+            connections: crate::connections::ConnectionLimits::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! serving so handlers can be exercised without a socket.
 
 pub mod config;
+pub mod connections;
 mod curation;
 mod discovery;
 pub mod error;
@@ -67,6 +68,7 @@ impl<S> AppState<S> {
 /// All routes, with CORS, body limits and the plain-text fallback.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     let body_bytes_max = state.config.limits.body_bytes_max;
+    let limits = state.config.connections;
     Router::new()
         .route(
             "/events",
@@ -99,13 +101,21 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         )
         .route("/censor", post(curation::censor::<S>))
         .route("/uncensor", post(curation::uncensor::<S>))
-        .route("/stream", get(live::stream::<S>))
         .route("/mirrors", get(mirror::statuses::<S>))
         .route("/version", get(routes::version))
         .route("/health", get(routes::health::<S>))
         .route("/metrics", get(observe::metrics::<S>))
+        // Every route above must answer within the request deadline; a live stream lasts.
+        .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+        .route("/stream", get(live::stream::<S>))
         .fallback(fallback::<S>)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.body_read_timeout,
+        ))
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(middleware::from_fn(cors))
         .layer(middleware::from_fn_with_state(
@@ -196,19 +206,14 @@ impl Server {
     pub async fn bind<S: Store>(config: ServerConfig, store: S) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
+        let limits = config.connections;
         let state = Arc::new(AppState::new(store, config));
         let live = Arc::clone(&state.live);
         mirror::start(&state);
         tail::start(&state);
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = router(state);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let task = tokio::spawn(connections::serve(listener, app, limits, stopped));
         tracing::info!(%local_addr, "listening");
         Ok(Self {
             local_addr,

@@ -173,3 +173,120 @@ fn serve_with_no_flags_uses_the_documented_defaults() {
         "the default data directory is $XDG_DATA_HOME/agora/server"
     );
 }
+
+/// `agora serve ARGS` under a 128 open-file limit, with 1-second timeouts.
+fn serve_bounded(data_dir: &std::path::Path, args: &[&str]) -> crate::support::Served {
+    crate::support::start_serving(
+        Command::new("bash")
+            .arg("-c")
+            .arg("ulimit -n 128 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_agora"))
+            .args(["serve", "--header-read-timeout-secs", "1"])
+            .args([
+                "--body-read-timeout-secs",
+                "1",
+                "--shutdown-grace-secs",
+                "1",
+            ])
+            .args(args)
+            .env("AGORA_LISTEN", "127.0.0.1:0")
+            .env("AGORA_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn"),
+    )
+}
+
+/// A connection to `url`'s server from the loopback address `from` (127.0.0.2 is another
+/// client than 127.0.0.1 to the server).
+async fn connect_from(url: &str, from: [u8; 4]) -> tokio::net::TcpStream {
+    let address: std::net::SocketAddr = url.trim_start_matches("http://").parse().expect("addr");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from((from, 0)))
+        .expect("bind a loopback address");
+    socket.connect(address).await.expect("connect")
+}
+
+/// Whether the server closes `stream` within `within` (it reads the end of the stream, or an
+/// answer and then the end).
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = [0_u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_slow_and_crowding_connections_are_closed_and_others_still_get_in() {
+    use tokio::io::AsyncWriteExt as _;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let served = serve_bounded(
+        data_dir.path(),
+        &[
+            "--connections-max",
+            "80",
+            "--connections-per-address-max",
+            "20",
+        ],
+    );
+    let url = served.url.clone();
+
+    // One client opens 200 idle connections, more than the file limit: the server keeps 20
+    // and closes the rest at once, and another client is served meanwhile.
+    let mut crowd = Vec::new();
+    for _ in 0..200 {
+        crowd.push(connect_from(&url, [127, 0, 0, 2]).await);
+    }
+    let (status, body) = get(&format!("{url}/health"));
+    assert_eq!(status, 200, "another client gets in: {body}");
+    let mut closed_at_once = 0;
+    for stream in &mut crowd {
+        if closed_within(stream, std::time::Duration::from_millis(300)).await {
+            closed_at_once += 1;
+        }
+    }
+    assert!(
+        closed_at_once >= 180,
+        "{closed_at_once} of 200 closed at once"
+    );
+    // The 20 it kept are idle: closed once the header timeout passes.
+    let mut kept_closed = 0;
+    for stream in &mut crowd {
+        if closed_within(stream, std::time::Duration::from_secs(3)).await {
+            kept_closed += 1;
+        }
+    }
+    assert_eq!(kept_closed, 200, "every idle connection is closed");
+
+    // A head sent slowly, and a body that stops, are cut off after their timeouts.
+    let mut slow_head = connect_from(&url, [127, 0, 0, 3]).await;
+    slow_head
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("write");
+    assert!(closed_within(&mut slow_head, std::time::Duration::from_secs(4)).await);
+    let mut slow_body = connect_from(&url, [127, 0, 0, 3]).await;
+    slow_body
+        .write_all(b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\nabc")
+        .await
+        .expect("write");
+    assert!(closed_within(&mut slow_body, std::time::Duration::from_secs(4)).await);
+
+    // SIGTERM with a request still held open: the server stops within its grace.
+    let mut held = connect_from(&url, [127, 0, 0, 4]).await;
+    held.write_all(b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    assert!(terminate(served), "a clean stop");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+}
