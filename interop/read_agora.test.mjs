@@ -16,6 +16,8 @@
 //                      height, byteCount, file }
 //   AGORA_NAME         the username the author set (`agora profile --name`)
 //   AGORA_DESCRIPTION  the description the author set
+//   AGORA_NAME_WORD    a word of the username only
+//   AGORA_DESCRIPTION_WORD  a word of the description only
 //   AGORA_POST         the text of the author's post (the one with the image)
 //   AGORA_REPLY        the text of the author's reply to that post (which the
 //                      author also liked)
@@ -23,7 +25,7 @@
 // Nothing is read with Agora's code: the link is decoded, and the events are
 // fetched, signature-checked and interpreted, by the official client's own
 // URLInfo decoding, queries (QueryCRDT, QueryCRDTSet, QueryIndex, QueryBlob)
-// and APIMethods.
+// and APIMethods (including its profile search).
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,6 +57,8 @@ const ENV = {
     followed: process.env.AGORA_FOLLOWED,
     name: process.env.AGORA_NAME,
     description: process.env.AGORA_DESCRIPTION,
+    nameWord: process.env.AGORA_NAME_WORD,
+    descriptionWord: process.env.AGORA_DESCRIPTION_WORD,
     post: process.env.AGORA_POST,
     reply: process.env.AGORA_REPLY,
 };
@@ -293,6 +297,24 @@ describe('the official client reads what the Agora client published', {
         const like = decodeEvent(opinions.events[0]);
         assert.ok(bytesEqual(like.lwwElement.value, Models.Opinion.OpinionLike), 'the opinion is a like');
         assertPointerTo(like.references[0], post, 'like');
+    });
+
+    test('the official profile search answers with the event of the field that matched', async () => {
+        // The event the official client's profile search puts first for `word`; getSearch
+        // verifies every event it returns.
+        const firstHit = async (word) => {
+            const page = await APIMethods.getSearch(SERVER, word, 10, undefined, APIMethods.SearchType.Profiles);
+            assert.ok(page.resultEvents.events.length > 0, `${word} finds the author`);
+            const event = decodeEvent(page.resultEvents.events[0]);
+            assert.ok(Models.PublicKey.equal(event.system, author.system), `${word}: the author`);
+            return event;
+        };
+        const byDescription = await firstHit(ENV.descriptionWord);
+        assert.equal(byDescription.contentType.toNumber(), CT.ContentTypeDescription.toNumber(), 'a description word: the DESCRIPTION event first');
+        assert.equal(Util.decodeText(byDescription.lwwElement.value), ENV.description);
+        const byName = await firstHit(ENV.nameWord);
+        assert.equal(byName.contentType.toNumber(), CT.ContentTypeUsername.toNumber(), 'a name word: the USERNAME event first');
+        assert.equal(Util.decodeText(byName.lwwElement.value), ENV.name);
     });
 
     test('the official client logged no rejected event or failed request', () => {

@@ -12,9 +12,18 @@
 //!   than the servers' margin; every server's own order is kept (see [`explore_order`]);
 //! - profile search and recommendations: one result per identity, ordered by best position (for
 //!   recommendations first by how many servers recommended it);
-//! - trending: one result per topic whose count is the **sum** of the servers' counts, ordered by
-//!   that sum. The spec's client divides the sum by the number of answers; that is the same
-//!   order, and the sum is what a reader can check against each server.
+//! - trending: one result per topic, counting each post once however many servers hold it:
+//!   the servers' counts summed, less one for every extra server that serves the same post in
+//!   the window (a topic only one server returned needs no such read). Counts per topic are
+//!   all `/top_string_references` gives, so the posts of a topic two servers returned are read
+//!   from each of them (`/query_references` with the topic as a bytes reference). Posts past
+//!   the first [`TOPIC_POSTS_READ_MAX`] a server serves for a topic, and posts dated further
+//!   ahead than the servers' margin (which servers window by their arrival), count as that
+//!   server's own. `/query_references` still serves posts an operator curated out of
+//!   discovery, so a post that one server curated out and another counts can make the count one
+//!   lower than the distinct posts (never lower than one server's count). The spec's
+//!   client sums the counts and divides by the number of answers, which counts a post held by
+//!   every server once but one held by some of them less than once.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -22,14 +31,15 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agora_protocol::crdt::{LwwStamp, lww_element_replaces};
-use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
+use agora_protocol::encoding::base64url_encode;
+use agora_protocol::{PublicKey, Reference, VerifiedEvent, content, wire};
 use agora_store::discovery::FUTURE_MARGIN_MS;
 use futures::future::join_all;
 use prost::Message as _;
 
 use crate::read::{post_view, reply_target};
 use crate::remote::{Remote, ServerError, malformed};
-use crate::{Client, FeedPost, Gathered, Profile};
+use crate::{Client, FeedPost, Gathered, Profile, ServerFailure};
 
 /// One merged result and the servers (base URLs) that returned it, in the order asked.
 #[derive(Clone, Debug)]
@@ -46,7 +56,8 @@ pub struct FoundProfile {
     pub description: Option<String>,
 }
 
-/// A trending topic: its text and its count summed over the servers that returned it.
+/// A trending topic: its text and how many distinct posts carry it on the servers that returned
+/// it (module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Topic {
     pub topic: String,
@@ -64,6 +75,17 @@ pub enum TimeRange {
 }
 
 impl TimeRange {
+    /// How far back the window reaches, as servers count it.
+    pub fn window_ms(self) -> i64 {
+        const HOUR_MS: i64 = 60 * 60 * 1000;
+        match self {
+            Self::Hours12 => 12 * HOUR_MS,
+            Self::Day => 24 * HOUR_MS,
+            Self::Week => 7 * 24 * HOUR_MS,
+            Self::Month => 30 * 24 * HOUR_MS,
+        }
+    }
+
     /// The `time_range` query value.
     pub fn as_param(self) -> &'static str {
         match self {
@@ -195,14 +217,81 @@ impl Client {
         if let Some(prefix) = prefix {
             params.push(("query", prefix.to_owned()));
         }
-        let mut gathered = self.ask_all(servers, &TopTopics { params }).await;
+        let gathered = self.ask_all(servers, &TopTopics { params }).await;
+        let window = Window::ending(now_ms(), range);
+        let mut gathered = self.read_shared_topics(gathered, window).await;
         let answers = std::mem::take(&mut gathered.value);
         let merged = merge(
             answers,
-            |topic: &Topic| topic.topic.clone(),
-            |kept, other| kept.count = kept.count.saturating_add(other.count),
+            |topic: &TopicPosts| topic.topic.topic.clone(),
+            TopicPosts::absorb,
         );
+        let merged = merged
+            .into_iter()
+            .map(|entry| Merged {
+                item: entry.item.finish(),
+                best_rank: entry.best_rank,
+                servers: entry.servers,
+            })
+            .collect();
         gathered.with_value(rank_topics(merged, limit))
+    }
+
+    /// Beside each server's topics, the posts it serves in `window` for each topic another
+    /// server also returned (none for the others: nothing to count twice). A server whose posts
+    /// cannot be read, or that serves one that does not verify or does not carry the topic, is
+    /// failed for the whole query and its counts are left out.
+    async fn read_shared_topics(
+        &self,
+        gathered: Gathered<Vec<(String, Vec<Topic>)>>,
+        window: Window,
+    ) -> Gathered<Vec<(String, Vec<TopicPosts>)>> {
+        let mut returned: HashMap<&str, usize> = HashMap::new();
+        for (_, topics) in &gathered.value {
+            for topic in topics {
+                *returned.entry(topic.topic.as_str()).or_default() += 1;
+            }
+        }
+        let shared: HashSet<&str> = returned
+            .into_iter()
+            .filter(|(_, servers)| *servers > 1)
+            .map(|(topic, _)| topic)
+            .collect();
+        let reads = gathered.value.iter().map(|(server, topics)| {
+            let remote = self.remote(server);
+            let shared = &shared;
+            join_all(topics.iter().map(move |topic| async move {
+                let posts = if shared.contains(topic.topic.as_str()) {
+                    remote.topic_posts(&topic.topic, window).await?
+                } else {
+                    HashSet::new()
+                };
+                Ok(TopicPosts {
+                    topic: topic.clone(),
+                    posts,
+                    count_max: topic.count,
+                })
+            }))
+        });
+        let read: Vec<Vec<Result<TopicPosts, ServerError>>> = join_all(reads).await;
+        let mut kept = Gathered {
+            value: Vec::new(),
+            answered: Vec::new(),
+            failed: gathered.failed,
+        };
+        for ((server, _), topics) in gathered.value.into_iter().zip(read) {
+            match topics.into_iter().collect::<Result<Vec<_>, _>>() {
+                Ok(topics) => {
+                    kept.answered.push(server.clone());
+                    kept.value.push((server, topics));
+                }
+                Err(error) => {
+                    tracing::warn!(%server, %error, "trending topic posts failed");
+                    kept.failed.push(ServerFailure { server, error });
+                }
+            }
+        }
+        kept
     }
 
     /// The identities `servers` recommend, each once, with its current username when a server
@@ -517,6 +606,134 @@ impl Ask for TopTopics {
             .map_err(|error| malformed("top_string_references answer", error))?;
         Ok(topics_of(&answer))
     }
+}
+
+/// Most posts read from one server for one topic when looking for posts several servers hold
+/// (servers send 20 a page, so at most 25 requests).
+const TOPIC_POSTS_READ_MAX: usize = 500;
+
+/// The window trending counts posts in, as servers order them (`FUTURE_MARGIN_MS`).
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    since_ms: i64,
+    now_ms: i64,
+}
+
+impl Window {
+    fn ending(now_ms: i64, range: TimeRange) -> Self {
+        Self {
+            since_ms: now_ms.saturating_sub(range.window_ms()),
+            now_ms,
+        }
+    }
+
+    /// Whether every server counts `post` in the window. A post dated further ahead than the
+    /// margin is counted by its arrival on each server, which only that server knows: it is
+    /// never taken for another server's copy.
+    fn holds(&self, post: &VerifiedEvent) -> bool {
+        let latest_plausible = self.now_ms.saturating_add(FUTURE_MARGIN_MS);
+        post.unix_milliseconds()
+            .and_then(|ms| i64::try_from(ms).ok())
+            .is_some_and(|ms| (self.since_ms..=latest_plausible).contains(&ms))
+    }
+}
+
+/// One server's trending topic, with the posts it serves for it in the window (read only for
+/// topics another server also returned).
+#[derive(Debug)]
+struct TopicPosts {
+    topic: Topic,
+    /// Slots of the posts.
+    posts: HashSet<[u8; 56]>,
+    /// The highest count one server gave: the distinct posts are at least as many.
+    count_max: u64,
+}
+
+impl TopicPosts {
+    /// Adds another server's count, less the posts both serve, each already counted.
+    fn absorb(&mut self, other: TopicPosts) {
+        let copies = other
+            .posts
+            .iter()
+            .filter(|slot| self.posts.contains(*slot))
+            .count() as u64;
+        self.topic.count = self
+            .topic
+            .count
+            .saturating_add(other.topic.count)
+            .saturating_sub(copies);
+        self.count_max = self.count_max.max(other.topic.count);
+        self.posts.extend(other.posts);
+    }
+
+    fn finish(self) -> Topic {
+        Topic {
+            count: self.topic.count.max(self.count_max),
+            ..self.topic
+        }
+    }
+}
+
+impl Remote<'_> {
+    /// The slots of the posts this server serves for `topic` (a bytes reference) that `window`
+    /// holds, from at most [`TOPIC_POSTS_READ_MAX`] posts. Every post is verified and must carry
+    /// the topic, else the server is failed.
+    async fn topic_posts(
+        &self,
+        topic: &str,
+        window: Window,
+    ) -> Result<HashSet<[u8; 56]>, ServerError> {
+        let mut request = wire::QueryReferencesRequest {
+            reference: Some(wire::Reference {
+                reference_type: content::REFERENCE_BYTES,
+                reference: topic.as_bytes().to_vec().into(),
+            }),
+            request_events: Some(wire::QueryReferencesRequestEvents {
+                from_type: Some(content::POST),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut posts = HashSet::new();
+        let mut read = 0;
+        loop {
+            let query = base64url_encode(&request.encode_to_vec());
+            let body = self.get("/query_references", &[("query", query)]).await?;
+            let page = wire::QueryReferencesResponse::decode(body)
+                .map_err(|error| malformed("query_references answer", error))?;
+            let served: Vec<wire::SignedEvent> = page
+                .items
+                .into_iter()
+                .filter_map(|item| item.event)
+                .collect();
+            for post in verify_all(&served)? {
+                if !carries_topic(&post, topic) {
+                    return Err(ServerError::InvalidEvent(format!(
+                        "a post served for topic {topic:?} does not carry it"
+                    )));
+                }
+                if window.holds(&post) {
+                    posts.insert(post.slot_key());
+                }
+            }
+            read += served.len();
+            match page.cursor {
+                Some(cursor) if !served.is_empty() && read < TOPIC_POSTS_READ_MAX => {
+                    request.cursor = Some(cursor);
+                }
+                _ => return Ok(posts),
+            }
+        }
+    }
+}
+
+/// Whether `event` is a POST with `topic` as a bytes reference.
+fn carries_topic(event: &VerifiedEvent, topic: &str) -> bool {
+    event.content_type() == content::POST
+        && event
+            .references()
+            .iter()
+            .any(|reference| matches!(reference, Reference::Bytes(bytes) if bytes[..] == *topic.as_bytes()))
 }
 
 /// `/recommended_profiles`.
@@ -875,7 +1092,7 @@ mod tests {
     }
 
     #[test]
-    fn trending_sums_counts_per_topic_and_orders_by_the_sum() {
+    fn trending_ranks_topics_by_their_merged_count() {
         let topic = |text: &str, count| Topic {
             topic: text.to_owned(),
             count,
@@ -895,6 +1112,55 @@ mod tests {
         assert_eq!(
             ranked,
             vec![("cats".to_owned(), 7, 2), ("dogs".to_owned(), 6, 1)]
+        );
+    }
+
+    #[test]
+    fn trending_counts_each_post_once_and_never_below_one_servers_count() {
+        let mut alice = author(1);
+        let [p1, p2, p3] =
+            ["one", "two", "three"].map(|text| post(&mut alice, text, 10).slot_key());
+        let topic = |count, posts: &[[u8; 56]]| TopicPosts {
+            topic: Topic {
+                topic: "walrus".to_owned(),
+                count,
+            },
+            posts: posts.iter().copied().collect(),
+            count_max: count,
+        };
+        let counted = |answers: Vec<TopicPosts>| {
+            let merged = merge(
+                answers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, topic)| answer(&format!("http://{n}"), vec![topic]))
+                    .collect(),
+                |topic: &TopicPosts| topic.topic.topic.clone(),
+                TopicPosts::absorb,
+            );
+            merged
+                .into_iter()
+                .map(|entry| entry.item.finish().count)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            counted(vec![
+                topic(2, &[p1, p2]),
+                topic(2, &[p2, p3]),
+                topic(1, &[p2])
+            ]),
+            [3],
+            "a post on three servers counts once"
+        );
+        assert_eq!(
+            counted(vec![topic(1, &[p1]), topic(10, &[p1])]),
+            [10],
+            "posts a server counted but did not serve count as its own"
+        );
+        assert_eq!(
+            counted(vec![topic(1, &[p1, p2]), topic(1, &[p2])]),
+            [1],
+            "never below one server's count"
         );
     }
 

@@ -33,9 +33,10 @@ pub struct SearchQuery {
     pub limit: usize,
 }
 
-/// Keyset position in a search. Results are ordered by (score, document id) descending, and a
-/// search only ever sees documents whose id is at most `pinned_id`, fixed by its first page, so
-/// documents added while a client pages neither shift nor join the pages it has not seen yet.
+/// Keyset position in a search. Results are ordered by (score, document id) descending, where
+/// the score is the document's [`relevance`] to the query, and a search only ever sees documents
+/// whose id is at most `pinned_id`, fixed by its first page, so documents added while a client
+/// pages neither shift nor join the pages it has not seen yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SearchCursor {
     pub pinned_id: i64,
@@ -174,6 +175,84 @@ pub fn typo_distance(term_chars: usize) -> usize {
     }
 }
 
+/// Shortest query term whose longer forms are searched: shorter ones begin too many words.
+pub const FORM_TERM_CHARS_MIN: usize = 3;
+
+/// Most characters a word form may add to the end of a query term (`walrus` → `walruses`,
+/// `run` → `running`).
+pub const FORM_EXTRA_CHARS_MAX: usize = 4;
+
+/// How a word of a document matches a query term, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WordMatch {
+    /// A few edits away (see [`typo_distance`]), with the same first letter.
+    Typo,
+    /// The term with a few more characters at its end (see [`FORM_EXTRA_CHARS_MAX`]).
+    Form,
+    /// The term itself.
+    Exact,
+}
+
+impl WordMatch {
+    /// What the match adds to a document's [`relevance`]. One exact term outweighs a typo in
+    /// each of two others, while a typo of a second term still lifts a document above one that
+    /// holds only the first.
+    pub fn score(self) -> i64 {
+        match self {
+            Self::Typo => 1,
+            Self::Form => 2,
+            Self::Exact => 3,
+        }
+    }
+}
+
+/// How `word` matches the query `term`, both folded as [`words`] folds them; `None` when it does
+/// not. Edits are counted as optimal string alignment does, so two swapped neighbouring letters
+/// (`wlarus` for `walrus`) are one edit. Engines find candidate words however they like (an
+/// index, a vocabulary), but decide with this function, so every engine ranks alike.
+pub fn word_match(term: &str, word: &str) -> Option<WordMatch> {
+    if word == term {
+        return Some(WordMatch::Exact);
+    }
+    let (term_chars, word_chars) = (term.chars().count(), word.chars().count());
+    if term_chars >= FORM_TERM_CHARS_MIN
+        && word_chars > term_chars
+        && word_chars - term_chars <= FORM_EXTRA_CHARS_MAX
+        && word.starts_with(term)
+    {
+        return Some(WordMatch::Form);
+    }
+    let distance = typo_distance(term_chars);
+    let typo = distance > 0
+        && term.chars().next() == word.chars().next()
+        && term_chars.abs_diff(word_chars) <= distance
+        && strsim::osa_distance(term, word) <= distance;
+    typo.then_some(WordMatch::Typo)
+}
+
+/// A document's relevance to a query: for each term, the [`WordMatch::score`] of its best
+/// match in the document (nothing when none), summed. It depends only on the document and the
+/// query, so a search's pages stay consistent however the index grows. Documents of equal
+/// relevance are ordered newest first.
+pub fn relevance(best_matches: impl IntoIterator<Item = Option<WordMatch>>) -> i64 {
+    best_matches
+        .into_iter()
+        .flatten()
+        .map(WordMatch::score)
+        .sum()
+}
+
+/// The [`relevance`] of a text to the query `terms` ([`search_terms`]).
+pub fn text_relevance(terms: &[String], text: &str) -> i64 {
+    let text_words: Vec<String> = words(text).collect();
+    relevance(terms.iter().map(|term| {
+        text_words
+            .iter()
+            .filter_map(|word| word_match(term, word))
+            .max()
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +273,56 @@ mod tests {
         assert_eq!(explore.encode()[..8], 1_700_000_000_000_i64.to_le_bytes());
         assert_eq!(ExploreCursor::decode(&explore.encode()), Some(explore));
         assert_eq!(ExploreCursor::decode(&[0; 15]), None);
+    }
+
+    #[test]
+    fn words_match_exactly_by_form_or_by_typo() {
+        let cases = [
+            ("walrus", "walrus", Some(WordMatch::Exact)),
+            ("walrus", "walruses", Some(WordMatch::Form)),
+            ("run", "running", Some(WordMatch::Form)),
+            ("walrus", "walrusesque", None),
+            ("wa", "walrus", None),
+            ("walrus", "wlarus", Some(WordMatch::Typo)),
+            ("wlarus", "walrus", Some(WordMatch::Typo)),
+            ("walrus", "walrsu", Some(WordMatch::Typo)),
+            ("walrus", "walnut", None),
+            ("walrus", "alrus", None),
+            ("elephant", "elpehnat", Some(WordMatch::Typo)),
+            ("walruses", "walrus", Some(WordMatch::Typo)),
+            ("cat", "cta", None),
+            ("cat", "cats", Some(WordMatch::Form)),
+        ];
+        for (term, word, want) in cases {
+            assert_eq!(word_match(term, word), want, "{term} ~ {word}");
+        }
+    }
+
+    #[test]
+    fn relevance_ranks_exact_over_forms_over_typos_and_more_terms_first() {
+        let terms = search_terms("walrus sighting");
+        let ranked = [
+            "walrus sighting",
+            "walrus sightings",
+            "walruses sightings",
+            "walrus",
+            "walruses",
+            "walrsu",
+            "seal",
+        ];
+        let scores: Vec<i64> = ranked
+            .iter()
+            .map(|text| text_relevance(&terms, text))
+            .collect();
+        assert!(
+            scores.windows(2).all(|pair| pair[0] > pair[1]),
+            "{ranked:?} scored {scores:?}"
+        );
+        assert_eq!(scores.last(), Some(&0));
+        assert!(
+            text_relevance(&terms, "walrus") > text_relevance(&terms, "wlarus sightng"),
+            "one exact term outweighs typos of both"
+        );
     }
 
     #[test]

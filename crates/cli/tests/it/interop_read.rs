@@ -1,7 +1,8 @@
 //! Interoperability, Agora to the official client: what the `agora` binary publishes (a profile
 //! with an avatar, a post with an image, a reply, a follow and a like) against a real
 //! `agora serve` is read and verified by `@polycentric/polycentric-core` through its own queries
-//! (interop/read_agora.test.mjs).
+//! (interop/read_agora.test.mjs), and its profile search finds the author by a word of the
+//! description with the DESCRIPTION event first.
 
 use std::path::Path;
 
@@ -15,6 +16,9 @@ use crate::support::{agora, install_official_client, official_client_tests, serv
 
 const NAME: &str = "Agora author ✓";
 const DESCRIPTION: &str = "written with the agora CLI: ünïcödé";
+/// A word of the username only, and one of the description only.
+const NAME_WORD: &str = "author";
+const DESCRIPTION_WORD: &str = "written";
 const POST: &str = "a post from Agora";
 const REPLY: &str = "a reply from Agora to its own post";
 
@@ -181,6 +185,8 @@ async fn the_official_client_reads_an_agora_profile_avatar_image_follow_reply_an
         ("AGORA_FOLLOWED", followed_link.trim()),
         ("AGORA_NAME", NAME),
         ("AGORA_DESCRIPTION", DESCRIPTION),
+        ("AGORA_NAME_WORD", NAME_WORD),
+        ("AGORA_DESCRIPTION_WORD", DESCRIPTION_WORD),
         ("AGORA_POST", POST),
         ("AGORA_REPLY", REPLY),
     ];
@@ -194,8 +200,8 @@ async fn the_official_client_reads_an_agora_profile_avatar_image_follow_reply_an
 
     assert!(passed, "official client tests failed:\n{report}");
     assert!(
-        report.contains("pass 9") && report.contains("skipped 0"),
-        "all 9 official-client checks ran:\n{report}"
+        report.contains("pass 10") && report.contains("skipped 0"),
+        "all 10 official-client checks ran:\n{report}"
     );
     assert!(
         !liar_passed && liar_report.contains("signature verification failed"),

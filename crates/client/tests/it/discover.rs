@@ -2,6 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use agora_client::TimeRange;
 use agora_protocol::author::Author;
 use agora_protocol::{Process, SecretKey, VerifiedEvent, wire};
 use agora_testnet::TestServer;
@@ -67,4 +68,48 @@ async fn explore_does_not_let_a_future_dated_post_pin_itself_to_the_top() {
         .map(|found| found.item.post.text.as_str())
         .collect();
     assert_eq!(texts, ["posted just now", "from the future"]);
+}
+
+/// Two servers holding the same post count it once in trending, while posts each server holds
+/// alone still add up.
+#[tokio::test]
+async fn trending_counts_a_post_two_servers_hold_once() {
+    let (a, b) = (TestServer::start().await, TestServer::start().await);
+    let hour_ago = now_ms() - 60 * 60 * 1000;
+    let mut alice = author(1);
+    let shared = alice
+        .topic_post("a walrus on both servers", "walrus", hour_ago)
+        .expect("sign");
+    let seal_on_a = alice
+        .topic_post("a seal on one", "seals", hour_ago)
+        .expect("sign");
+    let seal_on_b = author(2)
+        .topic_post("a seal on the other", "seals", hour_ago)
+        .expect("sign");
+    for (server, event) in [
+        (&a, &shared),
+        (&b, &shared),
+        (&a, &seal_on_a),
+        (&b, &seal_on_b),
+    ] {
+        publish(&server.url(), event).await;
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reader = client_in(dir.path()).await;
+    let servers = [a.url(), b.url()];
+    let trending = reader.trending(&servers, TimeRange::Month, None, 10).await;
+    assert!(trending.failed.is_empty(), "{:?}", trending.failed);
+    let counts: Vec<(&str, u64, usize)> = trending
+        .value
+        .iter()
+        .map(|found| {
+            (
+                found.item.topic.as_str(),
+                found.item.count,
+                found.servers.len(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [("seals", 2, 2), ("walrus", 1, 2)]);
 }

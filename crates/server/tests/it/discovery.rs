@@ -180,17 +180,80 @@ async fn profile_search_finds_the_current_name_and_not_a_former_one() {
         "a former name is not found"
     );
     assert_eq!(
-        sorted(shown(
-            &search(&http, "search=cornelius&search_type=profiles").await
-        )),
-        [
-            (content::USERNAME, "Cornelius".to_owned()),
-            (content::DESCRIPTION, "keeps bees".to_owned())
-        ]
+        shown(&search(&http, "search=cornelius&search_type=profiles").await),
+        [(content::USERNAME, "Cornelius".to_owned())],
+        "the event of the field that matched"
     );
     assert!(
         shown(&search(&http, "search=cornelius").await).is_empty(),
         "messages search never returns usernames"
+    );
+}
+
+/// A profile search answers with the event of the field that matched, as the reference server
+/// does: the description when only the description matched.
+#[tokio::test]
+async fn profile_search_answers_with_the_matching_fields_event() {
+    let server = TestServer::start().await;
+    let http = Http::new(server.url());
+    let (mut alice, mut bob) = (author(1), author(2));
+    let events = [
+        alice.set_element(content::USERNAME, b"Cornelius", 1_000),
+        alice.set_element(content::DESCRIPTION, b"keeps walruses and bees", 1_000),
+        bob.set_element(content::USERNAME, b"Walrus Wendy", 1_000),
+        bob.set_element(content::DESCRIPTION, b"likes fish", 1_000),
+    ]
+    .map(|event| event.expect("sign"));
+    http.publish(&events.iter().collect::<Vec<_>>()).await;
+
+    assert_eq!(
+        shown(&search(&http, "search=bees&search_type=profiles").await),
+        [(content::DESCRIPTION, "keeps walruses and bees".to_owned())]
+    );
+    assert_eq!(
+        shown(&search(&http, "search=walrus&search_type=profiles").await),
+        [
+            (content::USERNAME, "Walrus Wendy".to_owned()),
+            (content::DESCRIPTION, "keeps walruses and bees".to_owned())
+        ],
+        "the exact username, then the description holding a longer form of the word"
+    );
+}
+
+/// One word finds itself, then its longer forms, then its typos (two swapped letters are one),
+/// whatever the posts' ages; the order holds across pages.
+#[tokio::test]
+async fn search_ranks_exact_words_above_word_forms_above_typos() {
+    let server = TestServer::start().await;
+    let http = Http::new(server.url());
+    let mut alice = author(1);
+    let events = [
+        alice.post("a walrus on the ice", 1_000),
+        alice.post("two walruses on the ice", 1_001),
+        alice.post("a walrsu on the ice", 1_002),
+    ]
+    .map(|event| event.expect("sign"));
+    http.publish(&events.iter().collect::<Vec<_>>()).await;
+
+    let want = posts(&[
+        "a walrus on the ice",
+        "two walruses on the ice",
+        "a walrsu on the ice",
+    ]);
+    assert_eq!(shown(&search(&http, "search=walrus").await), want);
+    assert_eq!(
+        page_through(&http, "search=walrus", 1, async || {}).await,
+        want
+    );
+    assert_eq!(
+        shown(&search(&http, "search=wlarus").await),
+        posts(&["a walrus on the ice"]),
+        "swapped letters"
+    );
+    assert_eq!(
+        shown(&search(&http, "search=Walrus%20ice").await)[0],
+        (content::POST, "a walrus on the ice".to_owned()),
+        "an exact match of both words first"
     );
 }
 

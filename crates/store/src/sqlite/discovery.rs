@@ -10,8 +10,9 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
 use crate::StoreError;
 use crate::discovery::{
-    ExploreCursor, ExplorePage, FUTURE_MARGIN_MS, SearchCursor, SearchKind, SearchPage,
-    SearchQuery, TopicCount, TrendingQuery, search_terms, typo_distance, words,
+    ExploreCursor, ExplorePage, FORM_EXTRA_CHARS_MAX, FORM_TERM_CHARS_MIN, FUTURE_MARGIN_MS,
+    SearchCursor, SearchKind, SearchPage, SearchQuery, TopicCount, TrendingQuery, WordMatch,
+    search_terms, text_relevance, typo_distance, word_match, words,
 };
 use crate::prepare::signed_event;
 
@@ -265,7 +266,7 @@ pub(super) fn search(
                 .map(|event| (id, event))
                 .into_iter()
                 .collect(),
-            SearchKind::Profiles => profile_events(connection, id)?,
+            SearchKind::Profiles => matching_profile_events(connection, id, &terms)?,
         };
         page.cursor = SearchCursor {
             score,
@@ -273,7 +274,7 @@ pub(super) fn search(
             ..cursor
         }
         .encode();
-        // moderation: filters apply here, per event (a profile hit is two events)
+        // moderation: filters apply here, per event (a profile hit may be two events)
         let mut visible = Vec::with_capacity(events.len());
         for (event_id, event) in events {
             if super::moderation::shown(connection, event_id, moderation)? {
@@ -288,18 +289,102 @@ pub(super) fn search(
     Ok(page)
 }
 
-/// Ranked documents after a cursor, best first. A one-term query without typo neighbours (the
-/// common case of one plain word) gives every match the same score, so it streams matches
-/// newest first from the index in chunks instead of scoring them all.
+/// One query term as FTS5 expressions: the term itself, and the words of the vocabulary that
+/// are its longer forms or its typos (each empty when there are none).
+struct TermWords {
+    exact: String,
+    forms: String,
+    typos: String,
+}
+
+impl TermWords {
+    /// Reads the term's word forms and typo neighbours from the vocabulary.
+    fn find(connection: &Connection, index: &SearchIndex, term: &str) -> Result<Self> {
+        Ok(Self {
+            exact: fts_phrase(term),
+            forms: any_of(&word_forms(connection, index, term)?),
+            typos: any_of(&typo_neighbours(connection, index, term)?),
+        })
+    }
+
+    /// The FTS5 expression of each kind of match that has words, with its score, best first;
+    /// each leaves out the documents a better one holds, so every document is in one of them.
+    fn tiers(&self) -> Vec<(i64, String)> {
+        let mut tiers = vec![(WordMatch::Exact.score(), self.exact.clone())];
+        if !self.forms.is_empty() {
+            tiers.push((
+                WordMatch::Form.score(),
+                format!("({}) NOT ({})", self.forms, self.exact),
+            ));
+        }
+        if !self.typos.is_empty() {
+            let better = if self.forms.is_empty() {
+                self.exact.clone()
+            } else {
+                format!("{} OR {}", self.exact, self.forms)
+            };
+            tiers.push((
+                WordMatch::Typo.score(),
+                format!("({}) NOT ({better})", self.typos),
+            ));
+        }
+        tiers
+    }
+}
+
+/// Indexed words that are longer forms of the term ([`WordMatch::Form`]): for each length in
+/// reach, one seek to the term's place among the words of its first letter and that length.
+fn word_forms(connection: &Connection, index: &SearchIndex, term: &str) -> Result<Vec<String>> {
+    let chars = term.chars().count();
+    let Some(first) = term.chars().next() else {
+        return Ok(Vec::new());
+    };
+    if chars < FORM_TERM_CHARS_MIN {
+        return Ok(Vec::new());
+    }
+    let mut statement = connection.prepare_cached(
+        "SELECT word FROM search_words
+         WHERE kind = ?1 AND first = ?2 AND length = ?3 AND word > ?4 AND word < ?5",
+    )?;
+    let mut forms = Vec::new();
+    for length in chars + 1..=chars + FORM_EXTRA_CHARS_MAX {
+        let mut rows = statement.query(params![
+            index.kind,
+            first.to_string(),
+            length as i64,
+            term,
+            format!("{term}{LAST_CHAR}")
+        ])?;
+        while let Some(row) = rows.next()? {
+            let word = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            if word_match(term, word) == Some(WordMatch::Form) {
+                forms.push(word.to_owned());
+            }
+        }
+    }
+    Ok(forms)
+}
+
+/// Ranked documents after a cursor, best first. A one-term query (the common case) streams
+/// each kind of match newest first from the index in chunks, best kind first, instead of
+/// scoring every match: within one kind, every document has the same score.
 enum Candidates {
     Ranked(std::vec::IntoIter<(i64, i64)>),
-    Newest {
-        phrase: String,
-        pinned_id: i64,
-        before_id: i64,
-        chunk: std::vec::IntoIter<i64>,
-        exhausted: bool,
-    },
+    Streamed(Stream),
+}
+
+/// The matches of a one-term query, one kind of match after the other.
+struct Stream {
+    /// (score, FTS5 expression) of the kinds after the current one, best first.
+    tiers: std::vec::IntoIter<(i64, String)>,
+    /// The kind being streamed; `None` once all are done.
+    current: Option<(i64, String)>,
+    pinned_id: i64,
+    /// The current kind continues below this document id.
+    before_id: i64,
+    chunk: std::vec::IntoIter<i64>,
+    /// The current kind has no documents left after `chunk`.
+    exhausted: bool,
 }
 
 /// Documents one chunk of the one-term stream reads.
@@ -312,22 +397,9 @@ impl Candidates {
         terms: &[String],
         cursor: SearchCursor,
     ) -> Result<Self> {
-        if let [term] = terms
-            && typo_neighbours(connection, index, term)?.is_empty()
-        {
-            // Every match scores EXACT_SCORE; a cursor at a lower score is past them all.
-            let before_id = match cursor.score.cmp(&EXACT_SCORE) {
-                std::cmp::Ordering::Greater => i64::MAX,
-                std::cmp::Ordering::Equal => cursor.id,
-                std::cmp::Ordering::Less => i64::MIN,
-            };
-            return Ok(Self::Newest {
-                phrase: fts_phrase(term),
-                pinned_id: cursor.pinned_id,
-                before_id,
-                chunk: Vec::new().into_iter(),
-                exhausted: false,
-            });
+        if let [term] = terms {
+            let tiers = TermWords::find(connection, index, term)?.tiers();
+            return Ok(Self::Streamed(Stream::after(tiers, cursor)));
         }
         let ranked = ranked_documents(connection, index, terms, &cursor)?;
         Ok(Self::Ranked(ranked.into_iter()))
@@ -336,50 +408,73 @@ impl Candidates {
     fn next(&mut self, connection: &Connection, index: &SearchIndex) -> Result<Option<(i64, i64)>> {
         match self {
             Self::Ranked(ranked) => Ok(ranked.next()),
-            Self::Newest {
-                phrase,
-                pinned_id,
-                before_id,
-                chunk,
-                exhausted,
-            } => {
-                if let Some(id) = chunk.next() {
-                    return Ok(Some((EXACT_SCORE, id)));
-                }
-                if *exhausted {
-                    return Ok(None);
-                }
-                let ids: Vec<i64> = connection
-                    .prepare_cached(&format!(
-                        "SELECT rowid FROM {0} WHERE {0} MATCH ?1 AND rowid <= ?2 AND rowid < ?3
-                         ORDER BY rowid DESC LIMIT ?4",
-                        index.documents
-                    ))?
-                    .query_map(
-                        params![&*phrase, *pinned_id, *before_id, STREAM_CHUNK],
-                        |row| row.get(0),
-                    )?
-                    .collect::<rusqlite::Result<_>>()?;
-                *exhausted = (ids.len() as i64) < STREAM_CHUNK;
-                if let Some(&last) = ids.last() {
-                    *before_id = last;
-                }
-                *chunk = ids.into_iter();
-                Ok(chunk.next().map(|id| (EXACT_SCORE, id)))
-            }
+            Self::Streamed(stream) => stream.next(connection, index),
         }
     }
 }
 
-/// What a document scores per query term it holds exactly, and per term it holds only a typo
-/// neighbour of.
-const EXACT_SCORE: i64 = 2;
-const TYPO_SCORE: i64 = 1;
+impl Stream {
+    /// The stream past `cursor`: kinds scoring above it were all shown, and the cursor's own
+    /// kind resumes below its document.
+    fn after(tiers: Vec<(i64, String)>, cursor: SearchCursor) -> Self {
+        let mut tiers = tiers
+            .into_iter()
+            .filter(|(score, _)| *score <= cursor.score)
+            .collect::<Vec<_>>()
+            .into_iter();
+        let current = tiers.next();
+        let before_id = match &current {
+            Some((score, _)) if *score == cursor.score => cursor.id,
+            _ => i64::MAX,
+        };
+        Self {
+            tiers,
+            current,
+            pinned_id: cursor.pinned_id,
+            before_id,
+            chunk: Vec::new().into_iter(),
+            exhausted: false,
+        }
+    }
+
+    fn next(&mut self, connection: &Connection, index: &SearchIndex) -> Result<Option<(i64, i64)>> {
+        loop {
+            let Some((score, expression)) = &self.current else {
+                return Ok(None);
+            };
+            if let Some(id) = self.chunk.next() {
+                return Ok(Some((*score, id)));
+            }
+            if self.exhausted {
+                self.current = self.tiers.next();
+                self.before_id = i64::MAX;
+                self.exhausted = false;
+                continue;
+            }
+            let ids: Vec<i64> = connection
+                .prepare_cached(&format!(
+                    "SELECT rowid FROM {0} WHERE {0} MATCH ?1 AND rowid <= ?2 AND rowid < ?3
+                     ORDER BY rowid DESC LIMIT ?4",
+                    index.documents
+                ))?
+                .query_map(
+                    params![expression, self.pinned_id, self.before_id, STREAM_CHUNK],
+                    |row| row.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            self.exhausted = (ids.len() as i64) < STREAM_CHUNK;
+            if let Some(&last) = ids.last() {
+                self.before_id = last;
+            }
+            self.chunk = ids.into_iter();
+        }
+    }
+}
 
 /// Documents matching any term, at most `cursor.pinned_id` and strictly after the cursor, best
-/// first. The score is deterministic, so pages stay consistent while the index grows: for each
-/// query term, 2 when the document holds the term itself, 1 when it holds only a typo neighbour
-/// (a vocabulary term a few edits away), summed. Ties go to the newer document.
+/// first: by [`crate::discovery::relevance`] (each term's best match, exact, form or typo,
+/// scored and summed), ties to the newer document. The score is deterministic, so pages stay
+/// consistent while the index grows.
 fn ranked_documents(
     connection: &Connection,
     index: &SearchIndex,
@@ -392,27 +487,26 @@ fn ranked_documents(
         index.documents
     ))?;
     for term in terms {
-        let exact: HashSet<i64> = statement
-            .query_map(params![fts_phrase(term), cursor.pinned_id], |row| {
-                row.get(0)
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let neighbours = typo_neighbours(connection, index, term)?;
-        if !neighbours.is_empty() {
-            let any: Vec<String> = neighbours.iter().map(|word| fts_phrase(word)).collect();
-            let fuzzy = statement
-                .query_map(params![any.join(" OR "), cursor.pinned_id], |row| {
-                    row.get::<_, i64>(0)
-                })?;
-            for id in fuzzy {
-                let id = id?;
-                if !exact.contains(&id) {
-                    *scores.entry(id).or_default() += TYPO_SCORE;
-                }
+        let words = TermWords::find(connection, index, term)?;
+        // Worst kind first, so a better match of the same document overwrites it.
+        let mut best: HashMap<i64, WordMatch> = HashMap::new();
+        for (kind, expression) in [
+            (WordMatch::Typo, &words.typos),
+            (WordMatch::Form, &words.forms),
+            (WordMatch::Exact, &words.exact),
+        ] {
+            if expression.is_empty() {
+                continue;
+            }
+            let ids = statement.query_map(params![expression, cursor.pinned_id], |row| {
+                row.get::<_, i64>(0)
+            })?;
+            for id in ids {
+                best.insert(id?, kind);
             }
         }
-        for id in exact {
-            *scores.entry(id).or_default() += EXACT_SCORE;
+        for (id, kind) in best {
+            *scores.entry(id).or_default() += kind.score();
         }
     }
     let mut ranked: Vec<(i64, i64)> = scores
@@ -429,9 +523,15 @@ fn fts_phrase(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
 }
 
-/// Indexed words within the term's typo distance, other than the term itself. Only words with
-/// the same first letter and a length in reach are compared: one short range of `search_words`,
-/// not a pass over the whole vocabulary.
+/// An FTS5 expression matching any of `words`; empty for none.
+fn any_of(words: &[String]) -> String {
+    let phrases: Vec<String> = words.iter().map(|word| fts_phrase(word)).collect();
+    phrases.join(" OR ")
+}
+
+/// Indexed words that are typos of the term ([`WordMatch::Typo`]). Only words with the same
+/// first letter and a length in reach are compared: one short range of `search_words`, not a
+/// pass over the whole vocabulary.
 fn typo_neighbours(
     connection: &Connection,
     index: &SearchIndex,
@@ -459,9 +559,8 @@ fn typo_neighbours(
     let mut neighbours = Vec::new();
     while let Some(row) = rows.next()? {
         let candidate = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-        if candidate != term
-            && term_letters.distance_bound(&LetterCounts::of(candidate)) <= 2 * distance
-            && strsim::levenshtein(candidate, term) <= distance
+        if term_letters.distance_bound(&LetterCounts::of(candidate)) <= 2 * distance
+            && word_match(term, candidate) == Some(WordMatch::Typo)
         {
             neighbours.push(candidate.to_owned());
         }
@@ -470,9 +569,10 @@ fn typo_neighbours(
 }
 
 /// How often each letter occurs in a word, in 64 buckets (letters sharing a bucket only lower the
-/// bound). One edit changes the counts by at most 2 in all, so half the L1 distance between two
-/// words' counts is a lower bound on their edit distance: most vocabulary words are ruled out by
-/// it without running the edit-distance computation.
+/// bound). One edit changes the counts by at most 2 in all (a substitution by 2, an insertion or
+/// deletion by 1, a swap of two neighbouring letters by 0), so half the L1 distance between two
+/// words' counts is a lower bound on their edit distance, transpositions counted as one edit:
+/// most vocabulary words are ruled out by it without running the edit-distance computation.
 struct LetterCounts([u8; 64]);
 
 impl LetterCounts {
@@ -506,29 +606,41 @@ fn live_post(connection: &Connection, id: i64) -> Result<Option<wire::SignedEven
         .optional()?)
 }
 
-/// The current USERNAME and DESCRIPTION events of a profile document's identity, with their
-/// event ids.
-fn profile_events(
+/// The current USERNAME and DESCRIPTION events of a profile document's identity that match the
+/// query, with their event ids: the best matching field first, the username on a tie, as the
+/// reference server answers a profile search with the event of the field that matched. When
+/// neither field matches by itself (the tokenizer and [`words`] disagree on some rare
+/// character), both are returned, username first.
+fn matching_profile_events(
     connection: &Connection,
     profile_id: i64,
+    terms: &[String],
 ) -> Result<Vec<(i64, wire::SignedEvent)>> {
     let mut winner = connection.prepare_cached(&format!(
-        "SELECT e.id, e.signature, e.event FROM events e
+        "SELECT e.id, e.signature, e.event, f.value FROM events e
+         JOIN profile_fields f ON f.event_id = e.id
          WHERE e.id = (SELECT f.event_id FROM profiles p
                        JOIN profile_fields f ON f.system = p.system AND f.content_type = ?2
                        WHERE p.id = ?1 ORDER BY f.lww_ms DESC, f.process DESC LIMIT 1)
            AND {NOT_CENSORED}"
     ))?;
-    let mut events = Vec::new();
+    let mut fields: Vec<(i64, (i64, wire::SignedEvent))> = Vec::new();
     for content_type in [content::USERNAME, content::DESCRIPTION] {
-        let event = winner
+        let field = winner
             .query_row(params![profile_id, content_type as i64], |row| {
-                Ok((row.get(0)?, signed_event(row.get(1)?, row.get(2)?)))
+                let value: String = row.get(3)?;
+                let event = (row.get(0)?, signed_event(row.get(1)?, row.get(2)?));
+                Ok((text_relevance(terms, &value), event))
             })
             .optional()?;
-        events.extend(event);
+        fields.extend(field);
     }
-    Ok(events)
+    if fields.iter().any(|(relevance, _)| *relevance > 0) {
+        fields.retain(|(relevance, _)| *relevance > 0);
+        // Stable: the username stays first among equals.
+        fields.sort_by_key(|(relevance, _)| std::cmp::Reverse(*relevance));
+    }
+    Ok(fields.into_iter().map(|(_, event)| event).collect())
 }
 
 pub(super) fn explore(
@@ -653,6 +765,7 @@ mod tests {
     fn letter_counts_never_rule_out_a_word_within_the_typo_distance() {
         let pairs = [
             ("walrus", "walrsu"),
+            ("walrus", "wlarus"),
             ("walrus", "wallrus"),
             ("walrus", "walus"),
             ("walrus", "wxlrus"),
@@ -662,7 +775,7 @@ mod tests {
             ("harbour", "harbor"),
         ];
         for (a, b) in pairs {
-            let edits = strsim::levenshtein(a, b);
+            let edits = strsim::osa_distance(a, b);
             let bound = LetterCounts::of(a).distance_bound(&LetterCounts::of(b));
             assert!(
                 bound <= 2 * edits,
@@ -696,6 +809,43 @@ mod tests {
         connection
             .query_row(sql, [], |row| row.get(0))
             .expect("count")
+    }
+
+    /// Hundreds of forms and typos of one word make long FTS5 expressions, which still run, in
+    /// the one-term stream and in the ranked path.
+    #[test]
+    fn a_word_with_hundreds_of_forms_and_typos_is_searched() {
+        let mut connection = database();
+        let mut alice = Author::new(
+            SecretKey::from_seed(&[1; 32]),
+            Process::from_bytes(&[1; 16]).expect("16 bytes"),
+        );
+        let letters: Vec<char> = ('a'..='z').collect();
+        let mut posts = Vec::new();
+        for (n, (a, b)) in letters
+            .iter()
+            .flat_map(|a| letters.iter().map(move |b| (a, b)))
+            .enumerate()
+            .take(400)
+        {
+            let text = format!("walrus{a}{b} walr{a}s");
+            posts.push(alice.post(&text, 100 + n as u64).expect("sign"));
+        }
+        apply(&mut connection, &posts.iter().collect::<Vec<_>>());
+        for text in ["walrus", "walrus walrux"] {
+            let page = search(
+                &connection,
+                &SearchQuery {
+                    text: text.to_owned(),
+                    kind: SearchKind::Messages,
+                    cursor: None,
+                    limit: 500,
+                },
+                None,
+            )
+            .expect("search");
+            assert_eq!(page.events.len(), 400, "{text}");
+        }
     }
 
     /// Whatever deletes an event row (purge and refuse_storage delete directly), the triggers
