@@ -3,6 +3,7 @@
 //! Ingest rules (dedupe on (system, process, clock), deletes with tombstones, late arrivals,
 //! exact counters, limits) are defined once here; an engine only decides how to keep them.
 
+pub mod bounds;
 mod curation;
 pub mod devices;
 pub mod discovery;
@@ -37,7 +38,8 @@ use agora_protocol::{Process, PublicKey, VerifiedEvent, wire};
 /// [`moderation::ReadFilter::default`], which hides nothing.
 pub trait Store: Send + Sync + 'static {
     /// Applies a batch of verified events, in order, and reports what happened to each.
-    /// Once this returns, every `Stored` outcome is durable.
+    /// Once this returns, every `Stored` outcome is durable. An event carrying a clock or time
+    /// over [`bounds::STORED_MAX`] is `Rejected` with [`bounds::refusal`]'s reason.
     fn ingest(
         &self,
         events: Vec<VerifiedEvent>,

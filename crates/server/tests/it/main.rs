@@ -4,6 +4,7 @@ mod bad_input;
 mod curation;
 mod devices;
 mod discovery;
+mod edge_values;
 mod identity;
 mod ingest;
 mod mirror;

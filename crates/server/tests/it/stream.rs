@@ -148,6 +148,27 @@ async fn a_subscriber_gets_new_events_at_once_and_resumes_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_position_past_every_stored_one_gets_nothing_until_it_is_reached() {
+    let server = TestServer::start().await;
+    let http = Http::new(server.url());
+    let mut alice = author(1);
+    let before = alice.post("before", 1_000).expect("sign");
+    http.publish(&[&before]).await;
+    for after in [1 << 63, u64::MAX] {
+        let mut live = Subscription::open(&server.url(), &format!("after={after}"), None).await;
+        let start = live.next().await.expect("the position message");
+        assert_eq!((start.kind.as_str(), start.id), ("position", after));
+        let later = alice.post("later", 2_000).expect("sign");
+        http.publish(&[&later]).await;
+        let nothing = tokio::time::timeout(Duration::from_millis(500), live.next()).await;
+        assert!(nothing.is_err(), "after={after}: got {nothing:?}");
+    }
+    let answer = http.get("/stream?after=18446744073709551616").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text().contains("`after`"), "{}", answer.text());
+}
+
+#[tokio::test]
 async fn a_subscriber_that_stops_reading_is_dropped_and_resumes_from_its_position() {
     let config = ServerConfig {
         stream: StreamConfig {

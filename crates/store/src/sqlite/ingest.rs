@@ -14,6 +14,10 @@ pub(super) fn apply(
     event: &VerifiedEvent,
     received_ms: i64,
 ) -> rusqlite::Result<IngestOutcome> {
+    // First: a clock over the bound would find another slot's rows through `clock_sql`.
+    if let Some(reason) = crate::bounds::refusal(event) {
+        return Ok(IngestOutcome::Rejected(reason));
+    }
     let system = event.system().as_bytes().as_slice();
     let process = event.process().as_bytes().as_slice();
     let clock = clock_sql(event.logical_clock());
@@ -124,8 +128,11 @@ fn refuse_delete(
     Ok(None)
 }
 
-/// Clocks are u64 on the wire and i64 in SQLite; the bit pattern is kept, and clocks past
-/// i64::MAX (never produced by a real client) sort as negative numbers.
+/// Clocks are u64 on the wire and i64 in SQLite. Ingest stores none over
+/// [`crate::bounds::STORED_MAX`], so a stored clock keeps its value and its order. A larger clock
+/// looked up by equality (an edit's or a curation's target, an index entry) keeps its bit
+/// pattern and finds nothing; reads that compare clocks by order bound them first
+/// (`queries.rs`).
 pub(super) fn clock_sql(clock: u64) -> i64 {
     clock as i64
 }

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::ingest::clock_sql;
 use super::moderation::visible;
+use crate::bounds::STORED_MAX;
 use crate::prepare::{decode_event, signed_event};
 use crate::{
     CountSpec, IndexCursor, IndexPage, IndexQuery, ProcessRanges, ReferencesCursor, ReferencesPage,
@@ -37,12 +38,15 @@ pub(super) fn events_in_ranges(
             if remaining == 0 {
                 return Ok(events);
             }
+            let Some((low, high)) = stored_clocks(low, high) else {
+                continue;
+            };
             let rows = statement.query_map(
                 params![
                     system.as_bytes().as_slice(),
                     process_ranges.process.as_bytes().as_slice(),
-                    clock_sql(low),
-                    clock_sql(high),
+                    low,
+                    high,
                     remaining as i64,
                     moderation
                 ],
@@ -54,6 +58,14 @@ pub(super) fn events_in_ranges(
         }
     }
     Ok(events)
+}
+
+/// The SQL bounds of a requested clock range, cut to the clocks the store holds (none is over
+/// [`STORED_MAX`]); `None` when it holds none of them. Bounds past `i64::MAX` would otherwise
+/// turn negative and make `(1, u64::MAX)` an empty range.
+fn stored_clocks(low: u64, high: u64) -> Option<(i64, i64)> {
+    let high = high.min(STORED_MAX);
+    (low <= high).then(|| (clock_sql(low), clock_sql(high)))
 }
 
 /// Sorts and merges the requested ranges per process, so overlapping requests return each event
@@ -173,7 +185,9 @@ pub(super) fn ranges(connection: &Connection, system: &PublicKey) -> Result<Vec<
         match result.last_mut() {
             Some(last) if last.process.as_bytes()[..] == process[..] => {
                 match last.ranges.last_mut() {
-                    Some(range) if range.1 + 1 >= clock => range.1 = range.1.max(clock),
+                    Some(range) if range.1.saturating_add(1) >= clock => {
+                        range.1 = range.1.max(clock)
+                    }
                     _ => last.ranges.push((clock, clock)),
                 }
             }
@@ -255,8 +269,8 @@ pub(super) fn index(
     let content_type = query.content_type as i64;
     let limit = query.limit as i64;
     let order = "ORDER BY feed_ms DESC, feed_process DESC, feed_lc DESC";
-    let mut rows: Vec<FeedRow> = match query.cursor {
-        IndexCursor::Start => connection
+    let mut rows: Vec<FeedRow> = match stored_cursor(query.cursor) {
+        StoredCursor::Start => connection
             .prepare_cached(&format!(
                 "SELECT {FEED_COLUMNS} FROM events WHERE system = ?1 AND feed_type = ?2 AND {}
                  {order} LIMIT ?3",
@@ -264,18 +278,18 @@ pub(super) fn index(
             ))?
             .query_map(params![system, content_type, limit, moderation], feed_row)?
             .collect::<rusqlite::Result<_>>()?,
-        IndexCursor::BeforeMillis(before) => connection
+        StoredCursor::BeforeMillis(before) => connection
             .prepare_cached(&format!(
                 "SELECT {FEED_COLUMNS} FROM events
                  WHERE system = ?1 AND feed_type = ?2 AND feed_ms < ?3 AND {} {order} LIMIT ?4",
                 visible("events", 5)
             ))?
-            .query_map(params![system, content_type, before as i64, limit, moderation], feed_row)?
+            .query_map(params![system, content_type, before, limit, moderation], feed_row)?
             .collect::<rusqlite::Result<_>>()?,
-        IndexCursor::After { unix_milliseconds, process, logical_clock } => connection
+        StoredCursor::AtOrBefore { ms, process, clock } => connection
             .prepare_cached(&format!(
                 "SELECT {FEED_COLUMNS} FROM events
-                 WHERE system = ?1 AND feed_type = ?2 AND (feed_ms, feed_process, feed_lc) < (?3, ?4, ?5)
+                 WHERE system = ?1 AND feed_type = ?2 AND (feed_ms, feed_process, feed_lc) <= (?3, ?4, ?5)
                    AND {} {order} LIMIT ?6",
                 visible("events", 7)
             ))?
@@ -283,9 +297,9 @@ pub(super) fn index(
                 params![
                     system,
                     content_type,
-                    unix_milliseconds as i64,
+                    ms,
                     process.as_bytes().as_slice(),
-                    clock_sql(logical_clock),
+                    clock,
                     limit,
                     moderation
                 ],
@@ -304,6 +318,47 @@ pub(super) fn index(
         proof,
         next,
     })
+}
+
+/// An [`IndexCursor`] as SQL bounds, exact over the whole u64 range of its values.
+enum StoredCursor {
+    Start,
+    /// Rows with `feed_ms` below this.
+    BeforeMillis(i64),
+    /// Rows at or before this position in feed order.
+    AtOrBefore {
+        ms: i64,
+        process: Process,
+        clock: i64,
+    },
+}
+
+/// Every stored time is at most [`STORED_MAX`], so a cursor time above it starts at the newest
+/// row. "Strictly after (ms, process, clock)" in descending order is "at or before (ms, process,
+/// clock - 1)": written so, a clock above the bound becomes the bound, and clock 0 becomes -1,
+/// below every stored clock.
+fn stored_cursor(cursor: IndexCursor) -> StoredCursor {
+    match cursor {
+        IndexCursor::Start => StoredCursor::Start,
+        IndexCursor::BeforeMillis(before) => match i64::try_from(before) {
+            Ok(before) => StoredCursor::BeforeMillis(before),
+            Err(_) => StoredCursor::Start,
+        },
+        IndexCursor::After {
+            unix_milliseconds,
+            process,
+            logical_clock,
+        } => match i64::try_from(unix_milliseconds) {
+            Ok(ms) => StoredCursor::AtOrBefore {
+                ms,
+                process,
+                clock: logical_clock
+                    .checked_sub(1)
+                    .map_or(-1, |clock| clock.min(STORED_MAX) as i64),
+            },
+            Err(_) => StoredCursor::Start,
+        },
+    }
 }
 
 /// Most rows a page grows by to finish its last millisecond. Only a system that publishes more
@@ -592,6 +647,14 @@ pub(super) fn stream_after(
     limit: usize,
 ) -> Result<StreamPage> {
     let head = stream_head(connection)?;
+    // No position is past i64::MAX, SQLite's largest rowid: nothing comes after such an `after`.
+    if i64::try_from(after).is_err() {
+        return Ok(StreamPage {
+            events: Vec::new(),
+            position: after,
+            head,
+        });
+    }
     let last = head.min(after.saturating_add(STREAM_SCAN_MAX));
     let mut sql = String::from(
         "SELECT stream_log.position, events.signature, events.event FROM stream_log

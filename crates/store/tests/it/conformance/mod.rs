@@ -42,6 +42,8 @@ macro_rules! suite {
             ingest::duplicate_in_one_batch_is_stored_once,
             ingest::duplicate_across_batches_is_stored_once,
             ingest::ranges_collapse_runs_and_keep_gaps,
+            ingest::clocks_and_times_order_up_to_the_bound_and_larger_ones_are_refused,
+            ingest::last_writer_wins_at_the_bound_and_larger_writes_are_refused,
             deletes::delete_removes_target_and_leaves_tombstone,
             deletes::delete_arriving_before_target_wins,
             deletes::delete_and_target_in_one_batch,
