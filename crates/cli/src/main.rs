@@ -49,7 +49,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  agora serve\n  agora serve --listen 0.0.0.0:8081 --public-url https://my.server"
     )]
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Operator curation on a server's data directory (censor, uncensor, list).
     Admin(admin::AdminArgs),
     /// Claim a handle on your servers with proof, or see who holds one.
@@ -133,7 +133,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(runtime: &tokio::runtime::Runtime, command: Command, json: bool) -> anyhow::Result<u8> {
     match command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)).map(|()| 0),
+        Command::Serve(args) => runtime.block_on(serve::run(*args)).map(|()| 0),
         Command::Admin(args) => runtime.block_on(admin::run(args, json)).map(|()| 0),
         Command::Handle(args) => runtime.block_on(handle_cmd::run(args, json)),
         Command::Device(args) => runtime.block_on(device_cmd::run_device(args, json)),

@@ -8,6 +8,7 @@ use agora_server::config::{AdminToken, HandlePolicy, IdentityConfig};
 use agora_server::connections::ConnectionLimits;
 use agora_server::live::StreamConfig;
 use agora_server::mirror::{MirrorConfig, MirrorPolicy};
+use agora_server::ratelimit::{Rate, RateLimits};
 use agora_server::{Limits, Server, ServerConfig};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
 use anyhow::Context as _;
@@ -114,6 +115,31 @@ pub struct ServeArgs {
     /// Most open connections from one client address.
     #[arg(long, env = "AGORA_CONNECTIONS_PER_ADDRESS_MAX", default_value_t = ConnectionLimits::default().connections_per_address_max)]
     connections_per_address_max: usize,
+    /// Rate limits per client address and per identity (429 with Retry-After over them):
+    /// `on` or `off`.
+    #[arg(long, env = "AGORA_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
+    rate_limits: Switch,
+    /// One limit as NAME=PER_SECOND/BURST (repeatable): writes, events-per-identity, handles,
+    /// handles-per-identity, challenges or expensive-reads, e.g. expensive-reads=50/500.
+    #[arg(long = "rate-limit", env = "AGORA_RATE_LIMIT", value_delimiter = ',', value_name = "NAME=RATE/BURST", value_parser = parse_rate_limit)]
+    rate_limit: Vec<(String, Rate)>,
+    /// A client address never rate limited (repeatable): your own tools, a load generator.
+    #[arg(
+        long = "rate-limit-allow",
+        env = "AGORA_RATE_LIMIT_ALLOW",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    rate_limit_allow: Vec<std::net::IpAddr>,
+    /// A reverse proxy whose `X-Forwarded-For` names the client (repeatable); rate limits then
+    /// apply to that client instead of the proxy.
+    #[arg(
+        long = "trusted-proxy",
+        env = "AGORA_TRUSTED_PROXY",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Seconds requests in flight may take to finish after SIGTERM before they are cut.
     #[arg(long, env = "AGORA_SHUTDOWN_GRACE_SECS", default_value_t = ConnectionLimits::default().shutdown_grace.as_secs())]
     shutdown_grace_secs: u64,
@@ -159,6 +185,54 @@ pub struct ServeArgs {
     /// one JSON object each.
     #[arg(long, env = "AGORA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// An on/off flag value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+/// Names `--rate-limit` accepts.
+const RATE_LIMIT_NAMES: [&str; 6] = [
+    "writes",
+    "events-per-identity",
+    "handles",
+    "handles-per-identity",
+    "challenges",
+    "expensive-reads",
+];
+
+/// `NAME=PER_SECOND/BURST`.
+fn parse_rate_limit(text: &str) -> Result<(String, Rate), String> {
+    let (name, rate) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=PER_SECOND/BURST"))?;
+    let name = name.trim();
+    if !RATE_LIMIT_NAMES.contains(&name) {
+        return Err(format!(
+            "no rate limit is called {name:?}; the limits are {}",
+            RATE_LIMIT_NAMES.join(", ")
+        ));
+    }
+    let (per_second, burst) = rate
+        .split_once('/')
+        .ok_or_else(|| format!("{rate:?} is not PER_SECOND/BURST"))?;
+    let number = |text: &str| {
+        text.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{text:?} is not a number above 0"))
+    };
+    Ok((
+        name.to_owned(),
+        Rate {
+            per_second: number(per_second)?,
+            burst: number(burst)?,
+        },
+    ))
 }
 
 /// `--log-format` values.
@@ -237,6 +311,7 @@ impl ServeArgs {
             },
             mirrors,
             web_client: !self.no_web,
+            rate_limits: self.rate_limits(),
             connections: ConnectionLimits {
                 header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
                 body_read_timeout: Duration::from_secs(self.body_read_timeout_secs.max(1)),
@@ -246,6 +321,27 @@ impl ServeArgs {
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             },
         })
+    }
+
+    fn rate_limits(&self) -> RateLimits {
+        let mut limits = RateLimits {
+            enabled: self.rate_limits == Switch::On,
+            allow: self.rate_limit_allow.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            ..RateLimits::default()
+        };
+        for (name, rate) in &self.rate_limit {
+            let slot = match name.as_str() {
+                "writes" => &mut limits.writes_per_address,
+                "events-per-identity" => &mut limits.events_per_identity,
+                "handles" => &mut limits.handles_per_address,
+                "handles-per-identity" => &mut limits.handles_per_identity,
+                "challenges" => &mut limits.challenges_per_address,
+                _ => &mut limits.expensive_reads_per_address,
+            };
+            *slot = *rate;
+        }
+        limits
     }
 
     /// The operator token from --admin-token or --admin-token-file; an empty one is an error,

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub web_client: bool,
     /// Connection caps and timeouts (`crate::connections`).
     pub connections: crate::connections::ConnectionLimits,
+    /// Rate limits per client address and per identity (`crate::ratelimit`).
+    pub rate_limits: crate::ratelimit::RateLimits,
 }
 
 /// The operator's secret. Its `Debug` form hides the value, so logging a config never leaks it.
@@ -116,6 +118,7 @@ impl Default for ServerConfig {
             mirrors: Vec::new(),
             web_client: true,
             connections: crate::connections::ConnectionLimits::default(),
+            rate_limits: crate::ratelimit::RateLimits::default(),
         }
     }
 }

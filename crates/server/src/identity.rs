@@ -280,11 +280,25 @@ pub fn check_handle(handle: &str) -> Result<(), ApiError> {
 /// `POST /claim_handle`: binds a handle, with or without proof (see [`HandlePolicy`]).
 pub async fn claim_handle<S: Store>(
     State(state): State<Arc<AppState<S>>>,
+    connection: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: wire::ClaimHandleRequest = decode_body(body, "ClaimHandleRequest")?;
     let system = system_of(request.system.as_ref(), "system")?;
     check_handle(&request.handle)?;
+    let client = crate::ratelimit::client_of(
+        &state,
+        connection.map(|axum::Extension(axum::extract::ConnectInfo(peer))| peer),
+        headers.get("x-forwarded-for"),
+    );
+    let allowed =
+        state
+            .limiter
+            .check_identity(crate::ratelimit::PerIdentity::Handles, client, &system, 1);
+    if let Err(limited) = allowed {
+        return Ok(limited.into_response());
+    }
     let proven = match (&request.challenge, request.signature.is_empty()) {
         (None, true) => false,
         (Some(challenge), false) => {

@@ -14,6 +14,7 @@ pub mod live;
 pub mod mirror;
 pub mod observe;
 mod params;
+pub mod ratelimit;
 mod respond;
 mod routes;
 mod tail;
@@ -48,12 +49,15 @@ pub struct AppState<S> {
     pub mirrors: mirror::Mirrors,
     /// Request counts and latencies, ingest outcomes, for `GET /metrics`.
     pub metrics: observe::Metrics,
+    /// The rate limits' buckets.
+    pub limiter: ratelimit::Limiter,
 }
 
 impl<S> AppState<S> {
     /// The state of a server over `store`; a random challenge key unless `config` sets one.
     pub fn new(store: S, config: ServerConfig) -> Self {
         let challenges = identity::ChallengeKeeper::new(&config.identity);
+        let limiter = ratelimit::Limiter::new(config.rate_limits.clone());
         Self {
             store,
             config,
@@ -61,6 +65,7 @@ impl<S> AppState<S> {
             live: Arc::default(),
             mirrors: mirror::Mirrors::default(),
             metrics: observe::Metrics::new(),
+            limiter,
         }
     }
 }
@@ -118,6 +123,10 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         ))
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(middleware::from_fn(cors))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            ratelimit::limit::<S>,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             observe::observe::<S>,
@@ -211,6 +220,7 @@ impl Server {
         let live = Arc::clone(&state.live);
         mirror::start(&state);
         tail::start(&state);
+        ratelimit::start_forgetting(&state);
         let app = router(state);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(connections::serve(listener, app, limits, stopped));

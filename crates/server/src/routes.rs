@@ -1,15 +1,17 @@
 //! The Polycentric sync routes. Handlers are thin: parse, call the store, encode.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use agora_protocol::{Pointer, wire};
+use agora_protocol::{Pointer, PublicKey, wire};
 use agora_store::moderation::ReadFilter;
 use agora_store::{
     CountSpec, IndexCursor, IndexQuery, IngestOutcome, ProcessRanges, ReferencesCursor,
     ReferencesQuery, ReferencingEvents, Store, Subject, prepare_batch,
 };
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use prost::Message;
@@ -35,6 +37,8 @@ fn events_message(events: Vec<wire::SignedEvent>) -> wire::Events {
 /// look for 2xx, and the gap shows in `/ranges`), 400 when every event was refused.
 pub async fn post_events<S: Store>(
     State(state): State<Arc<AppState<S>>>,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let batch = wire::Events::decode(body)
@@ -61,6 +65,28 @@ pub async fn post_events<S: Store>(
                 positions.push(position);
             }
             Err(reason) => rejections.push((position, reason)),
+        }
+    }
+    // Each identity's allowance, for the whole batch at once: a batch over it is refused with
+    // 429 and nothing of it is stored (the client sends it again later).
+    let client = crate::ratelimit::client_of(
+        &state,
+        connection.map(|Extension(ConnectInfo(peer))| peer),
+        headers.get("x-forwarded-for"),
+    );
+    let mut per_system: std::collections::HashMap<PublicKey, u32> = Default::default();
+    for event in &verified {
+        *per_system.entry(*event.system()).or_default() += 1;
+    }
+    for (system, count) in per_system {
+        let checked = state.limiter.check_identity(
+            crate::ratelimit::PerIdentity::Events,
+            client,
+            &system,
+            count,
+        );
+        if let Err(limited) = checked {
+            return Ok(limited.into_response());
         }
     }
     let outcomes = state.store.ingest(verified).await?;

@@ -10,6 +10,7 @@ mod ingest;
 mod mirror;
 mod moderation;
 mod observe;
+mod ratelimit;
 mod reads;
 mod shutdown;
 mod stream;
