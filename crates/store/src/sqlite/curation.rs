@@ -413,6 +413,31 @@ pub(super) mod tests {
             ),
             "opinion counts equal the winners"
         );
+        assert_scores_exact(connection);
+    }
+
+    /// Every `refs` row holds its event's likes minus dislikes.
+    fn assert_scores_exact(connection: &Connection) {
+        let mut statement = connection
+            .prepare(
+                "SELECT r.score, e.system, e.process, e.logical_clock
+                 FROM refs r JOIN events e ON e.id = r.event_id",
+            )
+            .expect("prepare");
+        let rows: Vec<(i64, Vec<u8>, Vec<u8>, i64)> = statement
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        for (score, system, process, clock) in rows {
+            let mut slot = system;
+            slot.extend_from_slice(&process);
+            slot.extend_from_slice(&(clock as u64).to_be_bytes());
+            let exact = crate::sqlite::scores::of_slot(connection, &slot).expect("score");
+            assert_eq!(score, exact, "the score of the event at clock {clock}");
+        }
     }
 
     /// A CLAIM of type 1 with one field (key 1) holding `value`.

@@ -218,16 +218,30 @@ fn insert_follow_reference(
     tx: &Transaction<'_>,
     event: &VerifiedEvent,
     id: i64,
+    score: i64,
 ) -> rusqlite::Result<()> {
     let Some(followed) = followed_key(event) else {
         return Ok(());
     };
     let (kind, from_type) = (content::REFERENCE_SYSTEM as i64, content::FOLLOW as i64);
+    insert_reference(tx, id, (kind, &followed), from_type, score)
+}
+
+/// One `refs` row of the event `id`, with its count. `score` is the event's own score
+/// ([`super::scores::of_slot`]), the same on each of its rows.
+fn insert_reference(
+    tx: &Transaction<'_>,
+    id: i64,
+    (kind, subject): (i64, &[u8]),
+    from_type: i64,
+    score: i64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO refs (event_id, kind, subject, from_type) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO refs (event_id, kind, subject, from_type, score)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![id, kind, followed.as_slice(), from_type])?;
-    add_ref_count(tx, kind, &followed, from_type, 1)
+    .execute(params![id, kind, subject, from_type, score])?;
+    add_ref_count(tx, kind, subject, from_type, 1)
 }
 
 /// The `identity_meta` key present once every stored FOLLOW is indexed as a system reference.
@@ -266,7 +280,8 @@ pub(super) fn index_follows(connection: &mut rusqlite::Connection) -> rusqlite::
         };
         // Stored events were verified at ingest; one that no longer parses is left unindexed.
         if let Ok(event) = VerifiedEvent::verify(&signed) {
-            insert_follow_reference(&tx, &event, id)?;
+            let score = super::scores::of_slot(&tx, &event.slot_key())?;
+            insert_follow_reference(&tx, &event, id, score)?;
         }
     }
     tx.execute(
@@ -277,18 +292,19 @@ pub(super) fn index_follows(connection: &mut rusqlite::Connection) -> rusqlite::
 }
 
 fn insert_references(tx: &Transaction<'_>, event: &VerifiedEvent, id: i64) -> rusqlite::Result<()> {
-    insert_follow_reference(tx, event, id)?;
+    if event.references().is_empty() && followed_key(event).is_none() {
+        return Ok(());
+    }
+    // Opinions about this event may have come before it.
+    let score = super::scores::of_slot(tx, &event.slot_key())?;
+    insert_follow_reference(tx, event, id, score)?;
     let from_type = event.content_type() as i64;
     let lww = event.event().lww_element.as_ref();
     for reference in event.references() {
         let Some((kind, subject)) = reference_subject(reference) else {
             continue;
         };
-        tx.prepare_cached(
-            "INSERT INTO refs (event_id, kind, subject, from_type) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![id, kind, subject, from_type])?;
-        add_ref_count(tx, kind, &subject, from_type, 1)?;
+        insert_reference(tx, id, (kind, &subject), from_type, score)?;
         if let Some(lww) = lww {
             tx.prepare_cached(
                 "INSERT INTO lww_refs (event_id, author, content_type, kind, subject, lww_ms,
@@ -368,8 +384,8 @@ pub(super) fn remove_event(
 }
 
 /// Recomputes the winning LWW write of (author, type, subject) from the live writes, and moves
-/// the count from the old winner's value to the new one's. Counts therefore depend only on the
-/// set of live events, never on the order they arrived in.
+/// the count from the old winner's value to the new one's, and the subject's score with it.
+/// Counts therefore depend only on the set of live events, never on the order they arrived in.
 fn refresh_winner(
     tx: &Transaction<'_>,
     author: &[u8],
@@ -399,6 +415,12 @@ fn refresh_winner(
     if winner == previous {
         return Ok(());
     }
+    // The subject's score moves when a like or dislike comes or goes.
+    let scored = kind == content::REFERENCE_POINTER as i64
+        && [&previous, &winner]
+            .into_iter()
+            .flatten()
+            .any(|(_, value)| super::scores::counts_in_score(value));
     if let Some((_, value)) = &previous {
         add_lww_count(tx, kind, subject, value, content_type, -1)?;
     }
@@ -426,6 +448,9 @@ fn refresh_winner(
             )?
             .execute(params![author, content_type, kind, subject])?;
         }
+    }
+    if scored {
+        super::scores::refresh(tx, subject)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod identity;
 mod ingest;
 mod moderation;
 mod queries;
+mod scores;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -89,10 +90,12 @@ impl SqliteStore {
         })?;
         let path = data_dir.join(Self::FILE_NAME);
         let mut writer_connection = open_connection(&path, options.writer_cache_kib, false)?;
+        scores::add_column(&writer_connection)?;
         writer_connection.execute_batch(include_str!("schema.sql"))?;
         moderation::prepare(&mut writer_connection, options.labeler.as_deref())?;
         identity::prepare(&mut writer_connection)?;
         ingest::index_follows(&mut writer_connection)?;
+        scores::backfill(&mut writer_connection)?;
         let labeler = options.labeler.clone();
         let (writer, jobs) = mpsc::channel();
         let group_events_max = options.group_events_max;

@@ -456,12 +456,12 @@ fn proof(
     Ok(proof)
 }
 
-/// A referencing event with what orders it.
+/// A referencing event on a page, with what orders it and the slot its own counts are about.
 struct Item {
     id: i64,
+    score: i64,
     event: wire::SignedEvent,
     slot: [u8; 56],
-    score: i64,
 }
 
 pub(super) fn references(
@@ -482,13 +482,14 @@ pub(super) fn references(
             cursor: None,
         });
     };
-    let mut items = referencing_items(connection, kind, &subjects, events.from_type, moderation)?;
-    // Newest first among equal scores; the cursor resumes strictly after its position.
-    items.sort_by_key(|item| std::cmp::Reverse((item.score, item.id)));
-    if let Some(cursor) = query.cursor {
-        items.retain(|item| (item.score, item.id) < (cursor.score, cursor.id));
-    }
-    items.truncate(query.page_size);
+    let page = Page {
+        kind,
+        from_type: events.from_type.map(|t| t as i64),
+        cursor: query.cursor,
+        size: query.page_size,
+        moderation,
+    };
+    let items = ranked_items(connection, &subjects, &page)?;
     let cursor = (items.len() == query.page_size && query.page_size > 0)
         .then(|| {
             items.last().map(|item| {
@@ -524,65 +525,127 @@ fn subject_keys(subject: &Subject) -> (i64, Vec<Vec<u8>>) {
     }
 }
 
-fn referencing_items(
-    connection: &Connection,
+/// What one page of referencing events asks for, whatever the subject.
+struct Page<'a> {
     kind: i64,
+    from_type: Option<i64>,
+    cursor: Option<ReferencesCursor>,
+    size: usize,
+    moderation: Option<&'a str>,
+}
+
+/// The page's items over the union of `subjects`, best first: each subject's first
+/// `page.size` items after the cursor, merged. That is enough, because an item of the merged
+/// page has fewer than `page.size` distinct items above it in its own subject's list.
+fn ranked_items(
+    connection: &Connection,
     subjects: &[Vec<u8>],
-    from_type: Option<u64>,
-    moderation: Option<&str>,
+    page: &Page<'_>,
 ) -> Result<Vec<Item>> {
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT DISTINCT e.id, e.signature, e.event, e.system, e.process, e.logical_clock
-         FROM refs r JOIN events e ON e.id = r.event_id
-         WHERE r.kind = ?1 AND r.subject = ?2 AND (?3 IS NULL OR r.from_type = ?3) AND {}",
-        visible("e", 4)
-    ))?;
-    let mut items: Vec<Item> = Vec::new();
+    let mut items = Vec::new();
     for subject in subjects {
+        items.extend(ranked_items_of(connection, subject, page)?);
+    }
+    items.sort_by_key(|item| std::cmp::Reverse((item.score, item.id)));
+    // One event referencing several subjects of the union is listed once.
+    items.dedup_by_key(|item| item.id);
+    items.truncate(page.size);
+    Ok(items)
+}
+
+/// Which rows of one subject's ranking a query reads, in `(score, event_id)` order.
+#[derive(Clone, Copy)]
+enum Range {
+    /// From the best.
+    All,
+    /// The rest of the cursor's score: its ids below the cursor's.
+    RestOfScore,
+    /// Every score below the cursor's.
+    Below,
+}
+
+/// The first `page.size` events referencing one subject after the cursor, best first: at most
+/// two index ranges of `refs_ranked` (one type) or `refs_ranked_any_type`, whatever the
+/// number of references. An event with several references to the subject is read once (its
+/// first row).
+fn ranked_items_of(connection: &Connection, subject: &[u8], page: &Page<'_>) -> Result<Vec<Item>> {
+    let ranges = match page.cursor {
+        None => vec![Range::All],
+        Some(_) => vec![Range::RestOfScore, Range::Below],
+    };
+    let (score, id) = page
+        .cursor
+        .map_or((0, 0), |cursor| (cursor.score, cursor.id));
+    let mut items: Vec<Item> = Vec::new();
+    for range in ranges {
+        let left = page.size.saturating_sub(items.len());
+        if left == 0 {
+            break;
+        }
+        let mut statement =
+            connection.prepare_cached(&ranked_sql(page.from_type.is_some(), range))?;
         let rows = statement.query_map(
-            params![kind, subject, from_type.map(|t| t as i64), moderation],
+            params![
+                page.kind,
+                subject,
+                page.from_type,
+                score,
+                id,
+                left as i64,
+                page.moderation
+            ],
             |row| {
-                let system: Vec<u8> = row.get(3)?;
-                let process: Vec<u8> = row.get(4)?;
                 Ok((
                     row.get::<_, i64>(0)?,
-                    signed_from_row(row, 1)?,
-                    system,
-                    process,
-                    row.get::<_, i64>(5)?,
+                    row.get::<_, i64>(1)?,
+                    signed_from_row(row, 2)?,
+                    row.get::<_, Vec<u8>>(4)?,
+                    row.get::<_, Vec<u8>>(5)?,
+                    row.get::<_, i64>(6)?,
                 ))
             },
         )?;
         for row in rows {
-            let (id, event, system, process, clock) = row?;
-            if items.iter().any(|item| item.id == id) {
-                continue;
-            }
+            let (score, id, event, system, process, clock) = row?;
             let system =
                 PublicKey::from_bytes(&system).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let process =
                 Process::from_bytes(&process).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let slot = slot_key(&system, &process, clock as u64);
-            let score = opinion_score(connection, &slot)?;
             items.push(Item {
                 id,
-                event,
-                slot,
                 score,
+                event,
+                slot: slot_key(&system, &process, clock as u64),
             });
         }
     }
     Ok(items)
 }
 
-/// Likes minus dislikes of an event, from the winning opinions only.
-fn opinion_score(connection: &Connection, slot: &[u8; 56]) -> Result<i64> {
-    Ok(connection
-        .prepare_cached(
-            "SELECT COALESCE(SUM(CASE value WHEN X'01' THEN count WHEN X'02' THEN -count ELSE 0 END), 0)
-             FROM lww_counts WHERE kind = 2 AND subject = ?1",
-        )?
-        .query_row([slot.as_slice()], |row| row.get(0))?)
+/// The query of one [`Range`]: parameters kind, subject, from_type, cursor score, cursor id,
+/// limit, moderation filter (a range that needs no cursor leaves ?4 and ?5 unused).
+fn ranked_sql(of_one_type: bool, range: Range) -> String {
+    let of_type = if of_one_type {
+        "r.from_type = ?3"
+    } else {
+        "?3 IS NULL"
+    };
+    let range = match range {
+        Range::All => "1",
+        Range::RestOfScore => "r.score = ?4 AND r.event_id < ?5",
+        Range::Below => "r.score < ?4",
+    };
+    format!(
+        "SELECT r.score, r.event_id, e.signature, e.event, e.system, e.process, e.logical_clock
+         FROM refs r JOIN events e ON e.id = r.event_id
+         WHERE r.kind = ?1 AND r.subject = ?2 AND {of_type} AND {range}
+           AND NOT EXISTS (SELECT 1 FROM refs twin
+                           WHERE twin.event_id = r.event_id AND twin.kind = r.kind
+                             AND twin.subject = r.subject AND twin.rowid < r.rowid)
+           AND {}
+         ORDER BY r.score DESC, r.event_id DESC LIMIT ?6",
+        visible("e", 7)
+    )
 }
 
 fn count(

@@ -32,14 +32,22 @@ CREATE TABLE IF NOT EXISTS deletions (
     PRIMARY KEY (system, process, logical_clock)
 ) WITHOUT ROWID;
 
--- Pointer (kind 2, subject = slot key) and bytes (kind 3) references of live events.
+-- Pointer (kind 2, subject = slot key), bytes (kind 3) and, for FOLLOWs, system (kind 1)
+-- references of live events. `score` is the referencing event's likes minus dislikes, kept
+-- exact whenever a winning opinion about it changes (crates/store/src/sqlite/scores.rs), so
+-- a `/query_references` page is a range of `refs_ranked` (of one type) or
+-- `refs_ranked_any_type` after its cursor. A store made before the column gets it at open,
+-- before this schema runs.
 CREATE TABLE IF NOT EXISTS refs (
     event_id INTEGER NOT NULL,
     kind INTEGER NOT NULL,
     subject BLOB NOT NULL,
-    from_type INTEGER NOT NULL
+    from_type INTEGER NOT NULL,
+    score INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS refs_subject ON refs (kind, subject, from_type, event_id);
+DROP INDEX IF EXISTS refs_subject;
+CREATE INDEX IF NOT EXISTS refs_ranked ON refs (kind, subject, from_type, score, event_id);
+CREATE INDEX IF NOT EXISTS refs_ranked_any_type ON refs (kind, subject, score, event_id);
 CREATE INDEX IF NOT EXISTS refs_event ON refs (event_id);
 
 -- Live reference counts, kept equal to the refs rows in the same transaction.
@@ -126,7 +134,8 @@ CREATE INDEX IF NOT EXISTS claim_fields_event ON claim_fields (event_id);
 -- `claims_indexed` present = every stored CLAIM is in `claims` (set by the one-time backfill at
 -- open, crates/store/src/sqlite/identity.rs `prepare`, for stores older than the claims table);
 -- `follows_indexed` = every stored FOLLOW is in `refs` as a system reference (ingest.rs
--- `index_follows`).
+-- `index_follows`); `reference_scores` = every `refs` row holds its event's score (scores.rs
+-- `backfill`).
 CREATE TABLE IF NOT EXISTS identity_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

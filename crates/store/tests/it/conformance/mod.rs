@@ -60,6 +60,8 @@ macro_rules! suite {
             references::replies_are_ordered_by_score_then_newest,
             references::paging_replies_returns_each_once,
             references::bytes_subjects_count_and_list_across_the_union,
+            references::reply_order_follows_opinions_as_they_change,
+            references::any_type_pages_list_each_referencing_event_once,
             feeds::index_is_newest_first_and_strictly_decreasing,
             feeds::index_pages_by_millisecond_lose_nothing,
             feeds::index_pages_by_millisecond_survive_a_crowded_millisecond,

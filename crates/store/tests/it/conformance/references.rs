@@ -1,10 +1,11 @@
 //! `references` items: who referenced a subject, best first, each with its own counts, paged
 //! with a cursor that neither skips nor repeats (spec section 6.3).
 
-use agora_protocol::author::Draft;
+use agora_protocol::author::{Draft, pointer_reference};
 use agora_protocol::content::{self, REFERENCE_BYTES, opinion};
 use agora_protocol::{VerifiedEvent, wire};
-use agora_store::{ReferencesCursor, Store, Subject};
+use agora_store::{ReferencesCursor, ReferencesQuery, ReferencingEvents, Store, Subject};
+use prost::Message as _;
 
 use super::support::*;
 
@@ -199,4 +200,164 @@ fn bytes_opinion(
         ..Draft::default()
     };
     author.publish(draft, unix_milliseconds).expect("opinion")
+}
+
+/// The slots of one page of every event referencing `post`, whatever its type.
+async fn any_type_page<S: Store>(
+    store: &S,
+    post: &VerifiedEvent,
+    cursor: Option<ReferencesCursor>,
+    page_size: usize,
+) -> (Vec<Slot>, Option<ReferencesCursor>) {
+    let page = store
+        .references(ReferencesQuery {
+            subject: Subject::Pointer(post.slot_key()),
+            events: Some(ReferencingEvents {
+                from_type: None,
+                counts: Vec::new(),
+            }),
+            counts: Vec::new(),
+            cursor,
+            page_size,
+        })
+        .await
+        .expect("references");
+    let cursor = page
+        .cursor
+        .map(|bytes| ReferencesCursor::decode(&bytes).expect("cursor decodes"));
+    let slots = page.items.iter().map(|(event, _)| slot(event)).collect();
+    (slots, cursor)
+}
+
+/// The order follows every change of a reply's likes and dislikes: an opinion stored before
+/// its reply, a like, a re-vote to a dislike, a deleted like, and an author removed with all
+/// their opinions.
+pub async fn reply_order_follows_opinions_as_they_change<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let mut bob = author(2, 2);
+    let mut carol = author(3, 3);
+    let mut dave = author(4, 4);
+    let post = alice.post("post", 100).expect("post");
+    let [r1, r2, r3] = [1, 2, 3].map(|n| {
+        bob.reply(&format!("r{n}"), &post.pointer(), 100 + n)
+            .expect("reply")
+    });
+    let early_like = carol
+        .opinion(&r3.pointer(), opinion::LIKE, 200)
+        .expect("like");
+    ingest_new(&store, [&post, &early_like]).await;
+    ingest_new(&store, [&r1, &r2, &r3]).await;
+    let order = || async {
+        let page = replies_page(&store, Subject::Pointer(post.slot_key()), None, 20).await;
+        items(&page)
+            .into_iter()
+            .map(|(slot, _)| slot)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        order().await,
+        [(2, 3), (2, 2), (2, 1)],
+        "liked before it came"
+    );
+
+    let dave_like = dave
+        .opinion(&r1.pointer(), opinion::LIKE, 210)
+        .expect("like");
+    ingest_new(&store, [&dave_like]).await;
+    assert_eq!(
+        order().await,
+        [(2, 3), (2, 1), (2, 2)],
+        "equal scores, newest first"
+    );
+
+    let revote = carol
+        .opinion(&r3.pointer(), opinion::DISLIKE, 220)
+        .expect("dislike");
+    ingest_new(&store, [&revote]).await;
+    assert_eq!(order().await, [(2, 1), (2, 2), (2, 3)], "the re-vote wins");
+
+    let unlike = dave.delete(&dave_like, 230).expect("delete");
+    ingest_new(&store, [&unlike]).await;
+    assert_eq!(
+        order().await,
+        [(2, 2), (2, 1), (2, 3)],
+        "the deleted like is gone"
+    );
+
+    store.remove_system(carol.system()).await.expect("remove");
+    assert_eq!(
+        order().await,
+        [(2, 3), (2, 2), (2, 1)],
+        "carol's opinions are gone"
+    );
+}
+
+/// An event that references the subject twice is one item, and pages of every type of
+/// referencing event (replies and opinions together) list each event once, in score order.
+pub async fn any_type_pages_list_each_referencing_event_once<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let mut bob = author(2, 2);
+    let mut carol = author(3, 3);
+    let post = alice.post("post", 100).expect("post");
+    let twice = bob
+        .publish(
+            Draft {
+                content_type: content::POST,
+                content: wire::Post {
+                    content: Some("twice".into()),
+                    image: None,
+                }
+                .encode_to_vec(),
+                references: vec![pointer_reference(&post.pointer()); 2],
+                ..Draft::default()
+            },
+            110,
+        )
+        .expect("reply");
+    let mut events = vec![post.clone(), twice.clone()];
+    for n in 0..7 {
+        events.push(
+            bob.reply(&format!("reply {n}"), &post.pointer(), 120 + n)
+                .expect("reply"),
+        );
+    }
+    events.push(
+        carol
+            .opinion(&post.pointer(), opinion::LIKE, 130)
+            .expect("like"),
+    );
+    events.push(
+        bob.opinion(&post.pointer(), opinion::LIKE, 131)
+            .expect("like"),
+    );
+    events.push(
+        carol
+            .opinion(&twice.pointer(), opinion::LIKE, 140)
+            .expect("like"),
+    );
+    ingest_new(&store, &events).await;
+
+    let (everything, cursor) = any_type_page(&store, &post, None, 100).await;
+    assert_eq!(cursor, None);
+    // The liked reply first; then, all scoring 0, newest first: Bob's like (his clock 9),
+    // Carol's like, and the replies.
+    let mut expected = vec![(2, 1), (2, 9), (3, 1)];
+    expected.extend((2..=8).rev().map(|clock| (2, clock)));
+    assert_eq!(everything, expected);
+
+    for page_size in [1, 3, 4] {
+        let mut paged = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (slots, next) = any_type_page(&store, &post, cursor, page_size).await;
+            assert!(slots.len() <= page_size);
+            paged.extend(slots);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+            assert!(paged.len() <= 100, "paging does not end");
+        }
+        assert_eq!(paged, everything, "page size {page_size}");
+    }
 }
