@@ -36,8 +36,8 @@ enum HandleAction {
 struct NameArgs {
     #[command(flatten)]
     home: HomeArgs,
-    /// The handle: 1 to 64 letters, digits, `-` or `_` (case-sensitive); a leading `@` is
-    /// dropped.
+    /// The handle: 1 to 64 letters, digits, `-` or `_` (Agora servers compare handles without
+    /// regard to case; the reference server does not); a leading `@` is dropped.
     name: String,
 }
 

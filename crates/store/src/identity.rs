@@ -5,6 +5,7 @@ use agora_protocol::{PublicKey, wire};
 /// A handle bound to a system, and whether the binding was made with a signed proof.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HandleBinding {
+    /// Spelled as it was claimed; handles are compared without regard to case.
     pub handle: String,
     pub system: PublicKey,
     /// Made by a claim signed by `system` over a server challenge. Such a binding can only be
@@ -18,7 +19,7 @@ pub struct HandleBinding {
 pub enum HandleClaimOutcome {
     /// The system now holds the handle (any previous handle of the system is released). A
     /// repeat claim of the handle the system already holds is also `Bound`, and keeps the
-    /// binding's proof.
+    /// binding's proof; spelled in another case, it takes the new spelling.
     Bound,
     /// Another system holds the handle.
     Taken(PublicKey),

@@ -96,8 +96,9 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Binds `handle` to `system`, releasing the system's previous handle, in one transaction.
-    /// A handle held by another system is refused, and so is an unproven claim by a system
-    /// whose current binding was made with proof (see [`HandleClaimOutcome`]).
+    /// Handles are compared without regard to case: a handle held by another system in any
+    /// spelling is refused, and so is an unproven claim by a system whose current binding was
+    /// made with proof (see [`HandleClaimOutcome`]). The binding keeps the spelling claimed.
     fn claim_handle(
         &self,
         system: PublicKey,
@@ -105,7 +106,8 @@ pub trait Store: Send + Sync + 'static {
         proven: bool,
     ) -> impl Future<Output = Result<HandleClaimOutcome, StoreError>> + Send;
 
-    /// The binding of a handle (handles are case-sensitive), if any.
+    /// The binding of a handle in any case (`ALICE` finds `alice`), if any, with the handle
+    /// spelled as it was claimed.
     fn resolve_handle(
         &self,
         handle: String,

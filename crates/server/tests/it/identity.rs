@@ -379,9 +379,18 @@ async fn unsigned_handles_bind_move_and_resolve() {
     );
     assert_eq!(resolves_to(&http, "alice").await, Some(alice.system()));
     assert_eq!(
-        resolves_to(&http, "Alice").await,
-        None,
-        "handles are case-sensitive"
+        resolves_to(&http, "ALICE").await,
+        Some(alice.system()),
+        "handles compare without regard to case"
+    );
+    let taken = http
+        .post_raw("/claim_handle", claim(&bob.system(), "Alice"))
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text());
+    assert!(
+        taken.text().contains(&alice.system().to_string()),
+        "{}",
+        taken.text()
     );
 
     // Claiming another handle moves the binding.
@@ -465,6 +474,13 @@ async fn a_handle_bound_with_proof_is_kept_from_everyone_else() {
     assert_eq!(unsigned.status, StatusCode::CONFLICT);
     let proven = signed_claim(&http, &bob.system(), &bob, "alice").await;
     assert_eq!(proven.status, StatusCode::CONFLICT);
+    let proven_other_case = signed_claim(&http, &bob.system(), &bob, "ALICE").await;
+    assert_eq!(
+        proven_other_case.status,
+        StatusCode::CONFLICT,
+        "{}",
+        proven_other_case.text()
+    );
     // Nor sign for alice's system.
     let impostor = signed_claim(&http, &alice.system(), &bob, "bobs-alice").await;
     assert_eq!(impostor.status, StatusCode::BAD_REQUEST);

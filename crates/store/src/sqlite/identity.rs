@@ -92,6 +92,52 @@ pub(super) fn prepare(connection: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// Makes handles unique whatever their case, once, in a store made when they were
+/// case-sensitive: where bindings differ only in case (`alice` and `Alice`), the oldest
+/// (earliest `updated_ms`, then the first inserted) stays and the others are released. A
+/// released system keeps its events and may claim another handle, or this one once its holder
+/// lets it go; it is logged, since its owner may wonder where its handle went. The
+/// `handles_folded` index is the marker: it is created in the same transaction, and it would
+/// refuse the duplicates this removes.
+pub(super) fn fold_handles(connection: &mut Connection) -> Result<()> {
+    let folded = connection
+        .prepare_cached(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'handles_folded'",
+        )?
+        .exists([])?;
+    if folded {
+        return Ok(());
+    }
+    let tx = connection.transaction()?;
+    let released: Vec<(i64, String, Vec<u8>)> = tx
+        .prepare(
+            "SELECT rowid, handle, system FROM (
+                 SELECT rowid, handle, system,
+                        row_number() OVER (PARTITION BY lower(handle)
+                                           ORDER BY updated_ms, rowid) AS rank
+                 FROM handles)
+             WHERE rank > 1",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (rowid, handle, system) in &released {
+        tx.execute("DELETE FROM handles WHERE rowid = ?1", [rowid])?;
+        let system = PublicKey::from_bytes(system)
+            .map_or_else(|_| "(unreadable key)".to_owned(), |key| key.to_string());
+        tracing::warn!(
+            handle,
+            system,
+            "released a handle that differs only in case from an older binding"
+        );
+    }
+    tx.execute(
+        "CREATE UNIQUE INDEX handles_folded ON handles (handle COLLATE NOCASE)",
+        [],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Binds a handle in the writer's transaction; see [`crate::Store::claim_handle`].
 pub(super) fn claim_handle(
     tx: &Transaction<'_>,
@@ -112,9 +158,11 @@ pub(super) fn claim_handle(
         if holder.system != *system {
             return Ok(HandleClaimOutcome::Taken(holder.system));
         }
-        // Claiming the handle one already holds changes nothing; a proven binding stays
-        // proven even when the repeat claim is unsigned.
-        if holder.proven || !proven {
+        // Claiming the handle one already holds, spelled the same, changes nothing; a proven
+        // binding stays proven even when the repeat claim is unsigned. Spelled otherwise
+        // (`Alice` for `alice`) it is a change like any other, which a proven binding takes
+        // only with proof.
+        if holder.handle == handle && (holder.proven || !proven) {
             return Ok(HandleClaimOutcome::Bound);
         }
     }
@@ -146,12 +194,16 @@ pub(super) fn release_handle(tx: &Transaction<'_>, system: &PublicKey) -> Result
     Ok(released)
 }
 
+/// The binding of `handle` in any case (handles are ASCII, so `NOCASE` folds them exactly),
+/// spelled as it was claimed.
 pub(super) fn binding_of_handle(
     connection: &Connection,
     handle: &str,
 ) -> Result<Option<HandleBinding>> {
     let row: Option<(String, Vec<u8>, bool)> = connection
-        .prepare_cached("SELECT handle, system, proven FROM handles WHERE handle = ?1")?
+        .prepare_cached(
+            "SELECT handle, system, proven FROM handles WHERE handle = ?1 COLLATE NOCASE",
+        )?
         .query_row([handle], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .optional()?;
     row.map(binding).transpose()
@@ -461,5 +513,58 @@ mod tests {
             .expect("forget rows");
         let _store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("reopen");
         assert_eq!(rows(&raw, "claims"), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bindings_differing_only_in_case_keep_the_oldest_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+        drop(store);
+        let (alice, bob, carol) = (author(1), author(2), author(3));
+        // A store from when handles were case-sensitive: no folded index, and bindings that
+        // differ only in case. Bob's `Alice` is the oldest; Carol's `carol` has no twin.
+        let raw = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).expect("raw");
+        raw.execute_batch("DROP INDEX handles_folded")
+            .expect("old store");
+        let mut insert = raw
+            .prepare(
+                "INSERT INTO handles (handle, system, proven, updated_ms) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .expect("prepare");
+        for (handle, who, proven, updated_ms) in [
+            ("alice", &alice, true, 200),
+            ("Alice", &bob, false, 100),
+            ("carol", &carol, false, 300),
+        ] {
+            insert
+                .execute(rusqlite::params![
+                    handle,
+                    who.system().as_bytes().as_slice(),
+                    proven,
+                    updated_ms
+                ])
+                .expect("insert");
+        }
+
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("reopen");
+        let found = store
+            .resolve_handle("ALICE".into())
+            .await
+            .expect("resolve")
+            .expect("bound");
+        assert_eq!(
+            (found.handle.as_str(), found.system),
+            ("Alice", bob.system())
+        );
+        assert_eq!(rows(&raw, "handles"), 2, "alice's binding is released");
+        assert_eq!(
+            store
+                .claim_handle(alice.system(), "ALICE".into(), true)
+                .await
+                .expect("claim"),
+            crate::HandleClaimOutcome::Taken(bob.system())
+        );
+        let carol_found = store.resolve_handle("Carol".into()).await.expect("resolve");
+        assert_eq!(carol_found.map(|b| b.system), Some(carol.system()));
     }
 }

@@ -94,6 +94,7 @@ impl SqliteStore {
         writer_connection.execute_batch(include_str!("schema.sql"))?;
         moderation::prepare(&mut writer_connection, options.labeler.as_deref())?;
         identity::prepare(&mut writer_connection)?;
+        identity::fold_handles(&mut writer_connection)?;
         ingest::index_follows(&mut writer_connection)?;
         scores::backfill(&mut writer_connection)?;
         let labeler = options.labeler.clone();

@@ -109,7 +109,11 @@ CREATE TABLE IF NOT EXISTS censored_events (
 ) WITHOUT ROWID;
 
 -- Identity (handles and claims, crates/store/src/sqlite/identity.rs).
--- One handle per system and one system per handle. `proven` = bound by a signed claim.
+-- One handle per system and one system per handle, whatever its case: the unique
+-- `handles_folded` index on (handle COLLATE NOCASE) is created at open by identity.rs
+-- `fold_handles`, after releasing bindings of stores from when handles were case-sensitive
+-- that differ only in case. `handle` keeps the spelling claimed. `proven` = bound by a signed
+-- claim.
 CREATE TABLE IF NOT EXISTS handles (
     handle TEXT PRIMARY KEY,
     system BLOB NOT NULL UNIQUE,

@@ -31,6 +31,77 @@ async fn claim<S: Store>(
         .expect("claim")
 }
 
+/// The handle, spelled as stored, that `lookup` resolves to.
+async fn spelled<S: Store>(store: &S, lookup: &str) -> Option<String> {
+    store
+        .resolve_handle(lookup.to_owned())
+        .await
+        .expect("resolve")
+        .map(|binding| binding.handle)
+}
+
+/// `Alice` is `alice`: taken by whoever holds it in any case, found in any case, re-spelled
+/// only by its holder, and a proven binding only with proof.
+pub async fn handles_compare_without_regard_to_case<S: Store>(store: S) {
+    let (alice, bob) = (author(1, 1), author(2, 2));
+    assert_eq!(
+        claim(&store, &alice, "alice", false).await,
+        HandleClaimOutcome::Bound
+    );
+    for taken in ["Alice", "ALICE", "aLiCe"] {
+        assert_eq!(
+            claim(&store, &bob, taken, false).await,
+            HandleClaimOutcome::Taken(alice.system()),
+            "{taken}"
+        );
+    }
+    assert_eq!(holder(&store, "ALICE").await, Some((alice.system(), false)));
+    assert_eq!(spelled(&store, "ALICE").await.as_deref(), Some("alice"));
+
+    assert_eq!(
+        claim(&store, &alice, "Alice", false).await,
+        HandleClaimOutcome::Bound
+    );
+    assert_eq!(
+        spelled(&store, "alice").await.as_deref(),
+        Some("Alice"),
+        "re-spelled"
+    );
+    assert_eq!(
+        claim(&store, &alice, "Alice", true).await,
+        HandleClaimOutcome::Bound
+    );
+    assert_eq!(
+        claim(&store, &alice, "ALICE", false).await,
+        HandleClaimOutcome::ProvenBindingNeedsProof {
+            current: "Alice".into()
+        },
+        "a proven binding is re-spelled only with proof"
+    );
+    assert_eq!(holder(&store, "alice").await, Some((alice.system(), true)));
+    assert_eq!(
+        claim(&store, &alice, "alice", true).await,
+        HandleClaimOutcome::Bound
+    );
+    assert_eq!(spelled(&store, "ALICE").await.as_deref(), Some("alice"));
+    assert_eq!(holder(&store, "alice").await, Some((alice.system(), true)));
+
+    assert_eq!(
+        store
+            .release_handle(alice.system())
+            .await
+            .expect("release")
+            .as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        claim(&store, &bob, "ALICE", false).await,
+        HandleClaimOutcome::Bound,
+        "free again in every case"
+    );
+    assert_eq!(holder(&store, "alice").await, Some((bob.system(), false)));
+}
+
 pub async fn handles_bind_move_and_refuse_taken_ones<S: Store>(store: S) {
     let (alice, bob) = (author(1, 1), author(2, 2));
     assert_eq!(

@@ -95,6 +95,7 @@ macro_rules! suite {
             curation::do_not_recommend_keeps_storage,
             curation::censoring_is_idempotent_and_only_strengthens,
             identity::handles_bind_move_and_refuse_taken_ones,
+            identity::handles_compare_without_regard_to_case,
             identity::proven_bindings_change_only_with_proof,
             identity::removed_and_refused_systems_hold_no_handle,
             identity::claims_resolve_through_vouches_of_the_trust_root,
