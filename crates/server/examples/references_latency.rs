@@ -106,12 +106,12 @@ fn sign(post: &Pointer, replies: u64) -> Vec<VerifiedEvent> {
     let mut opinionated: Vec<Author> = (0..OPINIONATED).map(|n| author(1_000 + n)).collect();
     for reply in &replies_signed {
         let n: u64 = reply.unix_milliseconds().unwrap_or(0) - 1_000;
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             for liker in opinionated.iter_mut().take((n % 4) as usize) {
                 opinions.push(liker.opinion(&reply.pointer(), opinion::LIKE, 2_000 + n));
             }
         }
-        if n % 50 == 0 {
+        if n.is_multiple_of(50) {
             let disliker = opinionated.last_mut().expect("some");
             opinions.push(disliker.opinion(&reply.pointer(), opinion::DISLIKE, 2_000 + n));
         }
