@@ -214,10 +214,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<PublicKey>, StoreError>> + Send;
 
     /// Removes every stored event of `system` (and its tombstones) with everything derived
-    /// from them, and its handle, in one transaction; returns how many events went. Counters on
-    /// other systems' events (likes, replies) drop by what the removed events contributed.
-    /// Afterwards `/ranges` lists nothing for the system, so its events can be published again
-    /// unless storage of the system is refused, and only censorships still name it.
+    /// from them, and its handle; returns how many events went, once nothing is left. Counters
+    /// on other systems' events (likes, replies) drop by what the removed events contributed.
+    /// The removal is durable from its start and bounded per transaction: the first one
+    /// releases the handle and makes ingest refuse the system's events until the removal ends,
+    /// the events go in steps that let other writes through between them, and an interrupted
+    /// removal goes on by itself (after a crash, at the next open). Afterwards `/ranges` lists
+    /// nothing for the system, so its events can be published again unless storage of the
+    /// system is refused, and only censorships still name it.
     fn remove_system(
         &self,
         system: PublicKey,
@@ -234,8 +238,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Censors a system or an event slot (idempotent; a stronger kind replaces a weaker one,
-    /// never the reverse). `RefuseStorage` removes what is stored of the target in the same
-    /// transaction, and ingest refuses the target from then on.
+    /// never the reverse). `RefuseStorage` removes what is stored of the target: an event in
+    /// the censorship's transaction, a system as [`Store::remove_system`] does, begun in that
+    /// transaction. Ingest refuses the target from then on.
     fn censor(
         &self,
         target: CensorTarget,

@@ -14,6 +14,11 @@ pub enum StoreError {
     },
     #[error("store writer has stopped")]
     WriterGone,
+    #[error("cannot start the store thread {name}: {source}")]
+    Thread {
+        name: &'static str,
+        source: std::io::Error,
+    },
     #[error("stored event is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]

@@ -4,37 +4,14 @@
 //! Removal goes through ingest's own [`super::ingest::remove_event`], so reference counts,
 //! LWW winners and opinion counts are kept by the same code that keeps them on a DELETE; the
 //! AFTER DELETE triggers on `events` clean every other derived table (claims, discovery).
+//! Removing a whole system (refuse_storage of a system, and purge) is done in steps by
+//! `removal.rs`.
 
 use agora_protocol::{Process, PublicKey};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
 use super::ingest::{clock_sql, remove_event};
 use crate::{CensorOutcome, CensorTarget, Censorship, CensorshipKind, StoreError};
-
-/// Removes every stored event of `system`, its tombstones, its handle and its profile
-/// document id; returns how many events went. Afterwards `/ranges` lists nothing for the system
-/// and no table holds a row keyed by it except the censorship tables.
-pub(super) fn remove_system(tx: &Transaction<'_>, system: &[u8]) -> rusqlite::Result<usize> {
-    let slots: Vec<(Vec<u8>, i64)> = tx
-        .prepare_cached("SELECT process, logical_clock FROM events WHERE system = ?1")?
-        .query_map([system], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut removed = 0;
-    for (process, clock) in &slots {
-        if remove_event(tx, system, process, *clock)? {
-            removed += 1;
-        }
-    }
-    tx.prepare_cached("DELETE FROM deletions WHERE system = ?1")?
-        .execute([system])?;
-    tx.prepare_cached("DELETE FROM handles WHERE system = ?1")?
-        .execute([system])?;
-    // The triggers emptied the profile's search document with its last field; its id row is
-    // the system's only trace left in discovery.
-    tx.prepare_cached("DELETE FROM profiles WHERE system = ?1")?
-        .execute([system])?;
-    Ok(removed)
-}
 
 /// Removes the event stored in one slot, if any, and the tombstone it holds when it is a
 /// DELETE (the deleted slot then holds nothing). A tombstone *in* the slot is kept: it records
@@ -54,7 +31,7 @@ pub(super) fn remove_slot(
 }
 
 /// Why ingest must refuse an event in this slot, if an operator refused storage of it or of
-/// its whole system.
+/// its whole system, or the system is being removed.
 pub(super) fn refusal(
     tx: &Transaction<'_>,
     system: &[u8],
@@ -77,13 +54,20 @@ pub(super) fn refusal(
         Some("this server refuses to store events of this system (operator curation)".into())
     } else if event_refused {
         Some("this server refuses to store this event (operator curation)".into())
+    } else if super::removal::pending(tx, system)? {
+        Some(
+            "this server is removing every event of this system; publish again once that is \
+             done"
+                .into(),
+        )
     } else {
         None
     })
 }
 
 /// Records a censorship (a stronger kind replaces a weaker one; a weaker or equal one changes
-/// nothing), and for refuse_storage removes what is stored of the target.
+/// nothing), and for refuse_storage removes what is stored of an event target, or begins the
+/// removal of a system target (`removal.rs`; the caller runs its steps once this commits).
 pub(super) fn censor(
     tx: &Transaction<'_>,
     target: &CensorTarget,
@@ -124,8 +108,14 @@ pub(super) fn censor(
     if kind == CensorshipKind::RefuseStorage {
         match target {
             CensorTarget::System(system) => {
-                // Nothing of a refused system stays, its handle included.
-                events_removed = remove_system(tx, system.as_bytes())?;
+                // Nothing of a refused system stays, its handle included: the handle goes now,
+                // the events in the removal's steps, which the caller runs after this commits.
+                super::removal::begin(
+                    tx,
+                    system.as_bytes(),
+                    super::removal::Reason::RefuseStorage,
+                    now_ms,
+                )?;
             }
             CensorTarget::Event {
                 system,
@@ -331,8 +321,28 @@ pub(super) mod tests {
             .expect("columns")
     }
 
+    /// No table holds a row keyed by `system`, but the operator's curation rows.
+    pub(in crate::sqlite) fn assert_system_gone(connection: &Connection, system: &[u8]) {
+        for table in tables(connection) {
+            let columns = columns(connection, &table);
+            let keeps = ["censored_systems", "censored_events"];
+            for column in ["system", "author"] {
+                if columns.iter().any(|c| c == column) && !keeps.contains(&table.as_str()) {
+                    let left: i64 = connection
+                        .query_row(
+                            &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                            [system],
+                            |row| row.get(0),
+                        )
+                        .expect("count");
+                    assert_eq!(left, 0, "{table}.{column} still holds the removed system");
+                }
+            }
+        }
+    }
+
     /// Every derived row points at a live event, and every count equals its source rows.
-    fn assert_consistent(connection: &Connection) {
+    pub(in crate::sqlite) fn assert_consistent(connection: &Connection) {
         for table in tables(connection) {
             if table != "events" && columns(connection, &table).iter().any(|c| c == "event_id") {
                 let dangling = count(
@@ -543,23 +553,7 @@ pub(super) mod tests {
             "nine published, one of them deleted"
         );
         assert_consistent(&connection);
-        for table in tables(&connection) {
-            let columns = columns(&connection, &table);
-            // Only the operator's curation rows outlive the system.
-            let keeps = ["censored_systems", "censored_events"];
-            for column in ["system", "author"] {
-                if columns.iter().any(|c| c == column) && !keeps.contains(&table.as_str()) {
-                    let left: i64 = connection
-                        .query_row(
-                            &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
-                            [bob_bytes],
-                            |row| row.get(0),
-                        )
-                        .expect("count");
-                    assert_eq!(left, 0, "{table}.{column} still holds the removed system");
-                }
-            }
-        }
+        assert_system_gone(&connection, bob_bytes);
 
         let removed = store
             .remove_event(

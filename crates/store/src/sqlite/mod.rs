@@ -7,6 +7,7 @@ mod identity;
 mod ingest;
 mod moderation;
 mod queries;
+mod removal;
 mod scores;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,9 @@ pub struct SqliteOptions {
     /// The local labeler (`agora serve --labeler-rules`). `None` is moderation off: no tags
     /// are served and `moderation_filters` hide nothing.
     pub labeler: Option<Arc<crate::moderation::Labeler>>,
+    /// Most events one transaction of a system's removal (purge, refuse_storage) takes, so
+    /// other writes wait at most that long. Default 1 000.
+    pub removal_events_per_step: usize,
 }
 
 impl Default for SqliteOptions {
@@ -50,6 +54,7 @@ impl Default for SqliteOptions {
             writer_cache_kib: 256 * 1024,
             reader_cache_kib: 64 * 1024,
             labeler: None,
+            removal_events_per_step: 1_000,
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     readers: Arc<ReaderPool>,
     labeler: Option<Arc<crate::moderation::Labeler>>,
+    /// [`SqliteOptions::removal_events_per_step`].
+    removal_events_per_step: usize,
 }
 
 struct WriteJob {
@@ -97,6 +104,7 @@ impl SqliteStore {
         identity::fold_handles(&mut writer_connection)?;
         ingest::index_follows(&mut writer_connection)?;
         scores::backfill(&mut writer_connection)?;
+        let interrupted = removal::interrupted(&writer_connection)?;
         let labeler = options.labeler.clone();
         let (writer, jobs) = mpsc::channel();
         let group_events_max = options.group_events_max;
@@ -107,6 +115,7 @@ impl SqliteStore {
                 path: path.display().to_string(),
                 source,
             })?;
+        removal::resume(&writer, interrupted, options.removal_events_per_step)?;
         let readers = Arc::new(ReaderPool {
             path,
             cache_kib: options.reader_cache_kib,
@@ -117,6 +126,7 @@ impl SqliteStore {
             writer,
             readers,
             labeler: options.labeler,
+            removal_events_per_step: options.removal_events_per_step,
         })
     }
 
@@ -127,22 +137,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let task: WriteTask = Box::new(move |connection: &mut Connection| {
-            let result = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::from)
-                .and_then(|tx| {
-                    let value = write(&tx)?;
-                    tx.commit()?;
-                    Ok(value)
-                });
-            let _ = reply.send(result);
-        });
-        self.writer
-            .send(Job::Write(task))
-            .map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        submit(&self.writer, write)?
+            .await
+            .map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Removes a system whose removal `begin` (a write) starts, in steps; see [`removal`].
+    async fn remove_in_steps<F>(&self, system: PublicKey, begin: F) -> Result<usize, StoreError>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        self.write(begin).await?;
+        removal::spawn(
+            self.writer.clone(),
+            *system.as_bytes(),
+            self.removal_events_per_step,
+        )?
+        .await
+        .map_err(|_| StoreError::WriterGone)?
     }
 
     /// The systems with events here whose key starts with `prefix` (at most `limit`), for a
@@ -277,6 +289,34 @@ impl ReaderPool {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(connection);
     }
+}
+
+/// Queues `write` for the writer thread, to run in its own immediate transaction (committed
+/// when it returns `Ok`); the result comes on the returned channel.
+fn submit<T, F>(
+    writer: &mpsc::Sender<Job>,
+    write: F,
+) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let task: WriteTask = Box::new(move |connection: &mut Connection| {
+        let result = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)
+            .and_then(|tx| {
+                let value = write(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            });
+        let _ = reply.send(result);
+    });
+    writer
+        .send(Job::Write(task))
+        .map_err(|_| StoreError::WriterGone)?;
+    Ok(answer)
 }
 
 /// The writer loop: wait for one batch, take every batch already queued (up to
@@ -565,8 +605,15 @@ impl Store for SqliteStore {
     }
 
     async fn remove_system(&self, system: PublicKey) -> Result<usize, StoreError> {
-        self.write(move |tx| Ok(curation::remove_system(tx, system.as_bytes())?))
-            .await
+        self.remove_in_steps(system, move |tx| {
+            Ok(removal::begin(
+                tx,
+                system.as_bytes(),
+                removal::Reason::Purge,
+                now_ms(),
+            )?)
+        })
+        .await
     }
 
     async fn remove_event(
@@ -591,8 +638,28 @@ impl Store for SqliteStore {
         target: CensorTarget,
         kind: CensorshipKind,
     ) -> Result<CensorOutcome, StoreError> {
-        self.write(move |tx| curation::censor(tx, &target, kind, now_ms()))
-            .await
+        let system = match &target {
+            CensorTarget::System(system) => Some(*system),
+            CensorTarget::Event { .. } => None,
+        };
+        let outcome = self
+            .write(move |tx| curation::censor(tx, &target, kind, now_ms()))
+            .await?;
+        let Some(system) = system.filter(|_| outcome.kind == CensorshipKind::RefuseStorage) else {
+            return Ok(outcome);
+        };
+        // The censorship began the system's removal in its own transaction; the steps follow.
+        let events_removed = removal::spawn(
+            self.writer.clone(),
+            *system.as_bytes(),
+            self.removal_events_per_step,
+        )?
+        .await
+        .map_err(|_| StoreError::WriterGone)??;
+        Ok(CensorOutcome {
+            events_removed,
+            ..outcome
+        })
     }
 
     async fn uncensor(&self, target: CensorTarget) -> Result<Option<CensorshipKind>, StoreError> {

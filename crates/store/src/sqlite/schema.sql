@@ -108,6 +108,16 @@ CREATE TABLE IF NOT EXISTS censored_events (
     PRIMARY KEY (system, process, logical_clock)
 ) WITHOUT ROWID;
 
+-- Systems being removed (purge, refuse_storage of a system), in steps of a bounded number of
+-- events each (crates/store/src/sqlite/removal.rs): the row is written in the transaction that
+-- begins the removal and deleted by the step that ends it. Ingest refuses the system's events
+-- while it exists, and every open resumes the removals a crash interrupted.
+CREATE TABLE IF NOT EXISTS pending_removals (
+    system BLOB PRIMARY KEY,
+    reason TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- Identity (handles and claims, crates/store/src/sqlite/identity.rs).
 -- One handle per system and one system per handle, whatever its case: the unique
 -- `handles_folded` index on (handle COLLATE NOCASE) is created at open by identity.rs
