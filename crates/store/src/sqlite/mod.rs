@@ -142,21 +142,6 @@ impl SqliteStore {
             .map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Removes a system whose removal `begin` (a write) starts, in steps; see [`removal`].
-    async fn remove_in_steps<F>(&self, system: PublicKey, begin: F) -> Result<usize, StoreError>
-    where
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> + Send + 'static,
-    {
-        self.write(begin).await?;
-        removal::spawn(
-            self.writer.clone(),
-            *system.as_bytes(),
-            self.removal_events_per_step,
-        )?
-        .await
-        .map_err(|_| StoreError::WriterGone)?
-    }
-
     /// The systems with events here whose key starts with `prefix` (at most `limit`), for a
     /// person who names one by the first characters of its key.
     pub async fn systems_with_prefix(
@@ -605,15 +590,14 @@ impl Store for SqliteStore {
     }
 
     async fn remove_system(&self, system: PublicKey) -> Result<usize, StoreError> {
-        self.remove_in_steps(system, move |tx| {
-            Ok(removal::begin(
-                tx,
-                system.as_bytes(),
-                removal::Reason::Purge,
-                now_ms(),
-            )?)
-        })
-        .await
+        let first: removal::First<()> = Box::new(move |tx| {
+            let reason = removal::Reason::Purge;
+            removal::begin(tx, system.as_bytes(), reason, now_ms())?;
+            Ok(((), Some(*system.as_bytes())))
+        });
+        let answer = removal::spawn(self.writer.clone(), self.removal_events_per_step, first)?;
+        let ((), events_removed) = answer.await.map_err(|_| StoreError::WriterGone)??;
+        Ok(events_removed)
     }
 
     async fn remove_event(
@@ -638,26 +622,22 @@ impl Store for SqliteStore {
         target: CensorTarget,
         kind: CensorshipKind,
     ) -> Result<CensorOutcome, StoreError> {
-        let system = match &target {
-            CensorTarget::System(system) => Some(*system),
-            CensorTarget::Event { .. } => None,
-        };
-        let outcome = self
-            .write(move |tx| curation::censor(tx, &target, kind, now_ms()))
-            .await?;
-        let Some(system) = system.filter(|_| outcome.kind == CensorshipKind::RefuseStorage) else {
-            return Ok(outcome);
-        };
-        // The censorship began the system's removal in its own transaction; the steps follow.
-        let events_removed = removal::spawn(
-            self.writer.clone(),
-            *system.as_bytes(),
-            self.removal_events_per_step,
-        )?
-        .await
-        .map_err(|_| StoreError::WriterGone)??;
+        // Refusing a system begins its removal in the censorship's transaction; its steps
+        // follow on the removal's thread.
+        let first: removal::First<CensorOutcome> = Box::new(move |tx| {
+            let outcome = curation::censor(tx, &target, kind, now_ms())?;
+            let removed = match target {
+                CensorTarget::System(system) if outcome.kind == CensorshipKind::RefuseStorage => {
+                    Some(*system.as_bytes())
+                }
+                _ => None,
+            };
+            Ok((outcome, removed))
+        });
+        let answer = removal::spawn(self.writer.clone(), self.removal_events_per_step, first)?;
+        let (outcome, events_removed) = answer.await.map_err(|_| StoreError::WriterGone)??;
         Ok(CensorOutcome {
-            events_removed,
+            events_removed: outcome.events_removed + events_removed,
             ..outcome
         })
     }

@@ -1,9 +1,9 @@
 //! Removing a whole system (purge, refuse_storage of a system) in bounded steps, so a system
 //! with a million events never holds the single writer for more than one step.
 //!
-//! The removal begins with one transaction that writes the system's `pending_removals` row
-//! (ingest refuses its events from then on) and releases its handle. Then a thread of its own
-//! sends the writer one step at a time, each its own transaction removing at most
+//! A thread of its own sends the writer the removal's first transaction, which writes the
+//! system's `pending_removals` row (ingest refuses its events from then on) and releases its
+//! handle ([`begin`], in the purge's or the censorship's transaction), then one step at a time, each its own transaction removing at most
 //! `events_per_step` events through ingest's `remove_event` (so every count stays exact), then
 //! the tombstones, and last the profile row and the pending row. Ingest batches queued
 //! meanwhile commit between the steps. Whoever asked may stop waiting: the thread goes on. A
@@ -111,23 +111,29 @@ pub(super) fn step(
     Ok(Step::Done)
 }
 
-/// Runs the steps of a begun removal on a thread of its own; the answer is the number of events
+/// The first write of a removal: what it answers, and the system whose removal it began (none
+/// when it began nothing, as a censorship that does not refuse storage).
+pub(super) type First<T> =
+    Box<dyn FnOnce(&Transaction<'_>) -> Result<(T, Option<[u8; 32]>), StoreError> + Send>;
+
+/// Where the answer of a removal comes: `first`'s answer and the number of events removed.
+pub(super) type Answer<T> = oneshot::Receiver<Result<(T, usize), StoreError>>;
+
+/// Runs `first` and then the steps of the removal it began, on a thread of its own, so that
+/// the removal goes on whoever stops waiting; the answer is `first`'s with the number of events
 /// removed, once nothing of the system is left.
-pub(super) fn spawn(
+pub(super) fn spawn<T: Send + 'static>(
     writer: mpsc::Sender<Job>,
-    system: [u8; 32],
     events_per_step: usize,
-) -> Result<oneshot::Receiver<Result<usize, StoreError>>, StoreError> {
+    first: First<T>,
+) -> Result<Answer<T>, StoreError> {
     let (reply, answer) = oneshot::channel();
     std::thread::Builder::new()
         .name("agora-store-removal".into())
         .spawn(move || {
-            let result = run(&writer, system, events_per_step);
-            match &result {
-                Ok(events) => tracing::info!(events, "removed a system"),
-                Err(error) => {
-                    tracing::error!(%error, "removing a system failed; the next open resumes it")
-                }
+            let result = run(&writer, events_per_step, first);
+            if let Err(error) = &result {
+                tracing::error!(%error, "removing a system failed; the next open resumes it");
             }
             let _ = reply.send(result);
         })
@@ -142,12 +148,19 @@ pub(super) fn spawn(
 /// admin`, can keep the database busy past the busy timeout), a second apart.
 const STEP_RETRIES: u32 = 10;
 
-/// Sends the writer one step at a time, waiting for each, until the removal is done.
-fn run(
+/// Sends the writer `first`, then one step at a time, waiting for each, until the removal is
+/// done.
+fn run<T: Send + 'static>(
     writer: &mpsc::Sender<Job>,
-    system: [u8; 32],
     events_per_step: usize,
-) -> Result<usize, StoreError> {
+    first: First<T>,
+) -> Result<(T, usize), StoreError> {
+    let (value, system) = submit(writer, first)?
+        .blocking_recv()
+        .map_err(|_| StoreError::WriterGone)??;
+    let Some(system) = system else {
+        return Ok((value, 0));
+    };
     let mut events_removed = 0;
     let mut retries = 0;
     loop {
@@ -156,7 +169,10 @@ fn run(
             Ok(Step::More {
                 events_removed: removed,
             }) => events_removed += removed,
-            Ok(Step::Done) => return Ok(events_removed),
+            Ok(Step::Done) => {
+                tracing::info!(events = events_removed, "removed a system");
+                return Ok((value, events_removed));
+            }
             Err(error @ StoreError::Sqlite(_)) if retries < STEP_RETRIES => {
                 retries += 1;
                 tracing::warn!(%error, retries, "a removal step failed; trying again");
@@ -189,8 +205,10 @@ pub(super) fn resume(
         tracing::info!(systems = systems.len(), "resuming interrupted removals");
     }
     for system in systems {
-        // Nobody waits for these; the thread logs how it ended.
-        drop(spawn(writer.clone(), system, events_per_step)?);
+        // Begun before the crash: the first write has nothing left to do. Nobody waits for
+        // these; the thread logs how it ended.
+        let first: First<()> = Box::new(move |_| Ok(((), Some(system))));
+        drop(spawn(writer.clone(), events_per_step, first)?);
     }
     Ok(())
 }
@@ -294,19 +312,7 @@ mod tests {
         });
         // Once the removal has begun, alice's new events are refused; those stored before it
         // are removed with the rest.
-        let mut stored_before = 0;
-        for at in 10_000.. {
-            let late = alice.post("during the purge", at).expect("post");
-            match &store.ingest(vec![late]).await.expect("ingest")[..] {
-                [IngestOutcome::Stored] => stored_before += 1,
-                [IngestOutcome::Rejected(reason)] => {
-                    assert!(reason.contains("removing every event"), "{reason}");
-                    break;
-                }
-                other => panic!("{other:?}"),
-            }
-            assert!(at < 20_000, "the removal never began");
-        }
+        let stored_before = until_refused(&store, &mut alice).await;
         let carol_post = carol.post("carol's", 600).expect("post");
         let outcomes = store.ingest(vec![carol_post]).await.expect("ingest");
         assert_eq!(outcomes, [IngestOutcome::Stored]);
@@ -337,6 +343,65 @@ mod tests {
         let again = alice.post("back", 30_000).expect("post");
         let outcomes = store.ingest(vec![again]).await.expect("ingest");
         assert_eq!(outcomes, [IngestOutcome::Stored]);
+    }
+
+    /// Ingests new events of `who` until one is refused, which shows its removal has begun;
+    /// returns how many were stored before that.
+    async fn until_refused(store: &SqliteStore, who: &mut Author) -> usize {
+        let mut stored_before = 0;
+        for at in 10_000.. {
+            let late = who.post("during the removal", at).expect("post");
+            match &store.ingest(vec![late]).await.expect("ingest")[..] {
+                [IngestOutcome::Stored] => stored_before += 1,
+                [IngestOutcome::Rejected(reason)] => {
+                    assert!(reason.contains("removing every event"), "{reason}");
+                    return stored_before;
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(at < 20_000, "the removal never began");
+        }
+        unreachable!("the loop returns or fails")
+    }
+
+    async fn until_no_removal_is_pending(connection: &Connection) {
+        let started = Instant::now();
+        while pending_rows(connection) > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the removal did not finish"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_removal_goes_on_when_its_caller_stops_waiting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = SqliteOptions {
+            removal_events_per_step: STEP_EVENTS,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open(dir.path(), options).expect("open");
+        let (mut alice, mut bob) = (author(1), author(2));
+        let bob_post = bob.post("bob's", 500).expect("post");
+        let mut events = vec![bob_post.clone()];
+        events.extend(events_of(&mut alice, &bob_post, 2_000));
+        ingest_all(&store, events).await;
+        let connection = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).expect("raw");
+
+        let purge = tokio::spawn({
+            let store = store.clone();
+            let alice = alice.system();
+            async move { store.remove_system(alice).await }
+        });
+        until_refused(&store, &mut alice).await;
+        // What a request deadline does to a purge in flight.
+        purge.abort();
+        until_no_removal_is_pending(&connection).await;
+        assert_eq!(stored_of(&connection, &alice.system()), 0);
+        assert_consistent(&connection);
+        assert_system_gone(&connection, alice.system().as_bytes());
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -373,14 +438,7 @@ mod tests {
             ..SqliteOptions::default()
         };
         let store = SqliteStore::open(dir.path(), options).expect("reopen");
-        let started = Instant::now();
-        while pending_rows(&connection) > 0 {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the removal did not resume"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_no_removal_is_pending(&connection).await;
         assert_eq!(stored_of(&connection, &system), 0);
         assert_consistent(&connection);
         assert_system_gone(&connection, system.as_bytes());
