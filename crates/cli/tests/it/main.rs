@@ -6,6 +6,7 @@ mod contract;
 mod delivery;
 mod devices;
 mod discover;
+mod disk;
 mod edits;
 mod export;
 mod handles;
