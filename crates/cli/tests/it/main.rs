@@ -3,6 +3,7 @@
 mod admin;
 mod block;
 mod contract;
+mod crash;
 mod delivery;
 mod devices;
 mod discover;
