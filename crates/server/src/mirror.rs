@@ -21,6 +21,10 @@ use serde::Serialize;
 
 use crate::AppState;
 
+/// Most bytes read of one peer answer (a page of events of 20 clocks of 512 KiB sections is
+/// about 10 MiB).
+const PEER_ANSWER_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// One peer to mirror and what to take from it.
 #[derive(Clone, Debug)]
 pub struct MirrorConfig {
@@ -342,7 +346,17 @@ impl Peer {
         if !response.status().is_success() {
             return Err(format!("stream answered {}", response.status()));
         }
-        let mut messages = response.bytes_stream().eventsource();
+        // A message longer than any event can be (one endless line) is cut off, not buffered.
+        let mut pending = 0_usize;
+        let bounded = response.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            pending = agora_store::stream::open_message_bytes(pending, &chunk);
+            if pending > agora_store::stream::MESSAGE_BYTES_MAX {
+                return Err(std::io::Error::other("a stream message longer than 4 MiB"));
+            }
+            Ok(chunk)
+        });
+        let mut messages = bounded.eventsource();
         let mut backfilled = false;
         while let Some(first) = messages.next().await {
             // Whatever follows within a moment joins the batch: a peer catching up streams into
@@ -461,7 +475,19 @@ impl Peer {
         if !response.status().is_success() {
             return Err(format!("{url} answered {}", response.status()));
         }
-        response.bytes().await.map_err(|error| error.to_string())
+        // A peer's answer is read within a bound, so an endless one cannot take the memory.
+        let mut response = response;
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(|error| error.to_string())? {
+            if body.len() + chunk.len() > PEER_ANSWER_BYTES_MAX {
+                return Err(format!(
+                    "{url} answered more than {} MiB",
+                    PEER_ANSWER_BYTES_MAX / (1024 * 1024)
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     /// Verifies and ingests what the peer served; refusals are counted, never stored. Returns
