@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "AGORA_BODY_BYTES_MAX", default_value_t = Limits::default().body_bytes_max)]
     body_bytes_max: usize,
+    /// Most bytes of request bodies held at once over all requests; a request waits for its
+    /// share (503 when none frees within the body timeout).
+    #[arg(long, env = "AGORA_BODY_BUDGET_BYTES", default_value_t = Limits::default().body_budget_bytes)]
+    body_budget_bytes: u64,
     /// Most events in one POST /events.
     #[arg(long, env = "AGORA_EVENTS_PER_BATCH_MAX", default_value_t = Limits::default().events_per_batch_max)]
     events_per_batch_max: usize,
@@ -253,6 +257,7 @@ impl ServeArgs {
     fn config(&self) -> anyhow::Result<ServerConfig> {
         let mut limits = Limits {
             body_bytes_max: self.body_bytes_max,
+            body_budget_bytes: self.body_budget_bytes,
             events_per_batch_max: self.events_per_batch_max,
             query_limit_max: self.query_limit_max,
             ..Limits::default()
@@ -403,39 +408,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::bind(config, store)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let stop = shutdown_signal()?;
     // Printed on stdout so scripts (and tests) can read the address when listening on port 0.
     println!(
         "agora serving {} (data in {})",
         server.url(),
         data_dir.display()
     );
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down: finishing requests in flight");
     server.shutdown().await.context("shutting down")?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = interrupt.await;
-                return;
-            }
-        };
+/// SIGINT and SIGTERM, listened for from the moment this is made, so a signal sent as soon as
+/// the server says it is ready is never the default, abrupt, kind.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    })
 }
 
 #[cfg(test)]

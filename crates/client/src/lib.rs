@@ -40,7 +40,7 @@ pub use refusals::Refusal;
 pub use remote::ServerError;
 pub use state::{ImageInfo, PostView, Profile};
 pub use sync::{
-    Gathered, PULL_CLOCKS_MAX, PUSH_BYTES_MAX, PUSH_CLOCKS_MAX, ServerFailure, SyncReport,
+    Gathered, PULL_CLOCKS, PUSH_BYTES_MAX, PUSH_CLOCKS_MAX, ServerFailure, SyncReport,
     verify_served,
 };
 pub use watch::{WATCH_RECONNECT, Watched};

@@ -13,10 +13,12 @@ use crate::client::{distinct_servers, normalize_server};
 use crate::refusals::Refusal;
 use crate::remote::{Remote, ServerError};
 use crate::{Client, ClientError};
-use agora_store::reconcile::{chunks, clock_count, subtract};
+use agora_store::reconcile::{Walk, chunks, clock_count, subtract};
 
-/// Most clocks asked for in one `GET /events`, as official clients do (spec section 9.3).
-pub const PULL_CLOCKS_MAX: u64 = 20;
+/// Clocks asked for in one `GET /events`, as official clients do (spec section 9.3), while a
+/// server serves what it advertises; wider only across clocks it advertised and did not serve
+/// (`agora_store::reconcile::Walk`).
+pub const PULL_CLOCKS: u64 = 20;
 /// Most clocks sent in one `POST /events`.
 pub const PUSH_CLOCKS_MAX: u64 = 100;
 /// Most event bytes sent in one `POST /events`, so batches of 512 KiB blob sections stay well
@@ -243,12 +245,21 @@ impl Client {
         let remote_ranges = remote.ranges(&system).await?;
         let local_ranges = self.local_ranges(system).await?;
         let mut stored = 0;
-        for piece in chunks(&subtract(&remote_ranges, &local_ranges), PULL_CLOCKS_MAX) {
-            let served = remote.events(&system, &piece).await?;
+        let mut walk = Walk::new(subtract(&remote_ranges, &local_ranges), PULL_CLOCKS);
+        while let Some(piece) = walk.next_piece() {
+            let served = match remote.events(&system, &piece).await {
+                Err(ServerError::TooLarge(_)) if walk.too_large() => continue,
+                served => served?,
+            };
             let verified = served
                 .iter()
                 .map(|signed| check_served(&system, signed))
                 .collect::<Result<Vec<_>, _>>()?;
+            let clocks = verified
+                .iter()
+                .filter(|event| *event.process() == piece.process)
+                .map(VerifiedEvent::logical_clock);
+            walk.served(&piece, clocks);
             let outcomes = self.store.ingest(verified).await.map_err(local_failure)?;
             stored += outcomes
                 .iter()

@@ -121,14 +121,11 @@ impl Client {
         let mut pending = 0_usize;
         let bounded = response.bytes_stream().map(move |chunk| {
             let chunk = chunk.map_err(std::io::Error::other)?;
-            pending = match chunk.windows(2).rposition(|pair| pair == b"\n\n") {
-                Some(end) => chunk.len() - end - 2,
-                None => pending + chunk.len(),
-            };
-            if pending > STREAM_MESSAGE_BYTES_MAX {
+            pending = agora_store::stream::open_message_bytes(pending, &chunk);
+            if pending > agora_store::stream::MESSAGE_BYTES_MAX {
                 return Err(std::io::Error::other(format!(
                     "a stream message longer than {} MiB",
-                    STREAM_MESSAGE_BYTES_MAX / (1024 * 1024)
+                    agora_store::stream::MESSAGE_BYTES_MAX / (1024 * 1024)
                 )));
             }
             Ok(chunk)
@@ -175,9 +172,6 @@ impl Client {
         }
     }
 }
-
-/// Longest stream message read: an event is at most 1 MiB, base64url in the message.
-const STREAM_MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// One streamed event: decoded, verified, of a watched system, within the content rules.
 fn served_event(data: &str, systems: &[PublicKey]) -> Result<VerifiedEvent, ServerError> {

@@ -101,6 +101,9 @@ pub struct Limits {
     pub ingest: IngestLimits,
     /// Largest page a `limit` parameter may ask for; larger values are cut to it. Default 1 000.
     pub query_limit_max: usize,
+    /// Most bytes of request bodies held at once, over all requests; a request waits for its
+    /// share (503 when none frees in time). Default 256 MiB.
+    pub body_budget_bytes: u64,
     /// Most events one `GET /events` returns; clients ask again for the rest. Default 2 000.
     pub events_per_response_max: usize,
     /// Most content types one `/query_latest` may ask for. Default 64. Over it: 400.
@@ -127,6 +130,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             body_bytes_max: 32 * 1024 * 1024,
+            body_budget_bytes: 256 * 1024 * 1024,
             events_per_batch_max: 1_000,
             ingest: IngestLimits::default(),
             query_limit_max: 1_000,

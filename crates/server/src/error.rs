@@ -21,6 +21,12 @@ pub enum ApiError {
     /// A per-client cap was reached (429).
     #[error("{0}")]
     TooManyRequests(String),
+    /// The store cannot take writes now (503, with `Retry-After`): busy, read-only, stopped.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store's disk is full (507); reads still work.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -33,7 +39,27 @@ impl ApiError {
 
 impl From<agora_store::StoreError> for ApiError {
     fn from(error: agora_store::StoreError) -> Self {
-        Self::Internal(error.to_string())
+        use agora_store::StoreError;
+        match error {
+            StoreError::Full(detail) => {
+                tracing::error!(%detail, "a write failed: the disk is full");
+                Self::InsufficientStorage(
+                    "this server's disk is full: nothing was stored; try again later".into(),
+                )
+            }
+            StoreError::Busy => Self::Unavailable(
+                "this server is busy writing: nothing was stored; try again in a moment".into(),
+            ),
+            StoreError::ReadOnly(detail) => {
+                tracing::error!(%detail, "a write failed: the store is read-only");
+                Self::Unavailable("this server cannot store anything now; try again later".into())
+            }
+            StoreError::WriterGone => {
+                tracing::error!("a write failed: the store's writer has stopped");
+                Self::Unavailable("this server cannot store anything now; try again later".into())
+            }
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 
@@ -46,6 +72,15 @@ impl IntoResponse for ApiError {
             Self::Unauthorized(message) => (StatusCode::UNAUTHORIZED, message),
             Self::Conflict(message) => (StatusCode::CONFLICT, message),
             Self::TooManyRequests(message) => (StatusCode::TOO_MANY_REQUESTS, message),
+            Self::InsufficientStorage(message) => (StatusCode::INSUFFICIENT_STORAGE, message),
+            Self::Unavailable(message) => {
+                let mut response = crate::respond::text(StatusCode::SERVICE_UNAVAILABLE, message);
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                return response;
+            }
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (

@@ -4,6 +4,7 @@
 //! [`Server::shutdown`], which finishes the requests in flight. [`router`] is separate from
 //! serving so handlers can be exercised without a socket.
 
+pub mod budget;
 pub mod config;
 pub mod connections;
 mod curation;
@@ -51,6 +52,8 @@ pub struct AppState<S> {
     pub metrics: observe::Metrics,
     /// The rate limits' buckets.
     pub limiter: ratelimit::Limiter,
+    /// The memory request bodies may take at once (`budget.rs`).
+    pub body_budget: budget::BodyBudget,
 }
 
 impl<S> AppState<S> {
@@ -58,6 +61,7 @@ impl<S> AppState<S> {
     pub fn new(store: S, config: ServerConfig) -> Self {
         let challenges = identity::ChallengeKeeper::new(&config.identity);
         let limiter = ratelimit::Limiter::new(config.rate_limits.clone());
+        let body_budget = budget::BodyBudget::new(config.limits.body_budget_bytes);
         Self {
             store,
             config,
@@ -66,6 +70,7 @@ impl<S> AppState<S> {
             mirrors: mirror::Mirrors::default(),
             metrics: observe::Metrics::new(),
             limiter,
+            body_budget,
         }
     }
 }
@@ -122,6 +127,10 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
             limits.body_read_timeout,
         ))
         .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            budget::reserve::<S>,
+        ))
         .layer(middleware::from_fn(cors))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),

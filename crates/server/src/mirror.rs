@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agora_protocol::encoding::base64url_decode;
-use agora_protocol::{PublicKey, VerifiedEvent, wire};
+use agora_protocol::{Process, PublicKey, VerifiedEvent, wire};
 use agora_store::{IngestOutcome, ProcessRanges, Store, prepare_batch};
 use eventsource_stream::Eventsource as _;
 use futures::StreamExt as _;
@@ -20,6 +20,10 @@ use prost::Message as _;
 use serde::Serialize;
 
 use crate::AppState;
+
+/// Most bytes read of one peer answer (a page of events of 20 clocks of 512 KiB sections is
+/// about 10 MiB).
+const PEER_ANSWER_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// One peer to mirror and what to take from it.
 #[derive(Clone, Debug)]
@@ -102,7 +106,8 @@ impl Mirrors {
 /// How long a mirror waits before it tries a failed peer again (doubling up to a minute).
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(60);
-/// Clocks asked per `GET /events` while backfilling.
+/// Clocks asked per `GET /events` while backfilling (wider across clocks the peer advertised
+/// and did not serve: `agora_store::reconcile::Walk`).
 const BACKFILL_CLOCKS: u64 = 500;
 /// Most streamed events stored in one batch, and how long a batch waits for more.
 const STREAM_BATCH_EVENTS: usize = 1_000;
@@ -341,7 +346,17 @@ impl Peer {
         if !response.status().is_success() {
             return Err(format!("stream answered {}", response.status()));
         }
-        let mut messages = response.bytes_stream().eventsource();
+        // A message longer than any event can be (one endless line) is cut off, not buffered.
+        let mut pending = 0_usize;
+        let bounded = response.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            pending = agora_store::stream::open_message_bytes(pending, &chunk);
+            if pending > agora_store::stream::MESSAGE_BYTES_MAX {
+                return Err(std::io::Error::other("a stream message longer than 4 MiB"));
+            }
+            Ok(chunk)
+        });
+        let mut messages = bounded.eventsource();
         let mut backfilled = false;
         while let Some(first) = messages.next().await {
             // Whatever follows within a moment joins the batch: a peer catching up streams into
@@ -409,19 +424,23 @@ impl Peer {
             .ranges(*identity)
             .await
             .map_err(|error| error.to_string())?;
-        for wanted in agora_store::reconcile::subtract(&remote, &local) {
-            for piece in
-                agora_store::reconcile::chunks(std::slice::from_ref(&wanted), BACKFILL_CLOCKS)
-            {
-                let served = self.events(identity, &piece).await?;
-                let (own, foreign): (Vec<_>, Vec<_>) = served
-                    .into_iter()
-                    .partition(|signed| signed_system(signed).as_ref() == Some(identity));
-                for _ in &foreign {
-                    self.refuse(state, index, "an event of another identity than was asked");
-                }
-                self.store(state, index, own).await?;
+        let wanted = agora_store::reconcile::subtract(&remote, &local);
+        let mut walk = agora_store::reconcile::Walk::new(wanted, BACKFILL_CLOCKS);
+        while let Some(piece) = walk.next_piece() {
+            let served = self.events(identity, &piece).await?;
+            let (own, foreign): (Vec<_>, Vec<_>) = served
+                .into_iter()
+                .partition(|signed| signed_system(signed).as_ref() == Some(identity));
+            for _ in &foreign {
+                self.refuse(state, index, "an event of another identity than was asked");
             }
+            // Only events that verified count as served: unsigned ones cost a peer nothing.
+            let slots = self.store(state, index, own).await?;
+            let clocks = slots
+                .into_iter()
+                .filter(|(process, _)| *process == piece.process)
+                .map(|(_, clock)| clock);
+            walk.served(&piece, clocks);
         }
         Ok(())
     }
@@ -456,18 +475,31 @@ impl Peer {
         if !response.status().is_success() {
             return Err(format!("{url} answered {}", response.status()));
         }
-        response.bytes().await.map_err(|error| error.to_string())
+        // A peer's answer is read within a bound, so an endless one cannot take the memory.
+        let mut response = response;
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(|error| error.to_string())? {
+            if body.len() + chunk.len() > PEER_ANSWER_BYTES_MAX {
+                return Err(format!(
+                    "{url} answered more than {} MiB",
+                    PEER_ANSWER_BYTES_MAX / (1024 * 1024)
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
-    /// Verifies and ingests what the peer served; refusals are counted, never stored.
+    /// Verifies and ingests what the peer served; refusals are counted, never stored. Returns
+    /// the (process, clock) of every event that verified.
     async fn store<S: Store>(
         &self,
         state: &AppState<S>,
         index: usize,
         served: Vec<wire::SignedEvent>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<(Process, u64)>, String> {
         if served.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let limits = state.config.limits.ingest;
         let prepared = tokio::task::spawn_blocking(move || prepare_batch(served, limits))
@@ -481,6 +513,10 @@ impl Peer {
                 Err(reason) => self.refuse(state, index, &reason),
             }
         }
+        let slots = verified
+            .iter()
+            .map(|event| (*event.process(), event.logical_clock()))
+            .collect();
         let outcomes = state
             .store
             .ingest(verified)
@@ -501,7 +537,7 @@ impl Peer {
                 .mirrors
                 .update(index, |status| status.stored += stored);
         }
-        Ok(())
+        Ok(slots)
     }
 
     /// Whether an event belongs to what this mirror takes. A mirrored identity's device keys

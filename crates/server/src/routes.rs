@@ -359,13 +359,21 @@ pub async fn version() -> Response {
         .into_response()
 }
 
+/// `GET /health`: 200 when the store answers reads and takes writes; 503 naming the problem
+/// when either fails (a full disk, a read-only store, a stopped writer).
 pub async fn health<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
     let db = state.store.healthy().await;
-    let status = if db {
+    let writes = state.store.write_problem();
+    let healthy = db && writes.is_none();
+    let status = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({ "db": db, "status": if db { "ok" } else { "degraded" } });
+    let body = serde_json::json!({
+        "db": db,
+        "writes": writes.as_deref().unwrap_or("ok"),
+        "status": if healthy { "ok" } else { "degraded" },
+    });
     (status, axum::Json(body)).into_response()
 }

@@ -284,6 +284,12 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store answers at all, for `/health`.
     fn healthy(&self) -> impl Future<Output = bool> + Send;
 
+    /// Why the store cannot take writes now (a full disk, a read-only store, a writer that
+    /// stopped), or `None` when it can; `/health` reports it.
+    fn write_problem(&self) -> Option<String> {
+        None
+    }
+
     /// Bytes the store's files take on disk, when the engine can tell (for `/metrics`).
     fn size_bytes(&self) -> Option<u64> {
         None

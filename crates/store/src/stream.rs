@@ -39,3 +39,16 @@ pub struct StreamPage {
 /// How many positions one read looks at, at most, whatever the filter: the cost of a page is
 /// bounded even when almost nothing matches.
 pub const STREAM_SCAN_MAX: u64 = 10_000;
+
+/// Most bytes of one Server-Sent Events message a reader keeps: an event is at most 1 MiB, and
+/// base64url in a message. A peer's longer message (one endless line) is cut off instead.
+pub const MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// The bytes of the message still open after `chunk`, given `pending` before it (messages end
+/// at a blank line).
+pub fn open_message_bytes(pending: usize, chunk: &[u8]) -> usize {
+    match chunk.windows(2).rposition(|pair| pair == b"\n\n") {
+        Some(end) => chunk.len() - end - 2,
+        None => pending + chunk.len(),
+    }
+}

@@ -19,6 +19,16 @@ pub enum StoreError {
         name: &'static str,
         source: std::io::Error,
     },
+    /// The disk (or the store's quota) is full: nothing more can be written until space
+    /// returns. Reads still work.
+    #[error("the store's disk is full: {0}")]
+    Full(String),
+    /// The store cannot be written at all now (a read-only file or file system).
+    #[error("the store cannot be written: {0}")]
+    ReadOnly(String),
+    /// The write queue is full: the writer is behind; try again shortly.
+    #[error("the store's write queue is full")]
+    Busy,
     #[error("stored event is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -36,6 +46,23 @@ pub enum IngestOutcome {
     AlreadyDeleted,
     /// Refused, with a reason naming what was wrong.
     Rejected(String),
+}
+
+impl StoreError {
+    /// The error a failed write means for whoever sent it: a full disk and a read-only store
+    /// are named as such (the request may succeed later), anything else stays as it was.
+    pub fn of_write(error: StoreError) -> StoreError {
+        let StoreError::Sqlite(sqlite) = &error else {
+            return error;
+        };
+        match sqlite.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(sqlite.to_string()),
+            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
+                StoreError::ReadOnly(sqlite.to_string())
+            }
+            _ => error,
+        }
+    }
 }
 
 impl IngestOutcome {

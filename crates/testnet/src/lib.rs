@@ -1,6 +1,10 @@
 //! Dev-only test network: real `agora serve` instances on port 0, each with its own temporary
-//! data directory, for integration tests that need one or several servers.
+//! data directory, for integration tests that need one or several servers; servers that lie
+//! (`lying`) or answer anything at all (`hostile`); and the mutations property tests feed
+//! parsers (`arbitrary`).
 
+pub mod arbitrary;
+pub mod hostile;
 pub mod lying;
 
 use std::net::SocketAddr;

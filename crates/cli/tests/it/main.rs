@@ -3,9 +3,11 @@
 mod admin;
 mod block;
 mod contract;
+mod crash;
 mod delivery;
 mod devices;
 mod discover;
+mod disk;
 mod edits;
 mod export;
 mod handles;

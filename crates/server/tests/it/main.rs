@@ -5,6 +5,7 @@ mod curation;
 mod devices;
 mod discovery;
 mod edge_values;
+mod fuzz;
 mod identity;
 mod ingest;
 mod mirror;

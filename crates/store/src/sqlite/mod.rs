@@ -44,6 +44,9 @@ pub struct SqliteOptions {
     /// Most events one transaction of a system's removal (purge, refuse_storage) takes, so
     /// other writes wait at most that long. Default 1 000.
     pub removal_events_per_step: usize,
+    /// Most writes waiting for the writer; one more is refused with [`StoreError::Busy`]
+    /// (the server answers 503 with `Retry-After`). Default 1 024.
+    pub write_queue_max: usize,
 }
 
 impl Default for SqliteOptions {
@@ -55,6 +58,7 @@ impl Default for SqliteOptions {
             reader_cache_kib: 64 * 1024,
             labeler: None,
             removal_events_per_step: 1_000,
+            write_queue_max: 1_024,
         }
     }
 }
@@ -62,8 +66,10 @@ impl Default for SqliteOptions {
 /// The SQLite store. Cloning shares the same database, writer and readers.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    /// Work for the writer thread, which owns the only write connection.
-    writer: mpsc::Sender<Job>,
+    /// Work for the writer thread, which owns the only write connection; bounded.
+    writer: mpsc::SyncSender<Job>,
+    /// What stops writes now, set by the writer thread (`Store::write_problem`).
+    write_problem: Arc<Mutex<Option<String>>>,
     readers: Arc<ReaderPool>,
     labeler: Option<Arc<crate::moderation::Labeler>>,
     /// [`SqliteOptions::removal_events_per_step`].
@@ -106,11 +112,13 @@ impl SqliteStore {
         scores::backfill(&mut writer_connection)?;
         let interrupted = removal::interrupted(&writer_connection)?;
         let labeler = options.labeler.clone();
-        let (writer, jobs) = mpsc::channel();
+        let (writer, jobs) = mpsc::sync_channel(options.write_queue_max.max(1));
         let group_events_max = options.group_events_max;
+        let write_problem = Arc::new(Mutex::new(None));
+        let problem = WriterHealth(Arc::clone(&write_problem));
         std::thread::Builder::new()
             .name("agora-store-writer".into())
-            .spawn(move || run_writer(writer_connection, jobs, group_events_max, labeler))
+            .spawn(move || run_writer(writer_connection, jobs, group_events_max, labeler, problem))
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
                 source,
@@ -124,6 +132,7 @@ impl SqliteStore {
         });
         Ok(Self {
             writer,
+            write_problem,
             readers,
             labeler: options.labeler,
             removal_events_per_step: options.removal_events_per_step,
@@ -137,9 +146,17 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        submit(&self.writer, write)?
-            .await
-            .map_err(|_| StoreError::WriterGone)?
+        let (job, answer) = write_job(write);
+        self.enqueue(job)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues a job for the writer, refusing it when the queue is full.
+    fn enqueue(&self, job: Job) -> Result<(), StoreError> {
+        self.writer.try_send(job).map_err(|error| match error {
+            mpsc::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::TrySendError::Disconnected(_) => StoreError::WriterGone,
+        })
     }
 
     /// The systems with events here whose key starts with `prefix` (at most `limit`), for a
@@ -276,12 +293,9 @@ impl ReaderPool {
     }
 }
 
-/// Queues `write` for the writer thread, to run in its own immediate transaction (committed
-/// when it returns `Ok`); the result comes on the returned channel.
-fn submit<T, F>(
-    writer: &mpsc::Sender<Job>,
-    write: F,
-) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+/// A job running `write` in its own immediate transaction on the writer thread (committed when
+/// it returns `Ok`), and where its result comes. For every write that is not ingest.
+fn write_job<T, F>(write: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
 where
     T: Send + 'static,
     F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
@@ -295,22 +309,49 @@ where
                 let value = write(&tx)?;
                 tx.commit()?;
                 Ok(value)
-            });
+            })
+            .map_err(StoreError::of_write);
         let _ = reply.send(result);
     });
-    writer
-        .send(Job::Write(task))
-        .map_err(|_| StoreError::WriterGone)?;
-    Ok(answer)
+    (Job::Write(task), answer)
 }
 
 /// The writer loop: wait for one batch, take every batch already queued (up to
 /// `group_events_max` events), apply them all in one transaction, then answer each.
+/// The writer thread's report of what stops writes: set on a full disk or a read-only store,
+/// cleared by the next write that commits, and "stopped" when the thread ends (even by a
+/// panic), since nothing will be written after that.
+struct WriterHealth(Arc<Mutex<Option<String>>>);
+
+impl WriterHealth {
+    fn set(&self, problem: Option<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = problem;
+    }
+
+    /// Notes what a write's result says about the store's health.
+    fn observe<T>(&self, result: &Result<T, StoreError>) {
+        match result {
+            Ok(_) => self.set(None),
+            Err(error @ (StoreError::Full(_) | StoreError::ReadOnly(_))) => {
+                self.set(Some(error.to_string()));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+impl Drop for WriterHealth {
+    fn drop(&mut self) {
+        self.set(Some("the store's writer has stopped".to_owned()));
+    }
+}
+
 fn run_writer(
     mut connection: Connection,
     jobs: mpsc::Receiver<Job>,
     group_events_max: usize,
     labeler: Option<Arc<crate::moderation::Labeler>>,
+    health: WriterHealth,
 ) {
     let labeler = labeler.as_deref();
     // A non-ingest job met while gathering a group waits here and runs right after it.
@@ -345,7 +386,10 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        match commit_group(&mut connection, &group, labeler) {
+        let committed =
+            commit_group(&mut connection, &group, labeler).map_err(StoreError::of_write);
+        health.observe(&committed);
+        match committed {
             Ok(outcomes) => {
                 for (job, outcome) in group.into_iter().zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
@@ -356,7 +400,9 @@ fn run_writer(
                 tracing::warn!(%error, batches = group.len(), "group commit failed; retrying singly");
                 for job in group {
                     let result = commit_group(&mut connection, std::slice::from_ref(&job), labeler)
-                        .map(|mut outcomes| outcomes.pop().unwrap_or_default());
+                        .map(|mut outcomes| outcomes.pop().unwrap_or_default())
+                        .map_err(StoreError::of_write);
+                    health.observe(&result);
                     let _ = job.reply.send(result);
                 }
             }
@@ -419,9 +465,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(Job::Ingest(WriteJob { events, reply }))
-            .map_err(|_| StoreError::WriterGone)?;
+        self.enqueue(Job::Ingest(WriteJob { events, reply }))?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -689,6 +733,13 @@ impl Store for SqliteStore {
             .is_ok()
     }
 
+    fn write_problem(&self) -> Option<String> {
+        self.write_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The database file with its write-ahead log and shared-memory index.
     fn size_bytes(&self) -> Option<u64> {
         let path = &self.readers.path;
@@ -699,5 +750,91 @@ impl Store for SqliteStore {
             total += std::fs::metadata(&side).map_or(0, |meta| meta.len());
         }
         Some(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_protocol::author::Author;
+    use agora_protocol::{Process, SecretKey};
+
+    fn post() -> VerifiedEvent {
+        let mut author = Author::new(
+            SecretKey::from_seed(&[5; 32]),
+            Process::from_bytes(&[5; 16]).expect("16 bytes"),
+        );
+        author.post("queued", 1_000).expect("sign")
+    }
+
+    #[tokio::test]
+    async fn a_full_write_queue_refuses_the_next_write_as_busy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = SqliteOptions {
+            write_queue_max: 1,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open(dir.path(), options).expect("open");
+        // The writer is held by a write that waits for the test.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = store.write(move |_| {
+            let _ = held.recv();
+            Ok(())
+        });
+        tokio::pin!(blocker);
+        let running = tokio::time::timeout(Duration::from_millis(200), &mut blocker).await;
+        assert!(running.is_err(), "the blocking write holds the writer");
+        // One ingest takes the queue's one place (its answer is not awaited) ...
+        let queued = tokio::time::timeout(Duration::from_millis(100), store.ingest(vec![post()]));
+        assert!(queued.await.is_err(), "queued behind the blocking write");
+        // ... and the next is refused at once.
+        assert!(matches!(
+            store.ingest(vec![post()]).await,
+            Err(StoreError::Busy)
+        ));
+        release.send(()).expect("release");
+        blocker.await.expect("the blocking write commits");
+        // Once the writer has caught up, writes are taken again.
+        let mut outcome = store.ingest(vec![post()]).await;
+        for _ in 0..50 {
+            if !matches!(outcome, Err(StoreError::Busy)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            outcome = store.ingest(vec![post()]).await;
+        }
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(store.write_problem(), None);
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_stops_is_reported_and_later_writes_fail_cleanly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+        assert_eq!(store.write_problem(), None);
+        let crashed: Result<(), StoreError> = store.write(|_| panic!("a bug in a write")).await;
+        assert!(
+            matches!(crashed, Err(StoreError::WriterGone)),
+            "{crashed:?}"
+        );
+        // The thread reports as it unwinds, just after the caller hears of it.
+        for _ in 0..100 {
+            if store.write_problem().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            store
+                .write_problem()
+                .is_some_and(|problem| problem.contains("stopped")),
+            "{:?}",
+            store.write_problem()
+        );
+        assert!(matches!(
+            store.ingest(vec![post()]).await,
+            Err(StoreError::WriterGone)
+        ));
+        assert!(store.healthy().await, "reads still work");
     }
 }

@@ -15,7 +15,7 @@ use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 
 use super::ingest::remove_event;
-use super::{Job, submit};
+use super::{Job, write_job};
 use crate::StoreError;
 
 /// Why a system is being removed, as `pending_removals.reason` says.
@@ -123,7 +123,7 @@ pub(super) type Answer<T> = oneshot::Receiver<Result<(T, usize), StoreError>>;
 /// the removal goes on whoever stops waiting; the answer is `first`'s with the number of events
 /// removed, once nothing of the system is left.
 pub(super) fn spawn<T: Send + 'static>(
-    writer: mpsc::Sender<Job>,
+    writer: mpsc::SyncSender<Job>,
     events_per_step: usize,
     first: First<T>,
 ) -> Result<Answer<T>, StoreError> {
@@ -151,21 +151,18 @@ const STEP_RETRIES: u32 = 10;
 /// Sends the writer `first`, then one step at a time, waiting for each, until the removal is
 /// done.
 fn run<T: Send + 'static>(
-    writer: &mpsc::Sender<Job>,
+    writer: &mpsc::SyncSender<Job>,
     events_per_step: usize,
     first: First<T>,
 ) -> Result<(T, usize), StoreError> {
-    let (value, system) = submit(writer, first)?
-        .blocking_recv()
-        .map_err(|_| StoreError::WriterGone)??;
+    let (value, system) = send(writer, first)?;
     let Some(system) = system else {
         return Ok((value, 0));
     };
     let mut events_removed = 0;
     let mut retries = 0;
     loop {
-        let answer = submit(writer, move |tx| Ok(step(tx, &system, events_per_step)?))?;
-        match answer.blocking_recv().map_err(|_| StoreError::WriterGone)? {
+        match send(writer, move |tx| Ok(step(tx, &system, events_per_step)?)) {
             Ok(Step::More {
                 events_removed: removed,
             }) => events_removed += removed,
@@ -183,6 +180,18 @@ fn run<T: Send + 'static>(
     }
 }
 
+/// Sends the writer one write and waits for its result. A full write queue makes this wait for
+/// room instead of failing: a removal is never refused half way.
+fn send<T, F>(writer: &mpsc::SyncSender<Job>, write: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    let (job, answer) = write_job(write);
+    writer.send(job).map_err(|_| StoreError::WriterGone)?;
+    answer.blocking_recv().map_err(|_| StoreError::WriterGone)?
+}
+
 /// The systems whose removal a crash interrupted, read at open before the writer starts.
 pub(super) fn interrupted(connection: &Connection) -> rusqlite::Result<Vec<[u8; 32]>> {
     let systems: Vec<Vec<u8>> = connection
@@ -197,7 +206,7 @@ pub(super) fn interrupted(connection: &Connection) -> rusqlite::Result<Vec<[u8; 
 
 /// Starts again, in the background, every removal a crash interrupted.
 pub(super) fn resume(
-    writer: &mpsc::Sender<Job>,
+    writer: &mpsc::SyncSender<Job>,
     systems: Vec<[u8; 32]>,
     events_per_step: usize,
 ) -> Result<(), StoreError> {
