@@ -10,8 +10,8 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use crate::served::Served;
 
 /// What requests are answered with: per path, else the default.
 #[derive(Debug, Default)]
@@ -25,11 +25,9 @@ type Answer = Arc<Mutex<Answers>>;
 /// A running hostile server on 127.0.0.1:0.
 #[derive(Debug)]
 pub struct HostileServer {
-    url: String,
+    served: Served,
     /// Shared with the handler: the next answers change as soon as it is set.
     answer: Answer,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl HostileServer {
@@ -39,29 +37,15 @@ impl HostileServer {
         let app = axum::Router::new()
             .fallback(respond)
             .with_state(Arc::clone(&answer));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("hostile server binds");
-        let address = listener.local_addr().expect("hostile server address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("hostile server serves");
-        });
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         Self {
-            url: format!("http://{address}"),
+            served: Served::start(app, address, "hostile server").await,
             answer,
-            stop: Some(stop),
-            task: Some(task),
         }
     }
 
     pub fn url(&self) -> String {
-        self.url.clone()
+        self.served.url.clone()
     }
 
     /// Every request from now on is answered with `status` and `body`, whatever its path.
@@ -84,12 +68,7 @@ impl HostileServer {
     }
 
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("hostile server task");
-        }
+        self.served.stop().await;
     }
 }
 

@@ -6,6 +6,8 @@
 pub mod arbitrary;
 pub mod hostile;
 pub mod lying;
+pub mod properties;
+mod served;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -23,8 +23,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::Response;
 use prost::Message as _;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use crate::served::Served;
 
 /// The text of the post the lying server injects into every `GET /events` answer.
 pub const INJECTED_TEXT: &str = "injected by a lying server";
@@ -35,9 +35,7 @@ const BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// A running lying proxy in front of one upstream server.
 #[derive(Debug)]
 pub struct LyingServer {
-    url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    served: Served,
 }
 
 #[derive(Clone, Debug)]
@@ -94,38 +92,18 @@ impl LyingServer {
             lies,
         };
         let app = axum::Router::new().fallback(forward).with_state(upstream);
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .unwrap_or_else(|error| panic!("lying server binds {address}: {error}"));
-        let address = listener.local_addr().expect("lying server address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("lying server serves");
-        });
         Self {
-            url: format!("http://{address}"),
-            stop: Some(stop),
-            task: Some(task),
+            served: Served::start(app, address, "lying server").await,
         }
     }
 
     pub fn url(&self) -> String {
-        self.url.clone()
+        self.served.url.clone()
     }
 
     /// Stops the proxy; its address then refuses connections.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("lying server task");
-        }
+        self.served.stop().await;
     }
 }
 

@@ -3,8 +3,6 @@
 //! byte (the store commits before it answers: WAL with `synchronous=FULL`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,7 +12,7 @@ use agora_protocol::encoding::base64url_encode;
 use agora_protocol::{Process, PublicKey, SecretKey, VerifiedEvent, wire};
 use prost::Message as _;
 
-use crate::support::{Served, start_serving, terminate};
+use crate::support::{serve_unlimited, terminate};
 
 /// Concurrent writers, each its own identity.
 const WRITERS: u8 = 4;
@@ -26,18 +24,6 @@ const BATCHES_BEFORE_KILL: usize = 12;
 const ROUNDS: usize = 3;
 /// Clocks asked for in one `GET /events` when checking.
 const CHECK_CLOCKS: u64 = 200;
-
-/// `agora serve` on `data_dir` without rate limits, so every batch is ingested.
-fn serve(data_dir: &Path) -> Served {
-    start_serving(
-        Command::new(env!("CARGO_BIN_EXE_agora"))
-            .arg("serve")
-            .env("AGORA_LISTEN", "127.0.0.1:0")
-            .env("AGORA_DATA_DIR", data_dir)
-            .env("AGORA_RATE_LIMITS", "off")
-            .env("RUST_LOG", "error"),
-    )
-}
 
 /// One writer: sends batches of posts until the server stops answering, and returns its author
 /// (to go on from its clocks) and every event of a batch answered 200.
@@ -142,7 +128,7 @@ async fn every_acknowledged_event_survives_a_kill_during_ingest() {
         .collect();
     let mut acknowledged: Vec<VerifiedEvent> = Vec::new();
     for round in 0..ROUNDS {
-        let mut served = serve(data_dir.path());
+        let mut served = serve_unlimited(data_dir.path(), &[]);
         assert_served(&http, &served.url, &acknowledged).await;
 
         let batches = Arc::new(AtomicUsize::new(0));
@@ -180,7 +166,7 @@ async fn every_acknowledged_event_survives_a_kill_during_ingest() {
         );
     }
 
-    let served = serve(data_dir.path());
+    let served = serve_unlimited(data_dir.path(), &[]);
     assert_served(&http, &served.url, &acknowledged).await;
     assert!(terminate(served), "a clean stop after the crashes");
 }

@@ -10,7 +10,7 @@ use agora_protocol::author::Author;
 use agora_protocol::{Process, SecretKey, wire};
 use prost::Message as _;
 
-use crate::support::{start_serving, terminate};
+use crate::support::{serve_unlimited, terminate};
 
 /// A tmpfs of `megabytes` mounted on a new directory, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -33,17 +33,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn serve_on(data_dir: &Path) -> crate::support::Served {
-    start_serving(
-        Command::new(env!("CARGO_BIN_EXE_agora"))
-            .arg("serve")
-            .env("AGORA_LISTEN", "127.0.0.1:0")
-            .env("AGORA_DATA_DIR", data_dir)
-            .env("AGORA_RATE_LIMITS", "off")
-            .env("RUST_LOG", "off"),
-    )
 }
 
 /// A signed post of about 7 KB, the `n`th of `author`.
@@ -94,7 +83,7 @@ async fn a_full_disk_answers_507_reports_unhealthy_and_recovers_losing_nothing()
     let parent = tempfile::tempdir().expect("tempdir");
     let disk = Tmpfs::mount(parent.path(), 16);
     let data_dir = disk.0.join("data");
-    let served = serve_on(&data_dir);
+    let served = serve_unlimited(&data_dir, &[]);
     let url = served.url.clone();
     let http = reqwest::Client::new();
     let mut author = Author::new(
@@ -152,7 +141,7 @@ async fn a_full_disk_answers_507_reports_unhealthy_and_recovers_losing_nothing()
 
     // After a restart everything acknowledged is there.
     assert!(terminate(served));
-    let served = serve_on(&data_dir);
+    let served = serve_unlimited(&data_dir, &[]);
     assert_eq!(held(&served.url, &author).await, [(1, next)]);
     assert!(terminate(served));
 }

@@ -310,13 +310,9 @@ fn peak_mib(pid: u32) -> u64 {
 /// body each at once, and the statuses they got.
 async fn growth_under_bodies(budget: u64, clients: usize, body_mib: usize) -> (u64, Vec<u16>) {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let served = crate::support::start_serving(
-        Command::new(env!("CARGO_BIN_EXE_agora"))
-            .args(["serve", "--body-budget-bytes", &budget.to_string()])
-            .env("AGORA_LISTEN", "127.0.0.1:0")
-            .env("AGORA_DATA_DIR", data_dir.path())
-            .env("AGORA_RATE_LIMITS", "off")
-            .env("RUST_LOG", "off"),
+    let served = crate::support::serve_unlimited(
+        data_dir.path(),
+        &["--body-budget-bytes", &budget.to_string()],
     );
     let before = peak_mib(served.child.id());
     // Each body goes out 1 MiB every 20 ms, so all of them are in flight together.

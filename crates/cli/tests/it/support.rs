@@ -28,6 +28,20 @@ pub fn serve(data_dir: &Path) -> Served {
     start_serving(&mut command)
 }
 
+/// `agora serve ARGS` on a free port with its store in `data_dir` and rate limits off, for tests
+/// that send many requests from one address.
+pub fn serve_unlimited(data_dir: &Path, args: &[&str]) -> Served {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command
+        .arg("serve")
+        .args(args)
+        .env("AGORA_LISTEN", "127.0.0.1:0")
+        .env("AGORA_DATA_DIR", data_dir)
+        .env("AGORA_RATE_LIMITS", "off")
+        .env("RUST_LOG", "error");
+    start_serving(&mut command)
+}
+
 /// Spawns `command` (an `agora serve` listening on a free port) with stdout piped, and waits
 /// until it prints the address it serves.
 pub fn start_serving(command: &mut Command) -> Served {

@@ -15,10 +15,10 @@ use agora_protocol::{Process, PublicKey, SecretKey, VerifiedEvent, content, wire
 use agora_store::Store as _;
 use agora_testnet::arbitrary::{Mutation, mutate, mutate_text, mutations};
 use agora_testnet::hostile::HostileServer;
+use agora_testnet::properties::run_async;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestRunner};
 use prost::Message as _;
 use reqwest::StatusCode;
 
@@ -344,28 +344,6 @@ async fn watch_once(client: &Client, server: &str, system: PublicKey) -> Vec<Ver
     events
 }
 
-/// `cases` cases, with failures reported in the test's output only: a runner outside the
-/// `proptest!` macro knows no source file to save them beside.
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-/// Runs `CASES` cases of `strategy` through `test` on `runtime`, failing with the smallest case.
-fn run<S: Strategy>(
-    runtime: &tokio::runtime::Runtime,
-    strategy: S,
-    test: impl AsyncFn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let mut runner = TestRunner::new(config(CASES));
-    if let Err(failure) = runner.run(&strategy, |value| runtime.block_on(test(value))) {
-        panic!("{failure}");
-    }
-}
-
 /// Two hostile servers (trending reads a topic's posts only where two servers name it) and a
 /// client with a fresh home.
 struct Hostile {
@@ -394,7 +372,7 @@ fn hostile_answers_are_refused_and_nothing_unsigned_gets_through() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let hostile = runtime.block_on(hostile());
     let urls = hostile.urls();
-    run(&runtime, cases(), async |(seed, answers)| {
+    run_async(&runtime, CASES, cases(), async |(seed, answers)| {
         let world = World::new(seed);
         for server in &hostile.servers {
             server.answer_with(StatusCode::NOT_FOUND, "no such route");
@@ -412,7 +390,7 @@ fn garbage_answers_give_the_client_nothing() {
     let hostile = runtime.block_on(hostile());
     let urls = hostile.urls();
     let bodies = (any::<u16>(), vec(any::<u8>(), 0..400));
-    run(&runtime, bodies, async |(seed, body)| {
+    run_async(&runtime, CASES, bodies, async |(seed, body)| {
         let world = World::new(seed);
         for server in &hostile.servers {
             server.answer_with(StatusCode::OK, body.clone());

@@ -10,65 +10,17 @@ use agora_protocol::{Process, encoding};
 use agora_protocol::{PublicKey, Reference, SecretKey, VerifiedEvent, devices, edits, wire};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::sample::Index;
 use prost::Message as _;
 
 /// Cases per property: enough to reach the branches of each parser, few enough that the whole
 /// file runs in a second or two.
 const CASES: u32 = 256;
 
-/// One change to a valid input. The same as `agora_testnet::arbitrary`, which this crate cannot
-/// use: the testnet depends on it.
-#[derive(Clone, Debug)]
-enum Mutation {
-    Set(Index, u8),
-    Insert(Index, Vec<u8>),
-    Remove(Index, usize),
-    Truncate(Index),
-}
-
-fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
-    let one = prop_oneof![
-        (any::<Index>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Set(at, byte)),
-        (any::<Index>(), vec(any::<u8>(), 1..16))
-            .prop_map(|(at, bytes)| Mutation::Insert(at, bytes)),
-        (any::<Index>(), 1usize..16).prop_map(|(at, count)| Mutation::Remove(at, count)),
-        any::<Index>().prop_map(Mutation::Truncate),
-    ];
-    vec(one, 1..4)
-}
-
-fn mutate(bytes: &[u8], mutations: &[Mutation]) -> Vec<u8> {
-    let mut bytes = bytes.to_vec();
-    for mutation in mutations {
-        match mutation {
-            Mutation::Set(at, byte) if !bytes.is_empty() => {
-                let at = at.index(bytes.len());
-                bytes[at] = *byte;
-            }
-            Mutation::Insert(at, inserted) => {
-                let at = at.index(bytes.len() + 1);
-                bytes.splice(at..at, inserted.iter().copied());
-            }
-            Mutation::Remove(at, count) if !bytes.is_empty() => {
-                let at = at.index(bytes.len());
-                let end = (at + count).min(bytes.len());
-                bytes.drain(at..end);
-            }
-            Mutation::Truncate(at) => {
-                let at = at.index(bytes.len() + 1);
-                bytes.truncate(at);
-            }
-            Mutation::Set(..) | Mutation::Remove(..) => {}
-        }
-    }
-    bytes
-}
-
-/// A mutated text: the same changes applied to its UTF-8 bytes, read back lossily.
-fn mutate_text(text: &str, mutations: &[Mutation]) -> String {
-    String::from_utf8_lossy(&mutate(text.as_bytes(), mutations)).into_owned()
-}
+// The testnet's mutations, by source: this crate cannot depend on the testnet, which depends
+// on it.
+#[path = "../../../testnet/src/arbitrary.rs"]
+mod arbitrary;
+use arbitrary::{mutate, mutate_text, mutations};
 
 fn author(seed: u8) -> Author {
     Author::new(

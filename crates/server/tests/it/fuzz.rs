@@ -10,10 +10,10 @@ use agora_server::ServerConfig;
 use agora_server::ratelimit::RateLimits;
 use agora_testnet::TestServer;
 use agora_testnet::arbitrary::{Mutation, mutate, mutate_text, mutations};
+use agora_testnet::properties::run_async;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestRunner};
 use prost::Message;
 use reqwest::StatusCode;
 
@@ -323,29 +323,6 @@ async fn get(
     check_answer(&what, response).await
 }
 
-/// `cases` cases, with failures reported in the test's output only: a runner outside the
-/// `proptest!` macro knows no source file to save them beside.
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-/// Runs `CASES` cases of `strategy` through `test` on `runtime`, failing with the smallest case.
-fn run<S: Strategy>(
-    runtime: &tokio::runtime::Runtime,
-    strategy: S,
-    test: impl AsyncFn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let mut runner = TestRunner::new(config(CASES));
-    let result = runner.run(&strategy, |value| runtime.block_on(test(value)));
-    if let Err(failure) = result {
-        panic!("{failure}");
-    }
-}
-
 #[test]
 fn arbitrary_query_parameters_never_get_a_server_error() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -356,7 +333,7 @@ fn arbitrary_query_parameters_never_get_a_server_error() {
     let client = reqwest::Client::new();
     let base = server.url();
 
-    run(&runtime, gets(), async |request| {
+    run_async(&runtime, CASES, gets(), async |request| {
         get(&client, &base, &valid, &request).await
     });
 
@@ -451,7 +428,7 @@ fn arbitrary_event_batches_never_get_a_server_error() {
     let client = reqwest::Client::new();
     let url = format!("{}/events", server.url());
 
-    run(&runtime, bodies(valid), async |body| {
+    run_async(&runtime, CASES, bodies(valid), async |body| {
         let response = client.post(&url).body(body).send().await;
         let response =
             response.map_err(|error| TestCaseError::fail(format!("no answer: {error}")))?;
