@@ -45,6 +45,8 @@ pub struct Revocation {
     /// Per process of the device, the last logical clock that stays valid.
     pub bounds: Vec<(Process, u64)>,
     pub acceptance: VerifiedEvent,
+    /// When the identity signed the revocation (its event's time).
+    pub unix_milliseconds: Option<u64>,
 }
 
 impl Revocation {
@@ -129,6 +131,7 @@ pub fn revocation(event: &VerifiedEvent) -> Result<Revocation, String> {
         device: *acceptance.system(),
         bounds,
         acceptance,
+        unix_milliseconds: event.unix_milliseconds(),
     })
 }
 

@@ -23,10 +23,15 @@ pub fn refusal(
             bound_text(revocation, event)
         ));
     }
+    // An authorization the identity signed after revoking the key is refused. One signed
+    // before arrives late only because events of different processes arrive in any order (the
+    // revocation from the process that restored the words, the authorization from the one
+    // that paired the device): it is stored, and the revocation still bounds the device.
     if event.content_type() == content::DEVICE_AUTHORIZE
-        && let Some(revocation) = revocations_of_authorized
-            .iter()
-            .find(|revocation| revocation.identity == *event.system())
+        && let Some(revocation) = revocations_of_authorized.iter().find(|revocation| {
+            revocation.identity == *event.system()
+                && !signed_before(event.unix_milliseconds(), revocation.unix_milliseconds)
+        })
     {
         return Some(format!(
             "device {} was revoked by this identity; a revoked key is never authorized again",
@@ -34,6 +39,12 @@ pub fn refusal(
         ));
     }
     None
+}
+
+/// Whether an event of time `event` was signed before a revocation of time `revocation`; an
+/// unknown time is never before.
+fn signed_before(event: Option<u64>, revocation: Option<u64>) -> bool {
+    matches!((event, revocation), (Some(event), Some(revocation)) if event < revocation)
 }
 
 /// The device a DEVICE_AUTHORIZE event authorizes, when it is one (content rules already

@@ -77,6 +77,34 @@ pub async fn a_revocation_in_the_same_batch_applies_to_the_events_after_it<S: St
     assert_eq!(served(&store, phone.system()).await, [(2, 1)]);
 }
 
+/// The identity's own events arrive in any order across its processes: an authorization signed
+/// before the revocation is stored even when the revocation came first, so every store ends with
+/// the same history; one signed after is refused.
+pub async fn an_authorization_older_than_the_revocation_is_stored_whatever_the_order<S: Store>(
+    store: S,
+) {
+    let mut alice = author(1, 1);
+    let mut rescue = author(1, 5);
+    let mut phone = author(2, 2);
+    let accept = phone
+        .publish(acceptance_draft(&alice.system()), 100)
+        .expect("accept");
+    let authorize = alice
+        .publish(authorization_draft(&accept, "phone"), 101)
+        .expect("authorize");
+    let revoke = rescue
+        .publish(revocation_draft(&accept, &[(phone.process(), 1)]), 105)
+        .expect("revoke");
+    ingest_new(&store, [&accept, &revoke, &authorize]).await;
+    let after = rescue
+        .publish(authorization_draft(&accept, "back"), 106)
+        .expect("authorize");
+    assert!(matches!(
+        &ingest(&store, [&after]).await[0],
+        IngestOutcome::Rejected(reason) if reason.contains("never authorized again")
+    ));
+}
+
 async fn like_count<S: Store>(store: &S, post: &agora_protocol::VerifiedEvent) -> u64 {
     counts(store, post).await.likes
 }

@@ -102,6 +102,7 @@ macro_rules! suite {
             identity::claims_go_with_their_events,
             devices::revoked_device_events_are_refused_and_late_ones_dropped,
             devices::a_revocation_in_the_same_batch_applies_to_the_events_after_it,
+            devices::an_authorization_older_than_the_revocation_is_stored_whatever_the_order,
             stream::stream_reads_in_commit_order_with_filters,
             edits::edits_follow_their_rules_and_search_shows_the_latest,
             edits::an_edit_arriving_before_its_post_applies_when_it_comes,
