@@ -123,8 +123,9 @@ pub struct ServeArgs {
     /// `on` or `off`.
     #[arg(long, env = "AGORA_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
     rate_limits: Switch,
-    /// One limit as NAME=PER_SECOND/BURST (repeatable): writes, events-per-identity, handles,
-    /// handles-per-identity, challenges or expensive-reads, e.g. expensive-reads=50/500.
+    /// One limit as NAME=PER_SECOND/BURST (repeatable): writes, events-per-address,
+    /// events-per-identity, handles, handles-per-identity, challenges or expensive-reads, e.g.
+    /// expensive-reads=50/500.
     #[arg(long = "rate-limit", env = "AGORA_RATE_LIMIT", value_delimiter = ',', value_name = "NAME=RATE/BURST", value_parser = parse_rate_limit)]
     rate_limit: Vec<(String, Rate)>,
     /// A client address never rate limited (repeatable): your own tools, a load generator.
@@ -199,8 +200,9 @@ enum Switch {
 }
 
 /// Names `--rate-limit` accepts.
-const RATE_LIMIT_NAMES: [&str; 6] = [
+const RATE_LIMIT_NAMES: [&str; 7] = [
     "writes",
+    "events-per-address",
     "events-per-identity",
     "handles",
     "handles-per-identity",
@@ -338,6 +340,7 @@ impl ServeArgs {
         for (name, rate) in &self.rate_limit {
             let slot = match name.as_str() {
                 "writes" => &mut limits.writes_per_address,
+                "events-per-address" => &mut limits.events_per_address,
                 "events-per-identity" => &mut limits.events_per_identity,
                 "handles" => &mut limits.handles_per_address,
                 "handles-per-identity" => &mut limits.handles_per_identity,

@@ -29,13 +29,17 @@ pub enum Outcome {
 
 /// A client for one simulated user: its own connection, bounded by `timeout` per request.
 pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    client_builder(timeout).build()
+}
+
+/// The settings of [`client`], for a client that needs more of them.
+pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .tcp_nodelay(true)
         .pool_max_idle_per_host(4)
         .default_headers(default_headers())
-        .build()
 }
 
 fn default_headers() -> HeaderMap {

@@ -6,6 +6,7 @@
 //! measured rates are the server's. Every loop is bounded by a count and by time.
 
 mod check;
+mod flood;
 mod http;
 mod ingest;
 mod plan;
@@ -59,6 +60,9 @@ pub struct LoadgenArgs {
     /// The ingest phase stops sending new batches after this many seconds.
     #[arg(long, default_value_t = 600, value_parser = at_least_one)]
     pub ingest_max_secs: usize,
+    /// Read routes to measure, comma-separated (for example `search,explore`); all by default.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub routes: Vec<read::Route>,
     /// Most requests per read route, whatever --duration-secs allows.
     #[arg(long, default_value_t = 1_000_000, value_parser = at_least_one)]
     pub requests_max: usize,
@@ -71,6 +75,16 @@ pub struct LoadgenArgs {
     pub stream_posts: usize,
     #[arg(long, default_value_t = 20.0)]
     pub stream_posts_per_second: f64,
+    /// `--phase flood`: the normal client's requests per second.
+    #[arg(long, default_value_t = 20.0, value_parser = positive)]
+    pub normal_per_second: f64,
+    /// `--phase flood`: the address the normal client's connections leave from.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub normal_address: std::net::IpAddr,
+    /// `--phase flood`: the address the flood's connections leave from (any 127.x.y.z works on
+    /// Linux loopback).
+    #[arg(long, default_value = "127.0.0.2")]
+    pub flood_address: std::net::IpAddr,
 }
 
 /// The phases of a run.
@@ -81,6 +95,10 @@ pub enum Phase {
     Read,
     /// Live-stream latency with many subscribers (nothing else runs).
     Stream,
+    /// A normal client's latency alone and during floods from another address, against a
+    /// server loaded by an earlier `ingest` with the same --seed, --identities and --events
+    /// and running with its rate limits on.
+    Flood,
 }
 
 impl Phase {
@@ -90,6 +108,7 @@ impl Phase {
             Self::Ingest => "ingest",
             Self::Read => "read",
             Self::Stream => "stream",
+            Self::Flood => "flood",
         }
     }
 
@@ -99,6 +118,14 @@ impl Phase {
 
     fn reads(self) -> bool {
         matches!(self, Self::All | Self::Read)
+    }
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
+        Ok(_) => Err("must be a positive number".into()),
+        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -130,6 +157,19 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let plan = Arc::new(tokio::task::spawn_blocking(move || Plan::new(config)).await?);
+    if args.phase == Phase::Flood {
+        let settings = flood::FloodSettings {
+            duration: Duration::from_secs(args.duration_secs),
+            normal_per_second: args.normal_per_second,
+            normal_address: args.normal_address,
+            flood_address: args.flood_address,
+            flood_connections: args.concurrency,
+            timeout: Duration::from_secs(args.timeout_secs as u64),
+        };
+        let report = flood::run(&server, &plan, settings).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     anyhow::ensure!(
         !args.phase.reads() || !plan.live_posts.is_empty(),
         "the plan has no posts for the read routes: give at least 3 --events per identity"
@@ -170,6 +210,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         let settings = read::ReadSettings {
             duration: Duration::from_secs(args.duration_secs),
             requests_max: args.requests_max,
+            routes: &args.routes,
         };
         eprintln!("check: sampling answers against the plan");
         report.checks = Some(check::run(&clients[0], &server, &plan).await);

@@ -31,7 +31,8 @@ const LATEST_TYPES: [u64; 2] = [content::USERNAME, content::DESCRIPTION];
 const TIME_RANGES: [&str; 4] = ["12h", "1d", "7d", "30d"];
 
 /// The read routes, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum Route {
     Events,
     Ranges,
@@ -93,9 +94,11 @@ pub struct RouteReport {
 
 /// How a read phase runs.
 #[derive(Clone, Copy, Debug)]
-pub struct ReadSettings {
+pub struct ReadSettings<'a> {
     pub duration: Duration,
     pub requests_max: usize,
+    /// The routes to measure, in [`Route::ALL`] order; all of them when empty.
+    pub routes: &'a [Route],
 }
 
 /// Runs every route in turn with one worker per client.
@@ -103,12 +106,17 @@ pub async fn run(
     clients: &[reqwest::Client],
     server: &str,
     plan: &Plan,
-    settings: ReadSettings,
+    settings: ReadSettings<'_>,
 ) -> anyhow::Result<Vec<RouteReport>> {
     let mut rng = plan::seeded_rng(plan.config.seed, TAG_READ);
     let mut reports = Vec::new();
     for route in Route::ALL {
+        // Every route's URLs are drawn, measured or not, so a route asks for the same
+        // requests whichever others run.
         let urls = Arc::new(route_urls(route, server, plan, &mut rng)?);
+        if !settings.routes.is_empty() && !settings.routes.contains(&route) {
+            continue;
+        }
         eprintln!(
             "read: GET {} for {:.0} s",
             route.path(),
@@ -120,7 +128,7 @@ pub async fn run(
 }
 
 /// Prepared URLs for one route, or an error when the plan has nothing to ask about.
-fn route_urls(
+pub(crate) fn route_urls(
     route: Route,
     server: &str,
     plan: &Plan,
@@ -255,7 +263,7 @@ async fn run_route(
     clients: &[reqwest::Client],
     route: Route,
     urls: Arc<Vec<String>>,
-    settings: ReadSettings,
+    settings: ReadSettings<'_>,
 ) -> anyhow::Result<RouteReport> {
     let issued = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

@@ -73,13 +73,7 @@ async fn latest_edits<S: Store>(
         if event.content_type != agora_protocol::content::POST {
             return None;
         }
-        let system = agora_protocol::PublicKey::try_from(event.system.as_ref()?).ok()?;
-        let process = agora_protocol::Process::try_from(event.process.as_ref()?).ok()?;
-        Some(agora_protocol::keys::slot_key(
-            &system,
-            &process,
-            event.logical_clock,
-        ))
+        agora_protocol::keys::stored_slot_key(&event)
     };
     let slots: Vec<[u8; 56]> = events.iter().filter_map(slot).collect();
     if slots.is_empty() {

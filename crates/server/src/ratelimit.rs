@@ -49,6 +49,9 @@ pub struct RateLimits {
     pub enabled: bool,
     /// `POST /events` requests per client address.
     pub writes_per_address: Rate,
+    /// Events in `POST /events` per client address, counted before their signatures are
+    /// checked, so one address cannot make the server verify more than this.
+    pub events_per_address: Rate,
     /// Events per identity (the signing key), summed over every address it writes from.
     pub events_per_identity: Rate,
     /// Handle claims and releases per client address.
@@ -71,6 +74,7 @@ impl Default for RateLimits {
         Self {
             enabled: true,
             writes_per_address: Rate::new(50, 500),
+            events_per_address: Rate::new(1_000, 20_000),
             events_per_identity: Rate::new(500, 10_000),
             handles_per_address: Rate::new(1, 10),
             handles_per_identity: Rate::new(1, 5),
@@ -123,6 +127,7 @@ impl Class {
 pub struct Limiter {
     config: RateLimits,
     per_address: [(Class, DefaultKeyedRateLimiter<IpAddr>); 4],
+    events_per_address: DefaultKeyedRateLimiter<IpAddr>,
     events_per_identity: DefaultKeyedRateLimiter<[u8; 32]>,
     handles_per_identity: DefaultKeyedRateLimiter<[u8; 32]>,
 }
@@ -184,6 +189,7 @@ impl Limiter {
                     keyed(config.expensive_reads_per_address),
                 ),
             ],
+            events_per_address: keyed(config.events_per_address),
             events_per_identity: keyed(config.events_per_identity),
             handles_per_identity: keyed(config.handles_per_identity),
             config,
@@ -218,6 +224,20 @@ impl Limiter {
         })
     }
 
+    /// Spends `count` events of the client address's allowance, unless it is exempt; `None`
+    /// (no address known) is never limited here.
+    pub fn check_address_events(&self, client: Option<IpAddr>, count: u32) -> Result<(), Limited> {
+        let Some(client) = client.filter(|client| !self.exempt(*client)) else {
+            return Ok(());
+        };
+        spend(
+            &self.events_per_address,
+            &client,
+            count,
+            "events per address",
+        )
+    }
+
     /// Spends `count` of `identity`'s allowance of `what`, unless the client is exempt.
     pub fn check_identity(
         &self,
@@ -229,22 +249,11 @@ impl Limiter {
         if client.is_some_and(|client| self.exempt(client)) || !self.config.enabled {
             return Ok(());
         }
-        let Some(count) = NonZeroU32::new(count) else {
-            return Ok(());
-        };
         let (limiter, limit) = match what {
             PerIdentity::Events => (&self.events_per_identity, "events per identity"),
             PerIdentity::Handles => (&self.handles_per_identity, "handle claims per identity"),
         };
-        let limited = |retry_after| Limited { limit, retry_after };
-        match limiter.check_key_n(identity.as_bytes(), count) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(limited(
-                not_until.wait_time_from(DefaultClock::default().now()),
-            )),
-            // More events in one batch than the whole burst: never allowed at once.
-            Err(_) => Err(limited(Duration::from_secs(1))),
-        }
+        spend(limiter, identity.as_bytes(), count, limit)
     }
 
     /// Drops the buckets of keys that are back to full, so memory follows the active clients.
@@ -252,8 +261,30 @@ impl Limiter {
         for (_, limiter) in &self.per_address {
             limiter.retain_recent();
         }
+        self.events_per_address.retain_recent();
         self.events_per_identity.retain_recent();
         self.handles_per_identity.retain_recent();
+    }
+}
+
+/// Spends `count` of `key`'s allowance in `limiter`, named `limit` in a refusal.
+fn spend<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+    count: u32,
+    limit: &'static str,
+) -> Result<(), Limited> {
+    let Some(count) = NonZeroU32::new(count) else {
+        return Ok(());
+    };
+    let limited = |retry_after| Limited { limit, retry_after };
+    match limiter.check_key_n(key, count) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(not_until)) => Err(limited(
+            not_until.wait_time_from(DefaultClock::default().now()),
+        )),
+        // More events in one batch than the whole burst: never allowed at once.
+        Err(_) => Err(limited(Duration::from_secs(1))),
     }
 }
 
@@ -281,6 +312,9 @@ pub fn client_of<S>(
     request_peer.map(|peer| state.limiter.client(peer.ip(), forwarded))
 }
 
+/// Longest a refused request is held before its 429 goes out.
+const REFUSAL_DELAY_MAX: Duration = Duration::from_secs(1);
+
 /// Refuses a limited request with 429 before it reaches its handler.
 pub async fn limit<S: Store>(
     State(state): State<Arc<AppState<S>>>,
@@ -300,6 +334,11 @@ pub async fn limit<S: Store>(
         && let Err(limited) = state.limiter.check_address(class, client)
     {
         tracing::debug!(%client, limit = limited.limit, "rate limited");
+        // The refusal comes when the request could have been sent again, so each connection
+        // of a flood gets no more answers than its limit allows, and the server stops spending
+        // its CPU on answering refusals back to back; a client that honours `Retry-After`
+        // waits no longer. The per-address connection cap bounds the requests held.
+        tokio::time::sleep(limited.retry_after.min(REFUSAL_DELAY_MAX)).await;
         return limited.into_response();
     }
     next.run(request).await

@@ -52,6 +52,19 @@ pub async fn post_events<S: Store>(
         )));
     }
     let total = batch.events.len();
+    // The address's allowance of events, before any signature is checked: verification is the
+    // costly part of a write, and the address is the one thing a client cannot forge.
+    let client = crate::ratelimit::client_of(
+        &state,
+        connection.map(|Extension(ConnectInfo(peer))| peer),
+        headers.get("x-forwarded-for"),
+    );
+    if let Err(limited) = state
+        .limiter
+        .check_address_events(client, u32::try_from(total).unwrap_or(u32::MAX))
+    {
+        return Ok(limited.into_response());
+    }
     let prepared = tokio::task::spawn_blocking(move || prepare_batch(batch.events, limits.ingest))
         .await
         .map_err(|error| ApiError::Internal(format!("verification task failed: {error}")))?;
@@ -69,11 +82,6 @@ pub async fn post_events<S: Store>(
     }
     // Each identity's allowance, for the whole batch at once: a batch over it is refused with
     // 429 and nothing of it is stored (the client sends it again later).
-    let client = crate::ratelimit::client_of(
-        &state,
-        connection.map(|Extension(ConnectInfo(peer))| peer),
-        headers.get("x-forwarded-for"),
-    );
     let mut per_system: std::collections::HashMap<PublicKey, u32> = Default::default();
     for event in &verified {
         *per_system.entry(*event.system()).or_default() += 1;

@@ -2,6 +2,8 @@
 //!
 //! Cursors are opaque bytes to clients; they are defined here so every engine pages the same way.
 
+use std::collections::BTreeSet;
+
 use agora_protocol::wire;
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_normalization::char::is_combining_mark;
@@ -253,8 +255,111 @@ pub fn text_relevance(terms: &[String], text: &str) -> i64 {
     }))
 }
 
+/// Typo keys and probes are made from this many first characters of a word (see [`typo_keys`]).
+pub const TYPO_KEY_CHARS: usize = 7;
+
+/// The typo keys of a vocabulary word: every distinct string made by deleting up to a few of the
+/// characters after the first from the word's first [`TYPO_KEY_CHARS`]. A word is a typo of a
+/// term ([`word_match`]) only if one of the word's keys is one of the term's [`typo_probes`], so
+/// an index of the keys finds a term's typos with one lookup per probe, whatever the
+/// vocabulary's size (a deletion-neighbourhood index); candidates are then checked with
+/// [`word_match`]. Cutting both to the same first characters keeps that true (what an edit
+/// pushes out of one side's window is at most what the other side's edits account for) and
+/// halves a long word's keys. The first character is never deleted, since a typo keeps it.
+/// Words no term can reach get none.
+pub fn typo_keys(word: &str) -> Vec<String> {
+    let chars = word.chars().count();
+    // An alignment of word and term with k edits, `inserted` of them characters only the term
+    // has, reaches a common string by deleting k - inserted characters of the word (a
+    // substitution or a swap deletes one on each side); the term is at least as many
+    // characters longer as it has inserted characters. When either is cut to the key window,
+    // characters the term inserted push others out of its window, and the word may need all k.
+    let deletions = (chars.saturating_sub(2)..=chars + 2)
+        .filter_map(|term_chars| {
+            let distance = typo_distance(term_chars);
+            let cut = chars.max(term_chars) > TYPO_KEY_CHARS;
+            let inserted = if cut {
+                0
+            } else {
+                term_chars.saturating_sub(chars)
+            };
+            (distance > 0 && term_chars.abs_diff(chars) <= distance).then(|| distance - inserted)
+        })
+        .max();
+    deletions.map_or_else(Vec::new, |deletions| {
+        deletion_neighbourhood(key_window(word), deletions)
+    })
+}
+
+/// The first [`TYPO_KEY_CHARS`] characters of a word.
+fn key_window(word: &str) -> &str {
+    match word.char_indices().nth(TYPO_KEY_CHARS) {
+        Some((end, _)) => &word[..end],
+        None => word,
+    }
+}
+
+/// The strings whose words in the typo-key index may be typos of `term` (see [`typo_keys`]):
+/// the term's first [`TYPO_KEY_CHARS`] characters with up to [`typo_distance`] of those after
+/// the first deleted. None for a term too short to have typos.
+pub fn typo_probes(term: &str) -> Vec<String> {
+    match typo_distance(term.chars().count()) {
+        0 => Vec::new(),
+        distance => deletion_neighbourhood(key_window(term), distance),
+    }
+}
+
+/// `word` and every distinct string made from it by deleting up to `deletions` characters after
+/// the first, in a fixed order.
+fn deletion_neighbourhood(word: &str, deletions: usize) -> Vec<String> {
+    let mut found: BTreeSet<Vec<char>> = BTreeSet::new();
+    let mut frontier = vec![word.chars().collect::<Vec<char>>()];
+    found.insert(frontier[0].clone());
+    for _ in 0..deletions {
+        let mut next = Vec::new();
+        for chars in &frontier {
+            for skip in 1..chars.len() {
+                let mut shorter = chars.clone();
+                shorter.remove(skip);
+                if found.insert(shorter.clone()) {
+                    next.push(shorter);
+                }
+            }
+        }
+        frontier = next;
+    }
+    found
+        .into_iter()
+        .map(|chars| chars.into_iter().collect())
+        .collect()
+}
+
+/// The search documents an event's text goes into, and that text: a post's or a post edit's
+/// text into [`SearchKind::Messages`], a username's or description's value into
+/// [`SearchKind::Profiles`]. `None` for other events and for events without text. Engines
+/// keep their typo vocabulary from exactly these texts, counting each word once per event, so
+/// a word leaves the vocabulary when the last live event holding it goes.
+pub fn searchable_text(event: &wire::Event) -> Option<(SearchKind, String)> {
+    use agora_protocol::content;
+    use prost::Message as _;
+    let (kind, text) = match event.content_type {
+        content::POST | content::POST_EDIT => (
+            SearchKind::Messages,
+            wire::Post::decode(event.content.as_ref()).ok()?.content?,
+        ),
+        content::USERNAME | content::DESCRIPTION => (
+            SearchKind::Profiles,
+            String::from_utf8_lossy(event.lww_element.as_ref()?.value.as_ref()).into_owned(),
+        ),
+        _ => return None,
+    };
+    (!text.trim().is_empty()).then_some((kind, text))
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     #[test]
@@ -273,6 +378,100 @@ mod tests {
         assert_eq!(explore.encode()[..8], 1_700_000_000_000_i64.to_le_bytes());
         assert_eq!(ExploreCursor::decode(&explore.encode()), Some(explore));
         assert_eq!(ExploreCursor::decode(&[0; 15]), None);
+    }
+
+    /// The typo-key index finds every typo: for every pair of words over a two-letter alphabet
+    /// (where nearly every pair is a few edits apart) up to 9 letters, the term's probes share a
+    /// key with the word whenever the word is a typo of the term.
+    #[test]
+    fn every_typo_of_a_term_shares_a_typo_key_with_it() {
+        let mut all: Vec<String> = vec![String::new()];
+        let mut words = Vec::new();
+        for _ in 0..9 {
+            all = all
+                .iter()
+                .flat_map(|word| ["a", "b"].map(|letter| format!("{word}{letter}")))
+                .collect();
+            words.extend(all.iter().cloned());
+        }
+        let keys: Vec<HashSet<String>> = words
+            .iter()
+            .map(|word| typo_keys(word).into_iter().collect())
+            .collect();
+        let mut typos = 0;
+        for term in &words {
+            let probes = typo_probes(term);
+            for (word, keys) in words.iter().zip(&keys) {
+                if word_match(term, word) == Some(WordMatch::Typo) {
+                    typos += 1;
+                    assert!(
+                        probes.iter().any(|probe| keys.contains(probe)),
+                        "{word} is a typo of {term} but shares no key"
+                    );
+                }
+            }
+        }
+        assert!(typos > 10_000, "the alphabet makes many typos: {typos}");
+        assert!(typo_probes("cat").is_empty(), "three letters have no typos");
+        assert_eq!(
+            typo_keys("ca"),
+            Vec::<String>::new(),
+            "no term reaches two letters"
+        );
+        assert_eq!(
+            typo_keys("cat"),
+            vec!["cat"],
+            "cats reaches cat by one deletion"
+        );
+        assert!(
+            !typo_keys("walrus").contains(&"alrus".to_owned()),
+            "the first letter stays"
+        );
+        assert!(
+            typo_keys("walruses")
+                .iter()
+                .all(|key| key.starts_with('w') && key.len() <= 7),
+            "keys come from the first seven letters"
+        );
+        assert_eq!(typo_keys("walruses").len(), 1 + 6 + 15);
+    }
+
+    #[test]
+    fn searchable_text_is_the_text_of_posts_edits_and_profile_fields() {
+        use agora_protocol::content;
+        use prost::Message as _;
+        let post = |content_type, text: &str| wire::Event {
+            content_type,
+            content: wire::Post {
+                content: Some(text.to_owned()),
+                ..Default::default()
+            }
+            .encode_to_vec()
+            .into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            searchable_text(&post(content::POST, "walrus")),
+            Some((SearchKind::Messages, "walrus".to_owned()))
+        );
+        assert_eq!(
+            searchable_text(&post(content::POST_EDIT, "walruses")),
+            Some((SearchKind::Messages, "walruses".to_owned()))
+        );
+        assert_eq!(searchable_text(&post(content::POST, "  ")), None);
+        assert_eq!(searchable_text(&post(content::FOLLOW, "walrus")), None);
+        let name = wire::Event {
+            content_type: content::USERNAME,
+            lww_element: Some(wire::LwwElement {
+                value: b"Ferdinand".to_vec().into(),
+                unix_milliseconds: 1,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            searchable_text(&name),
+            Some((SearchKind::Profiles, "Ferdinand".to_owned()))
+        );
     }
 
     #[test]

@@ -364,3 +364,58 @@ async fn concurrent_large_bodies_stay_within_the_body_budget() {
     // Measured here: 113 MiB with this 64 MiB budget, 302 MiB with a budget of 4 GiB.
     assert!(grew < 64 + 32 + 48, "the server grew by {grew} MiB");
 }
+
+/// `agora loadgen --phase flood` against a server with its default rate limits: a flood of
+/// handle claims or challenges from one address is refused with 429 past its burst, while a
+/// normal client on another address gets every answer, alone and during each flood.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_from_one_address_is_refused_while_a_normal_client_is_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = crate::support::serve(dir.path());
+    let loadgen = |phase: &str, extra: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agora"));
+        command
+            .args(["loadgen", "--server", &served.url, "--phase", phase])
+            .args(["--events", "400", "--identities", "10", "--json"])
+            .args(extra)
+            .env("RUST_LOG", "off");
+        crate::support::run(command)
+    };
+    loadgen("ingest", &[]).await.ok();
+    let report = loadgen("flood", &["--duration-secs", "2", "--concurrency", "8"])
+        .await
+        .json();
+    let unloaded = &report["unloaded"];
+    assert!(unloaded["requests"].as_u64() > Some(20), "{unloaded}");
+    assert_eq!(unloaded["errors"], 0, "{unloaded}");
+    let floods = report["floods"].as_array().expect("floods");
+    let names: Vec<&str> = floods.iter().filter_map(|f| f["flood"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "POST /events",
+            "POST /claim_handle",
+            "GET /challenge",
+            "GET /search",
+            "GET /query_references"
+        ]
+    );
+    for flood in floods {
+        assert_eq!(
+            flood["normal"]["errors"], 0,
+            "the normal client during {flood}"
+        );
+        assert!(flood["flood_requests"].as_u64() > Some(0), "{flood}");
+        assert!(
+            flood["p99_ratio"].as_f64().is_some_and(f64::is_finite),
+            "{flood}"
+        );
+    }
+    for limited in ["POST /claim_handle", "GET /challenge"] {
+        let flood = floods
+            .iter()
+            .find(|f| f["flood"] == limited)
+            .expect("flood");
+        assert!(flood["flood_429"].as_u64() > Some(0), "{flood}");
+    }
+}

@@ -424,6 +424,7 @@ pub(super) mod tests {
             "opinion counts equal the winners"
         );
         assert_scores_exact(connection);
+        crate::sqlite::vocabulary::tests::assert_counts_live_texts(connection);
     }
 
     /// Every `refs` row holds its event's likes minus dislikes.

@@ -10,9 +10,8 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
 use crate::StoreError;
 use crate::discovery::{
-    ExploreCursor, ExplorePage, FORM_EXTRA_CHARS_MAX, FORM_TERM_CHARS_MIN, FUTURE_MARGIN_MS,
-    SearchCursor, SearchKind, SearchPage, SearchQuery, TopicCount, TrendingQuery, WordMatch,
-    search_terms, text_relevance, typo_distance, word_match, words,
+    ExploreCursor, ExplorePage, FUTURE_MARGIN_MS, SearchCursor, SearchKind, SearchPage,
+    SearchQuery, TopicCount, TrendingQuery, WordMatch, search_terms, text_relevance,
 };
 use crate::prepare::signed_event;
 
@@ -36,6 +35,7 @@ pub(super) fn index_event(
     id: i64,
     received_ms: i64,
 ) -> rusqlite::Result<()> {
+    super::vocabulary::learn(tx, event.event())?;
     match event.content_type() {
         content::POST => index_post(tx, event, id, received_ms),
         content::USERNAME | content::DESCRIPTION => index_profile_field(tx, event, id),
@@ -69,7 +69,6 @@ fn index_post(
     if !text.trim().is_empty() {
         tx.prepare_cached("INSERT INTO post_search (rowid, text) VALUES (?1, ?2)")?
             .execute(params![id, text])?;
-        remember_words(tx, MESSAGES.kind, &text)?;
     }
     // Edits that arrived before their post: search shows the latest version at once.
     let slot = event.slot_key();
@@ -117,7 +116,6 @@ fn index_profile_field(
         return Ok(());
     };
     let value = String::from_utf8_lossy(&element.value);
-    remember_words(tx, PROFILES.kind, &value)?;
     // The insert trigger rewrites the identity's search document from the winners.
     tx.prepare_cached(
         "INSERT INTO profile_fields (event_id, system, content_type, lww_ms, process, value)
@@ -134,7 +132,6 @@ fn index_profile_field(
     Ok(())
 }
 
-/// Adds a text's words to the typo vocabulary of a search kind.
 /// Indexes the post stored in `slot` (if any) under its latest version: the text of its latest
 /// edit by its own key, else its own text. Called when an edit comes or goes, and when a post
 /// arrives after its edits.
@@ -194,42 +191,72 @@ pub(super) fn reindex_post(tx: &Transaction<'_>, slot: &[u8]) -> rusqlite::Resul
     if !text.trim().is_empty() {
         tx.prepare_cached("INSERT INTO post_search (rowid, text) VALUES (?1, ?2)")?
             .execute(params![post_id, text])?;
-        remember_words(tx, MESSAGES.kind, &text)?;
     }
     Ok(())
 }
 
-fn remember_words(tx: &Transaction<'_>, kind: i64, text: &str) -> rusqlite::Result<()> {
-    let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO search_words (kind, first, length, word) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for word in words(text) {
-        let mut chars = word.chars();
-        let Some(first) = chars.next() else { continue };
-        let length = 1 + chars.count() as i64;
-        insert.execute(params![kind, first.to_string(), length, word])?;
+/// The full-text tables, whose segments the idle writer merges.
+const FULL_TEXT_TABLES: [&str; 2] = ["post_search", "profile_search"];
+
+/// Leaf pages one idle merge step writes per table: a few milliseconds.
+const MERGE_PAGES: i64 = 64;
+
+/// FTS5 keeps each index as segments that writes add and merges combine; a term is looked up in
+/// every segment, so a search's cost grows with their number (26 segments on a store of a
+/// million events, which made a search several times slower than on one). Idle merge steps
+/// combine any two segments of a level (`usermerge` 2), keeping about one per level.
+pub(super) fn prepare_merging(connection: &Connection) -> rusqlite::Result<()> {
+    for table in FULL_TEXT_TABLES {
+        connection.execute(
+            &format!("INSERT INTO {table}({table}, rank) VALUES ('usermerge', 2)"),
+            [],
+        )?;
     }
     Ok(())
+}
+
+/// One step of merging the full-text indexes' segments, for a writer with nothing else to do;
+/// whether it did any work (when it did none, the indexes are merged as far as they go until
+/// the next write).
+pub(super) fn merge_step(connection: &Connection) -> rusqlite::Result<bool> {
+    let mut worked = false;
+    for table in FULL_TEXT_TABLES {
+        // FTS5 keeps the index's structure, merge progress included, in the row with id 10.
+        let structure = || -> rusqlite::Result<Option<Vec<u8>>> {
+            connection
+                .prepare_cached(&format!("SELECT block FROM {table}_data WHERE id = 10"))?
+                .query_row([], |row| row.get(0))
+                .optional()
+        };
+        let before = structure()?;
+        connection
+            .prepare_cached(&format!(
+                "INSERT INTO {table}({table}, rank) VALUES ('merge', {MERGE_PAGES})"
+            ))?
+            .execute([])?;
+        worked |= structure()? != before;
+    }
+    Ok(worked)
 }
 
 /// The full-text index and vocabulary a search kind reads.
 struct SearchIndex {
     documents: &'static str,
-    /// Its `kind` in `search_words`.
-    kind: i64,
+    /// Its words in the typo vocabulary.
+    kind: SearchKind,
     /// Highest document id now, which pins a new search.
     max_id: &'static str,
 }
 
 const MESSAGES: SearchIndex = SearchIndex {
     documents: "post_search",
-    kind: 0,
+    kind: SearchKind::Messages,
     max_id: "SELECT coalesce(max(id), 0) FROM events",
 };
 
 const PROFILES: SearchIndex = SearchIndex {
     documents: "profile_search",
-    kind: 1,
+    kind: SearchKind::Profiles,
     max_id: "SELECT coalesce(max(id), 0) FROM profiles",
 };
 
@@ -302,8 +329,8 @@ impl TermWords {
     fn find(connection: &Connection, index: &SearchIndex, term: &str) -> Result<Self> {
         Ok(Self {
             exact: fts_phrase(term),
-            forms: any_of(&word_forms(connection, index, term)?),
-            typos: any_of(&typo_neighbours(connection, index, term)?),
+            forms: any_of(&super::vocabulary::forms(connection, index.kind, term)?),
+            typos: any_of(&super::vocabulary::typos(connection, index.kind, term)?),
         })
     }
 
@@ -330,39 +357,6 @@ impl TermWords {
         }
         tiers
     }
-}
-
-/// Indexed words that are longer forms of the term ([`WordMatch::Form`]): for each length in
-/// reach, one seek to the term's place among the words of its first letter and that length.
-fn word_forms(connection: &Connection, index: &SearchIndex, term: &str) -> Result<Vec<String>> {
-    let chars = term.chars().count();
-    let Some(first) = term.chars().next() else {
-        return Ok(Vec::new());
-    };
-    if chars < FORM_TERM_CHARS_MIN {
-        return Ok(Vec::new());
-    }
-    let mut statement = connection.prepare_cached(
-        "SELECT word FROM search_words
-         WHERE kind = ?1 AND first = ?2 AND length = ?3 AND word > ?4 AND word < ?5",
-    )?;
-    let mut forms = Vec::new();
-    for length in chars + 1..=chars + FORM_EXTRA_CHARS_MAX {
-        let mut rows = statement.query(params![
-            index.kind,
-            first.to_string(),
-            length as i64,
-            term,
-            format!("{term}{LAST_CHAR}")
-        ])?;
-        while let Some(row) = rows.next()? {
-            let word = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            if word_match(term, word) == Some(WordMatch::Form) {
-                forms.push(word.to_owned());
-            }
-        }
-    }
-    Ok(forms)
 }
 
 /// Ranked documents after a cursor, best first. A one-term query (the common case) streams
@@ -529,72 +523,6 @@ fn any_of(words: &[String]) -> String {
     phrases.join(" OR ")
 }
 
-/// Indexed words that are typos of the term ([`WordMatch::Typo`]). Only words with the same
-/// first letter and a length in reach are compared: one short range of `search_words`, not a
-/// pass over the whole vocabulary.
-fn typo_neighbours(
-    connection: &Connection,
-    index: &SearchIndex,
-    term: &str,
-) -> Result<Vec<String>> {
-    let chars = term.chars().count();
-    let distance = typo_distance(chars);
-    let Some(first) = term.chars().next() else {
-        return Ok(Vec::new());
-    };
-    if distance == 0 {
-        return Ok(Vec::new());
-    }
-    let mut statement = connection.prepare_cached(
-        "SELECT word FROM search_words
-         WHERE kind = ?1 AND first = ?2 AND length BETWEEN ?3 AND ?4",
-    )?;
-    let mut rows = statement.query(params![
-        index.kind,
-        first.to_string(),
-        (chars - distance) as i64,
-        (chars + distance) as i64
-    ])?;
-    let term_letters = LetterCounts::of(term);
-    let mut neighbours = Vec::new();
-    while let Some(row) = rows.next()? {
-        let candidate = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-        if term_letters.distance_bound(&LetterCounts::of(candidate)) <= 2 * distance
-            && word_match(term, candidate) == Some(WordMatch::Typo)
-        {
-            neighbours.push(candidate.to_owned());
-        }
-    }
-    Ok(neighbours)
-}
-
-/// How often each letter occurs in a word, in 64 buckets (letters sharing a bucket only lower the
-/// bound). One edit changes the counts by at most 2 in all (a substitution by 2, an insertion or
-/// deletion by 1, a swap of two neighbouring letters by 0), so half the L1 distance between two
-/// words' counts is a lower bound on their edit distance, transpositions counted as one edit:
-/// most vocabulary words are ruled out by it without running the edit-distance computation.
-struct LetterCounts([u8; 64]);
-
-impl LetterCounts {
-    fn of(word: &str) -> Self {
-        let mut counts = [0_u8; 64];
-        for letter in word.chars() {
-            let bucket = &mut counts[letter as usize % 64];
-            *bucket = bucket.saturating_add(1);
-        }
-        Self(counts)
-    }
-
-    /// The L1 distance between the counts: at most twice the edit distance.
-    fn distance_bound(&self, other: &Self) -> usize {
-        self.0
-            .iter()
-            .zip(other.0.iter())
-            .map(|(a, b)| usize::from(a.abs_diff(*b)))
-            .sum()
-    }
-}
-
 /// A live, not curated-out POST by event id.
 fn live_post(connection: &Connection, id: i64) -> Result<Option<wire::SignedEvent>> {
     Ok(connection
@@ -755,41 +683,14 @@ pub(super) fn recommended(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use agora_protocol::author::Author;
     use agora_protocol::{Process, SecretKey};
 
     use super::*;
 
-    #[test]
-    fn letter_counts_never_rule_out_a_word_within_the_typo_distance() {
-        let pairs = [
-            ("walrus", "walrsu"),
-            ("walrus", "wlarus"),
-            ("walrus", "wallrus"),
-            ("walrus", "walus"),
-            ("walrus", "wxlrus"),
-            ("école", "ecolle"),
-            ("agvecrsltz", "agvexrslt"),
-            ("aaaaaaaaaa", "aaaaaaaaab"),
-            ("harbour", "harbor"),
-        ];
-        for (a, b) in pairs {
-            let edits = strsim::osa_distance(a, b);
-            let bound = LetterCounts::of(a).distance_bound(&LetterCounts::of(b));
-            assert!(
-                bound <= 2 * edits,
-                "{a} ~ {b}: bound {bound}, edits {edits}"
-            );
-        }
-        let far = LetterCounts::of("agvecrsltz").distance_bound(&LetterCounts::of("qwmnbvpoiu"));
-        assert!(
-            far > 4,
-            "unrelated words are ruled out cheaply: bound {far}"
-        );
-    }
-
-    fn database() -> Connection {
+    /// An in-memory database with the schema.
+    pub(in crate::sqlite) fn database() -> Connection {
         let connection = Connection::open_in_memory().expect("in-memory database");
         connection
             .execute_batch(include_str!("schema.sql"))
@@ -809,6 +710,60 @@ mod tests {
         connection
             .query_row(sql, [], |row| row.get(0))
             .expect("count")
+    }
+
+    /// Idle merge steps leave the post index in fewer segments, with the same answers, and
+    /// report when there is nothing left to merge.
+    #[test]
+    fn idle_merge_steps_leave_fewer_segments_and_the_same_answers() {
+        let mut connection = database();
+        prepare_merging(&connection).expect("usermerge");
+        let mut alice = Author::new(
+            SecretKey::from_seed(&[1; 32]),
+            Process::from_bytes(&[1; 16]).expect("16 bytes"),
+        );
+        // One transaction per post: each adds a segment.
+        for n in 0..40 {
+            let post = alice
+                .post(&format!("walrus number{n}"), 100 + n)
+                .expect("sign");
+            apply(&mut connection, &[&post]);
+        }
+        let segments = |connection: &Connection| {
+            count(
+                connection,
+                "SELECT count(DISTINCT segid) FROM post_search_idx",
+            )
+        };
+        let answers = |connection: &Connection| {
+            search(
+                connection,
+                &SearchQuery {
+                    text: "walrsu".to_owned(),
+                    kind: SearchKind::Messages,
+                    cursor: None,
+                    limit: 100,
+                },
+                None,
+            )
+            .expect("search")
+            .events
+        };
+        let (before, found) = (segments(&connection), answers(&connection));
+        assert!(before > 2, "separate writes made segments: {before}");
+        assert_eq!(found.len(), 40);
+        let mut steps = 0;
+        while merge_step(&connection).expect("merge step") {
+            steps += 1;
+            assert!(steps < 1_000, "merging ends");
+        }
+        let after = segments(&connection);
+        assert!(after < before, "{before} segments became {after}");
+        assert_eq!(answers(&connection), found);
+        assert!(
+            !merge_step(&connection).expect("merge step"),
+            "nothing left to merge"
+        );
     }
 
     /// Hundreds of forms and typos of one word make long FTS5 expressions, which still run, in

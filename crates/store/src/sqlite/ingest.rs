@@ -375,6 +375,7 @@ pub(super) fn remove_event(
     for (content_type, kind, subject) in &lww_subjects {
         refresh_winner(tx, system, *content_type, *kind, subject)?;
     }
+    super::vocabulary::forget(tx, id)?;
     tx.prepare_cached("DELETE FROM events WHERE id = ?1")?
         .execute([id])?;
     if let Some(slot) = edited {

@@ -9,6 +9,7 @@ mod moderation;
 mod queries;
 mod removal;
 mod scores;
+mod vocabulary;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -110,6 +111,8 @@ impl SqliteStore {
         identity::fold_handles(&mut writer_connection)?;
         ingest::index_follows(&mut writer_connection)?;
         scores::backfill(&mut writer_connection)?;
+        vocabulary::rebuild_once(&mut writer_connection)?;
+        discovery::prepare_merging(&writer_connection)?;
         let interrupted = removal::interrupted(&writer_connection)?;
         let labeler = options.labeler.clone();
         let (writer, jobs) = mpsc::sync_channel(options.write_queue_max.max(1));
@@ -356,14 +359,35 @@ fn run_writer(
     let labeler = labeler.as_deref();
     // A non-ingest job met while gathering a group waits here and runs right after it.
     let mut next: Option<Job> = None;
+    // Whether the full-text indexes were merged as far as they go since the last write.
+    let mut indexes_merged = false;
     loop {
         let job = match next.take() {
             Some(job) => job,
-            None => match jobs.recv() {
+            None => match jobs.try_recv() {
                 Ok(job) => job,
-                Err(_) => break,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                // Idle: merge a few pages of the search indexes' segments between jobs, so a
+                // term is looked up in few segments (each step is short, so a job that comes
+                // waits little), then sleep until the next job.
+                Err(mpsc::TryRecvError::Empty) if !indexes_merged => {
+                    match discovery::merge_step(&connection) {
+                        Ok(true) => {}
+                        Ok(false) => indexes_merged = true,
+                        Err(error) => {
+                            tracing::debug!(%error, "merging the search indexes failed");
+                            indexes_merged = true;
+                        }
+                    }
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Empty) => match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
             },
         };
+        indexes_merged = false;
         let first = match job {
             Job::Write(task) => {
                 task(&mut connection);

@@ -169,15 +169,24 @@ END;
 CREATE VIRTUAL TABLE IF NOT EXISTS post_search USING fts5(
     text, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
 );
--- Every word indexed for search (`kind` 0: posts, 1: profiles), for typo expansion: the words
--- of one first letter and a few lengths are one short range. Words stay when their documents
--- go (a stale word only expands a query to nothing); they are never served.
-CREATE TABLE IF NOT EXISTS search_words (
+-- The typo vocabulary (crates/store/src/sqlite/vocabulary.rs): every word of a live searchable
+-- text (`kind` 0: posts and post edits, 1: usernames and descriptions) with how many live events
+-- hold it; a word goes with the last of them. Forms of a term are a range of one length.
+CREATE TABLE IF NOT EXISTS search_vocabulary (
+    id INTEGER PRIMARY KEY,
     kind INTEGER NOT NULL,
-    first TEXT NOT NULL,
     length INTEGER NOT NULL,
     word TEXT NOT NULL,
-    PRIMARY KEY (kind, first, length, word)
+    events INTEGER NOT NULL,
+    UNIQUE (kind, length, word)
+);
+-- Its deletion neighbourhood: each word under each of its typo keys (its first seven characters
+-- with up to two after the first deleted), so a term's typos are a few seeks, not a scan.
+CREATE TABLE IF NOT EXISTS search_typo_keys (
+    kind INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    word INTEGER NOT NULL,
+    PRIMARY KEY (kind, key, word)
 ) WITHOUT ROWID;
 
 -- Live POSTs in explore order: `order_ms` is the post's time, capped at its arrival plus a margin.
