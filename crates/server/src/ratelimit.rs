@@ -312,8 +312,17 @@ pub fn client_of<S>(
     request_peer.map(|peer| state.limiter.client(peer.ip(), forwarded))
 }
 
-/// Longest a refused request is held before its 429 goes out.
-const REFUSAL_DELAY_MAX: Duration = Duration::from_secs(1);
+/// How long a request refused by a per-address limit is held before its 429 goes out.
+const REFUSAL_DELAY: Duration = Duration::from_secs(1);
+
+/// The 429 of a per-address limit, sent a second late: a refusal's `Retry-After` is at least a
+/// second, so a client that honours it waits no longer, while each connection of a flood gets
+/// one answer a second and the server stops spending its CPU on refusals sent back to back.
+/// The per-address connection cap bounds the requests held.
+pub async fn refuse(limited: Limited) -> Response {
+    tokio::time::sleep(REFUSAL_DELAY).await;
+    limited.into_response()
+}
 
 /// Refuses a limited request with 429 before it reaches its handler.
 pub async fn limit<S: Store>(
@@ -334,12 +343,7 @@ pub async fn limit<S: Store>(
         && let Err(limited) = state.limiter.check_address(class, client)
     {
         tracing::debug!(%client, limit = limited.limit, "rate limited");
-        // The refusal comes when the request could have been sent again, so each connection
-        // of a flood gets no more answers than its limit allows, and the server stops spending
-        // its CPU on answering refusals back to back; a client that honours `Retry-After`
-        // waits no longer. The per-address connection cap bounds the requests held.
-        tokio::time::sleep(limited.retry_after.min(REFUSAL_DELAY_MAX)).await;
-        return limited.into_response();
+        return refuse(limited).await;
     }
     next.run(request).await
 }

@@ -63,7 +63,7 @@ pub async fn post_events<S: Store>(
         .limiter
         .check_address_events(client, u32::try_from(total).unwrap_or(u32::MAX))
     {
-        return Ok(limited.into_response());
+        return Ok(crate::ratelimit::refuse(limited).await);
     }
     let prepared = tokio::task::spawn_blocking(move || prepare_batch(batch.events, limits.ingest))
         .await
