@@ -2,18 +2,23 @@
 //! so without a budget the memory a server needs grows with the number of large requests in
 //! flight; with it, a request waits for its share (its declared length, at most the largest
 //! body) and is answered 503 with `Retry-After` when none frees within the body timeout.
+//! [`WholeBody`] reads a body into one buffer of its declared length, so a body in flight costs
+//! its length once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use agora_store::Store;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 /// Permits are KiB, so a budget of terabytes still fits a semaphore's count.
 const UNIT: u64 = 1024;
@@ -83,4 +88,39 @@ fn busy(wait: Duration) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
     response.into_response()
+}
+
+/// A request body read whole, at most `body_bytes_max` bytes. Its chunks are copied into one
+/// buffer allocated from the declared length as they arrive; gathering the chunks first and
+/// joining them afterwards (axum's `Bytes`) holds every body twice at its peak.
+#[derive(Debug)]
+pub struct WholeBody(pub Bytes);
+
+impl<S: Store> FromRequest<Arc<AppState<S>>> for WholeBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<AppState<S>>) -> Result<Self, ApiError> {
+        let max = state.config.limits.body_bytes_max;
+        let too_large = || ApiError::TooLarge(format!("the body is over the limit of {max} bytes"));
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > max as u64) {
+            return Err(too_large());
+        }
+        let capacity = declared.map_or(0, |length| usize::try_from(length).unwrap_or(max));
+        let mut body = BytesMut::with_capacity(capacity);
+        let mut chunks = request.into_body().into_data_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk
+                .map_err(|error| ApiError::bad(format!("the body could not be read: {error}")))?;
+            if body.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Self(body.freeze()))
+    }
 }

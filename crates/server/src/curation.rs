@@ -13,11 +13,11 @@ use agora_store::{CensorTarget, CensorshipKind, Store};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 
 use crate::AppState;
+use crate::budget::WholeBody;
 use crate::error::ApiError;
 use crate::respond::text;
 
@@ -33,7 +33,7 @@ pub async fn censor<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     headers: HeaderMap,
     params: Result<Query<CensorParams>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Response {
     if let Err(denied) = authorize(&state, &headers) {
         return denied.into_response();
@@ -66,7 +66,7 @@ pub async fn censor<S: Store>(
 pub async fn uncensor<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     headers: HeaderMap,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Response {
     if let Err(denied) = authorize(&state, &headers) {
         return denied.into_response();

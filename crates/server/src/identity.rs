@@ -27,6 +27,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::AppState;
+use crate::budget::WholeBody;
 use crate::config::{HandlePolicy, IdentityConfig};
 use crate::error::ApiError;
 use crate::params::{self, Params};
@@ -253,7 +254,7 @@ fn validated_system<S: Store>(
 /// them and its handle, in one store transaction.
 pub async fn purge<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Result<Response, ApiError> {
     let system = validated_system(&state, body, <[u8]>::to_vec)?;
     let removed = state.store.remove_system(system).await?;
@@ -282,7 +283,7 @@ pub async fn claim_handle<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     connection: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Result<Response, ApiError> {
     let request: wire::ClaimHandleRequest = decode_body(body, "ClaimHandleRequest")?;
     let system = system_of(request.system.as_ref(), "system")?;
@@ -352,7 +353,7 @@ pub async fn claim_handle<S: Store>(
 /// happened.
 pub async fn release_handle<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Result<Response, ApiError> {
     let system = validated_system(&state, body, proof::release_handle_message)?;
     let message = match state.store.release_handle(system).await? {

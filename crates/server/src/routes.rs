@@ -17,6 +17,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::AppState;
+use crate::budget::WholeBody;
 use crate::error::ApiError;
 use crate::params::{self, Params};
 use crate::respond::protobuf;
@@ -39,7 +40,7 @@ pub async fn post_events<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     connection: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Result<Response, ApiError> {
     let batch = wire::Events::decode(body)
         .map_err(|error| ApiError::bad(format!("body is not a valid Events protobuf: {error}")))?;

@@ -360,9 +360,11 @@ async fn concurrent_large_bodies_stay_within_the_body_budget() {
         "{statuses:?}"
     );
     assert!(statuses.contains(&400), "bodies were read: {statuses:?}");
-    // The budget, one body being decoded, and the runtime's own: far below holding them all.
-    // Measured here: 113 MiB with this 64 MiB budget, 302 MiB with a budget of 4 GiB.
-    assert!(grew < 64 + 32 + 48, "the server grew by {grew} MiB");
+    // Holding every body would take 384 MiB; the budget lets 4 in at once (64 MiB), and the
+    // runtime, connection buffers and allocator add their own. Measured here: 100-117 MiB with
+    // this budget, 375 MiB with a budget of 4 GiB. A body read with axum's `Bytes` was held
+    // twice at its peak, and this measured up to 144 MiB.
+    assert!(grew < 384 / 2, "the server grew by {grew} MiB");
 }
 
 /// `agora loadgen --phase flood` against a server with its default rate limits: a flood of
