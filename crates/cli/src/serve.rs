@@ -73,8 +73,8 @@ pub struct ServeArgs {
     /// bind free handles and move unproven bindings) or `proof` (every claim must be signed).
     #[arg(long, env = "AGORA_HANDLE_POLICY", value_enum, default_value_t = HandlePolicyArg::Open)]
     handle_policy: HandlePolicyArg,
-    /// HMAC key for /challenge [default: random per start, so a restart invalidates the
-    /// challenges handed out before it]. Set the same key on instances behind one name.
+    /// HMAC key for /challenge [default: the store's own random key, kept across restarts and
+    /// shared by every node over the store].
     #[arg(long, env = "AGORA_CHALLENGE_KEY", hide_env_values = true)]
     challenge_key: Option<String>,
     /// Seconds a challenge (for purge and signed handle claims) stays valid.

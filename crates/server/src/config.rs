@@ -71,9 +71,8 @@ pub enum HandlePolicy {
 pub struct IdentityConfig {
     /// Who may claim handles without proof. Default [`HandlePolicy::Open`].
     pub handle_policy: HandlePolicy,
-    /// HMAC key for challenges. Unset (the default): a random key per server start, so a
-    /// restart invalidates outstanding challenges. Set it to share challenges between
-    /// instances behind one name.
+    /// HMAC key for challenges. Unset (the default): the store's own key, made at random with
+    /// the store, which every node over the store shares.
     pub challenge_key: Option<Vec<u8>>,
     /// How long a challenge may be spent after it was issued. Default 5 minutes.
     pub challenge_lifetime: Duration,

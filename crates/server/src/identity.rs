@@ -2,14 +2,12 @@
 //! (spec sections 4.3 and 6.4; our changes are in docs/protocol.md, "Identity routes").
 //!
 //! A challenge is 32 random bytes and the time it was issued, authenticated with an HMAC under
-//! a server key. Unlike the reference server, a challenge expires ([`IdentityConfig`]'s
-//! `challenge_lifetime`) and can be spent once: spent challenges are remembered in memory until
-//! they expire, which bounds that memory by the issue rate times the lifetime. Because that
-//! memory does not survive a restart, challenges issued before a restart are refused after it
-//! (with the default random key they would fail the HMAC anyway).
+//! the store's challenge key (or a configured one). Unlike the reference server, a challenge
+//! expires ([`IdentityConfig`]'s `challenge_lifetime`) and can be spent once: the store records
+//! each spend until the challenge expires, so every node over one store, before and after a
+//! restart, accepts a challenge any of them issued and refuses it once spent.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agora_protocol::{PublicKey, proof, wire};
@@ -45,40 +43,19 @@ pub const HANDLE_BYTES_MAX: usize = 64;
 
 const CACHE_CLAIMS: &str = "public, s-maxage=3600, max-age=5";
 
-/// Issues challenges and spends them once. One per server.
+/// Issues challenges and checks them; the store remembers which were spent.
 pub struct ChallengeKeeper {
     /// Keyed HMAC, cloned per use: the key never leaves it.
     mac: HmacSha256,
     /// How long after `created_on` a challenge may be spent.
     lifetime_ms: u64,
-    /// When this keeper started (ms). Spent challenges are only remembered in memory, so a
-    /// challenge issued before a restart (possible with a configured key) is refused: it could
-    /// otherwise be spent a second time.
-    started_ms: u64,
-    /// Spent challenges and when each expires (ms); pruned as they expire.
-    spent: Mutex<Spent>,
 }
 
-/// Spent challenges with their expiry (ms), pruned when the map has doubled since the last
-/// prune, so spending costs amortized O(1) however many are outstanding.
-#[derive(Default)]
-struct Spent {
-    expiry_ms: HashMap<[u8; CHALLENGE_BYTES], u64>,
-    prune_at_len: usize,
-}
-
-impl Spent {
-    /// Least size at which pruning starts.
-    const PRUNE_LEN_MIN: usize = 1_024;
-
-    /// Records a spend; false when the challenge was spent already.
-    fn insert(&mut self, challenge: [u8; CHALLENGE_BYTES], expires_ms: u64, now_ms: u64) -> bool {
-        if self.expiry_ms.len() >= self.prune_at_len {
-            self.expiry_ms.retain(|_, expiry_ms| *expiry_ms >= now_ms);
-            self.prune_at_len = (self.expiry_ms.len() * 2).max(Self::PRUNE_LEN_MIN);
-        }
-        self.expiry_ms.insert(challenge, expires_ms).is_none()
-    }
+/// A challenge that passed every check but the store's: its bytes, and when it expires.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Spendable {
+    pub challenge: [u8; CHALLENGE_BYTES],
+    pub expires_ms: u64,
 }
 
 impl std::fmt::Debug for ChallengeKeeper {
@@ -100,8 +77,6 @@ pub enum ChallengeError {
     Expired { age_ms: u64, lifetime_ms: u64 },
     #[error("challenge created_on is in the future")]
     FromTheFuture,
-    #[error("challenge was issued before this server restarted; get a new one")]
-    BeforeRestart,
     #[error("challenge was already used")]
     Replayed,
     #[error("signature does not verify for this system and challenge")]
@@ -121,18 +96,12 @@ impl From<ChallengeError> for ApiError {
 }
 
 impl ChallengeKeeper {
-    /// A keeper with the configured key, or a fresh random key when none is set.
-    pub fn new(config: &IdentityConfig) -> Self {
-        let key = config.challenge_key.clone().unwrap_or_else(|| {
-            let mut key = vec![0; 32];
-            rand::rngs::OsRng.fill_bytes(&mut key);
-            key
-        });
+    /// A keeper with the configured key, or the store's when none is set.
+    pub fn new(config: &IdentityConfig, stored_key: [u8; 32]) -> Self {
+        let key = config.challenge_key.as_deref().unwrap_or(&stored_key);
         Self {
-            mac: HmacSha256::new_from_slice(&key).expect("HMAC takes keys of any length"),
+            mac: HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length"),
             lifetime_ms: u64::try_from(config.challenge_lifetime.as_millis()).unwrap_or(u64::MAX),
-            started_ms: now_ms(),
-            spent: Mutex::new(Spent::default()),
         }
     }
 
@@ -159,14 +128,15 @@ impl ChallengeKeeper {
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// Spends a challenge: checks the HMAC (constant time), the age, then `signed_by` on the
-    /// challenge bytes, and only then marks it spent, so a refused request leaves it usable.
-    pub fn spend(
+    /// Checks a challenge: the HMAC (constant time), the age, then `signed_by` on the
+    /// challenge bytes. Only a challenge that passes is spent ([`spend`]), so a refused request
+    /// leaves it usable.
+    pub fn check(
         &self,
         challenge: &wire::HarborChallengeResponse,
         now_ms: u64,
         signed_by: impl FnOnce(&[u8]) -> bool,
-    ) -> Result<(), ChallengeError> {
+    ) -> Result<Spendable, ChallengeError> {
         let mut mac = self.mac.clone();
         mac.update(&challenge.body);
         mac.verify_slice(&challenge.hmac)
@@ -188,22 +158,33 @@ impl ChallengeKeeper {
                 lifetime_ms: self.lifetime_ms,
             });
         }
-        if body.created_on < self.started_ms {
-            return Err(ChallengeError::BeforeRestart);
-        }
         if !signed_by(&bytes) {
             return Err(ChallengeError::BadSignature);
         }
-        let mut spent = self
-            .spent
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let expires_ms = body.created_on.saturating_add(self.lifetime_ms);
-        if !spent.insert(bytes, expires_ms, now_ms) {
-            return Err(ChallengeError::Replayed);
-        }
-        Ok(())
+        Ok(Spendable {
+            challenge: bytes,
+            expires_ms: body.created_on.saturating_add(self.lifetime_ms),
+        })
     }
+}
+
+/// Checks a challenge ([`ChallengeKeeper::check`]) and spends it in the store, once for every
+/// node over it.
+pub async fn spend<S: Store>(
+    state: &AppState<S>,
+    challenge: &wire::HarborChallengeResponse,
+    signed_by: impl FnOnce(&[u8]) -> bool,
+) -> Result<(), ApiError> {
+    let now = now_ms();
+    let spendable = state.challenges.check(challenge, now, signed_by)?;
+    let spent = state
+        .store
+        .spend_challenge(spendable.challenge, spendable.expires_ms, now)
+        .await?;
+    if !spent {
+        return Err(ChallengeError::Replayed.into());
+    }
+    Ok(())
 }
 
 fn now_ms() -> u64 {
@@ -231,7 +212,7 @@ fn decode_body<M: Message + Default>(body: Bytes, name: &str) -> Result<M, ApiEr
 
 /// The system of a `HarborValidateRequest` body (purge, release_handle), once its challenge is
 /// spent with the system's signature over `message(challenge bytes)`.
-fn validated_system<S: Store>(
+async fn validated_system<S: Store>(
     state: &AppState<S>,
     body: Bytes,
     message: impl FnOnce(&[u8]) -> Vec<u8>,
@@ -242,9 +223,10 @@ fn validated_system<S: Store>(
         .challenge
         .as_ref()
         .ok_or_else(|| ApiError::bad("`challenge` is missing"))?;
-    state.challenges.spend(challenge, now_ms(), |bytes| {
+    spend(state, challenge, |bytes| {
         proof::verify(&system, &message(bytes), &request.signature)
-    })?;
+    })
+    .await?;
     Ok(system)
 }
 
@@ -256,7 +238,7 @@ pub async fn purge<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     WholeBody(body): WholeBody,
 ) -> Result<Response, ApiError> {
-    let system = validated_system(&state, body, <[u8]>::to_vec)?;
+    let system = validated_system(&state, body, <[u8]>::to_vec).await?;
     let removed = state.store.remove_system(system).await?;
     tracing::info!(?system, removed, "purged a system at its request");
     Ok(StatusCode::OK.into_response())
@@ -304,9 +286,10 @@ pub async fn claim_handle<S: Store>(
         (None, true) => false,
         (Some(challenge), false) => {
             let message = |bytes: &[u8]| proof::claim_handle_message(bytes, &request.handle);
-            state.challenges.spend(challenge, now_ms(), |bytes| {
+            spend(&state, challenge, |bytes| {
                 proof::verify(&system, &message(bytes), &request.signature)
-            })?;
+            })
+            .await?;
             true
         }
         _ => {
@@ -355,7 +338,7 @@ pub async fn release_handle<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     WholeBody(body): WholeBody,
 ) -> Result<Response, ApiError> {
-    let system = validated_system(&state, body, proof::release_handle_message)?;
+    let system = validated_system(&state, body, proof::release_handle_message).await?;
     let message = match state.store.release_handle(system).await? {
         Some(handle) => format!("released handle {handle:?}"),
         None => "this system held no handle".to_owned(),
@@ -470,25 +453,31 @@ mod tests {
     use super::*;
 
     fn keeper(lifetime: Duration) -> ChallengeKeeper {
-        ChallengeKeeper::new(&IdentityConfig {
-            challenge_lifetime: lifetime,
-            ..IdentityConfig::default()
-        })
+        ChallengeKeeper::new(
+            &IdentityConfig {
+                challenge_lifetime: lifetime,
+                ..IdentityConfig::default()
+            },
+            [7; 32],
+        )
     }
 
     #[test]
-    fn a_challenge_is_spent_once_and_only_when_signed() {
+    fn a_challenge_passes_only_when_signed_and_expires_a_lifetime_after_issue() {
         let keeper = keeper(Duration::from_secs(60));
         let now = now_ms();
         let challenge = keeper.issue(now);
         assert_eq!(
-            keeper.spend(&challenge, now, |_| false),
+            keeper.check(&challenge, now, |_| false),
             Err(ChallengeError::BadSignature)
         );
-        assert_eq!(keeper.spend(&challenge, now, |_| true), Ok(()));
+        let spendable = keeper.check(&challenge, now, |_| true).expect("passes");
+        assert_eq!(spendable.expires_ms, now + 60_000);
+        let foreign = ChallengeKeeper::new(&IdentityConfig::default(), [8; 32]).issue(now);
         assert_eq!(
-            keeper.spend(&challenge, now, |_| true),
-            Err(ChallengeError::Replayed)
+            keeper.check(&foreign, now, |_| true),
+            Err(ChallengeError::Forged),
+            "a challenge under another key"
         );
     }
 
@@ -499,36 +488,14 @@ mod tests {
         let challenge = keeper.issue(now);
         let late = now + 60_001;
         assert!(matches!(
-            keeper.spend(&challenge, late, |_| true),
+            keeper.check(&challenge, late, |_| true),
             Err(ChallengeError::Expired { .. })
         ));
         let early = now - CHALLENGE_FUTURE_SKEW_MS - 1;
         assert_eq!(
-            keeper.spend(&challenge, early, |_| true),
+            keeper.check(&challenge, early, |_| true),
             Err(ChallengeError::FromTheFuture)
         );
-        assert_eq!(keeper.spend(&challenge, now + 60_000, |_| true), Ok(()));
-    }
-
-    #[test]
-    fn pruning_forgets_only_expired_spends() {
-        let keeper = keeper(Duration::from_secs(1));
-        let now = now_ms();
-        let kept = keeper.issue(now + 10_000);
-        for _ in 0..Spent::PRUNE_LEN_MIN {
-            let old = keeper.issue(now);
-            assert_eq!(keeper.spend(&old, now, |_| true), Ok(()));
-        }
-        assert_eq!(keeper.spend(&kept, now + 10_000, |_| true), Ok(()));
-        // Spending `kept` pruned the expired batch; `later` joins it.
-        let later = keeper.issue(now + 10_500);
-        assert_eq!(keeper.spend(&later, now + 10_500, |_| true), Ok(()));
-        let spent = keeper.spent.lock().expect("lock");
-        assert_eq!(spent.expiry_ms.len(), 2);
-        drop(spent);
-        assert_eq!(
-            keeper.spend(&kept, now + 10_500, |_| true),
-            Err(ChallengeError::Replayed)
-        );
+        assert!(keeper.check(&challenge, now + 60_000, |_| true).is_ok());
     }
 }

@@ -56,10 +56,11 @@ pub struct AppState<S> {
     pub body_budget: budget::BodyBudget,
 }
 
-impl<S> AppState<S> {
-    /// The state of a server over `store`; a random challenge key unless `config` sets one.
+impl<S: Store> AppState<S> {
+    /// The state of a server over `store`; challenges use the store's key unless `config`
+    /// sets one.
     pub fn new(store: S, config: ServerConfig) -> Self {
-        let challenges = identity::ChallengeKeeper::new(&config.identity);
+        let challenges = identity::ChallengeKeeper::new(&config.identity, store.challenge_key());
         let limiter = ratelimit::Limiter::new(config.rate_limits.clone());
         let body_budget = budget::BodyBudget::new(config.limits.body_budget_bytes);
         Self {

@@ -281,6 +281,20 @@ pub trait Store: Send + Sync + 'static {
     /// The position of the newest stored event (0 when none was stored since positions began).
     fn stream_head(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The key that authenticates this store's challenges (`GET /challenge`): 32 random bytes
+    /// made with the store, the same for every node over it and after every restart.
+    fn challenge_key(&self) -> [u8; 32];
+
+    /// Spends a challenge: records it until `expires_ms` and returns true, or returns false
+    /// when it was spent already, by any node. Records that expired by `now_ms` may be
+    /// forgotten (a caller refuses an expired challenge before spending it).
+    fn spend_challenge(
+        &self,
+        challenge: [u8; 32],
+        expires_ms: u64,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Whether the store answers at all, for `/health`.
     fn healthy(&self) -> impl Future<Output = bool> + Send;
 

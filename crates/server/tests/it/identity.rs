@@ -256,10 +256,13 @@ async fn a_challenge_is_spent_once() {
 
 /// A challenge made with the server's own (configured) key but the given creation time.
 fn challenge_created_at(key: &[u8], created_on: u64) -> wire::HarborChallengeResponse {
-    let keeper = ChallengeKeeper::new(&IdentityConfig {
-        challenge_key: Some(key.to_vec()),
-        ..IdentityConfig::default()
-    });
+    let keeper = ChallengeKeeper::new(
+        &IdentityConfig {
+            challenge_key: Some(key.to_vec()),
+            ..IdentityConfig::default()
+        },
+        [0; 32],
+    );
     let body = wire::HarborChallengeResponseBody {
         challenge: vec![9; 32].into(),
         created_on,
@@ -302,21 +305,51 @@ async fn old_and_future_challenges_are_refused_and_named() {
     }
     assert_eq!(http.events(&alice, 1, 1).await.len(), 1);
 
-    // Issued by this key before the server started: refused, since a restart forgets which
-    // challenges were spent.
+    // Issued by this key before the server started and still within its lifetime: accepted,
+    // since the store, not the process, remembers which challenges were spent.
     let before_start = challenge_created_at(&key, now_ms() - 50 * 1_000);
     let answer = http
         .post_raw("/purge", purge_request(&alice, &alice, &before_start))
         .await;
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    assert!(answer.text().contains("restarted"), "{}", answer.text());
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(http.events(&alice, 1, 1).await.len(), 0);
 
-    // The same construction with the current time is accepted: the key is the server's.
-    let fresh = challenge_created_at(&key, now_ms());
+    // The same 32 bytes made again at another time are the same challenge: spent.
+    let again = challenge_created_at(&key, now_ms());
     let answer = http
-        .post_raw("/purge", purge_request(&alice, &alice, &fresh))
+        .post_raw("/purge", purge_request(&alice, &alice, &again))
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(answer.text().contains("already used"), "{}", answer.text());
+}
+
+/// With no configured key, the key is the store's: a challenge issued before a restart is
+/// spent after it, once, and a restart does not forget the spend.
+#[tokio::test]
+async fn a_challenge_outlives_a_restart_and_is_spent_once_across_restarts() {
+    let mut server = TestServer::start().await;
+    let mut alice = author(1);
+    let post = alice.post("keep me", 1_000).expect("sign");
+    Http::new(server.url()).publish(&[&post]).await;
+    let issued = challenge(&Http::new(server.url())).await;
+
+    server.restart().await;
+    let http = Http::new(server.url());
+    let answer = http
+        .post_raw("/purge", purge_request(&alice, &alice, &issued))
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(http.events(&alice, 1, 1).await.len(), 0);
+
+    server.restart().await;
+    let http = Http::new(server.url());
+    http.publish(&[&post]).await;
+    let answer = http
+        .post_raw("/purge", purge_request(&alice, &alice, &issued))
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(answer.text().contains("already used"), "{}", answer.text());
+    assert_eq!(http.events(&alice, 1, 1).await.len(), 1, "nothing purged");
 }
 
 #[tokio::test]

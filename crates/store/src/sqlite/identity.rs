@@ -51,6 +51,46 @@ fn index_claim(
     Ok(())
 }
 
+/// Spent challenges pruned per spend: more than one, so the table shrinks whenever expired
+/// rows wait, and bounded, so no spend pays for a backlog.
+const SPENT_PRUNE_PER_SPEND: i64 = 8;
+
+/// The store's challenge key (migration 2 writes it).
+pub(super) fn challenge_key(connection: &Connection) -> Result<[u8; 32]> {
+    let key: Vec<u8> = connection.query_row(
+        "SELECT value FROM store_settings WHERE name = 'challenge_key'",
+        [],
+        |row| row.get(0),
+    )?;
+    key.try_into()
+        .map_err(|_| StoreError::Corrupt("the stored challenge key is not 32 bytes".into()))
+}
+
+/// Records a spend unless the challenge was spent already; prunes a few expired spends.
+pub(super) fn spend_challenge(
+    tx: &Transaction<'_>,
+    challenge: &[u8; 32],
+    expires_ms: u64,
+    now_ms: u64,
+) -> Result<bool> {
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    tx.prepare_cached(
+        "DELETE FROM spent_challenges WHERE challenge IN (SELECT challenge FROM spent_challenges
+         WHERE expires_ms < ?1 ORDER BY expires_ms LIMIT ?2)",
+    )?
+    .execute(params![now, SPENT_PRUNE_PER_SPEND])?;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO spent_challenges (challenge, expires_ms) VALUES (?1, ?2)
+             ON CONFLICT (challenge) DO NOTHING",
+        )?
+        .execute(params![
+            &challenge[..],
+            i64::try_from(expires_ms).unwrap_or(i64::MAX)
+        ])?;
+    Ok(inserted == 1)
+}
+
 /// The `identity_meta` key present once every stored CLAIM is indexed.
 const CLAIMS_INDEXED: &str = "claims_indexed";
 
@@ -466,10 +506,12 @@ mod tests {
         assert_eq!(outcomes, vec![IngestOutcome::Stored; 2]);
         assert_eq!(resolved(&store, verifier.system()).await, 1);
 
-        // What a store from before the claims table looks like: events, no claim rows, no marker.
+        // What a store from before the claims table looks like: events, no claim rows, no
+        // marker, no schema version.
         let raw = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).expect("raw");
         raw.execute_batch(
-            "DELETE FROM claims; DELETE FROM claim_fields; DELETE FROM identity_meta;",
+            "DELETE FROM claims; DELETE FROM claim_fields; DELETE FROM identity_meta;
+             PRAGMA user_version = 0;",
         )
         .expect("forget claims");
         assert_eq!(
@@ -524,7 +566,7 @@ mod tests {
         // A store from when handles were case-sensitive: no folded index, and bindings that
         // differ only in case. Bob's `Alice` is the oldest; Carol's `carol` has no twin.
         let raw = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).expect("raw");
-        raw.execute_batch("DROP INDEX handles_folded")
+        raw.execute_batch("DROP INDEX handles_folded; PRAGMA user_version = 0;")
             .expect("old store");
         let mut insert = raw
             .prepare(

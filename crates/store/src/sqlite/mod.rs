@@ -5,6 +5,7 @@ mod devices;
 mod discovery;
 mod identity;
 mod ingest;
+mod migrations;
 mod moderation;
 mod queries;
 mod removal;
@@ -75,6 +76,8 @@ pub struct SqliteStore {
     labeler: Option<Arc<crate::moderation::Labeler>>,
     /// [`SqliteOptions::removal_events_per_step`].
     removal_events_per_step: usize,
+    /// The `store_settings` challenge key, read at open.
+    challenge_key: [u8; 32],
 }
 
 struct WriteJob {
@@ -104,15 +107,10 @@ impl SqliteStore {
         })?;
         let path = data_dir.join(Self::FILE_NAME);
         let mut writer_connection = open_connection(&path, options.writer_cache_kib, false)?;
-        scores::add_column(&writer_connection)?;
-        writer_connection.execute_batch(include_str!("schema.sql"))?;
+        migrations::apply(&mut writer_connection)?;
         moderation::prepare(&mut writer_connection, options.labeler.as_deref())?;
-        identity::prepare(&mut writer_connection)?;
-        identity::fold_handles(&mut writer_connection)?;
-        ingest::index_follows(&mut writer_connection)?;
-        scores::backfill(&mut writer_connection)?;
-        vocabulary::rebuild_once(&mut writer_connection)?;
         discovery::prepare_merging(&writer_connection)?;
+        let challenge_key = identity::challenge_key(&writer_connection)?;
         let interrupted = removal::interrupted(&writer_connection)?;
         let labeler = options.labeler.clone();
         let (writer, jobs) = mpsc::sync_channel(options.write_queue_max.max(1));
@@ -139,6 +137,7 @@ impl SqliteStore {
             readers,
             labeler: options.labeler,
             removal_events_per_step: options.removal_events_per_step,
+            challenge_key,
         })
     }
 
@@ -749,6 +748,20 @@ impl Store for SqliteStore {
 
     async fn stream_head(&self) -> Result<u64, StoreError> {
         self.read(queries::stream_head).await
+    }
+
+    fn challenge_key(&self) -> [u8; 32] {
+        self.challenge_key
+    }
+
+    async fn spend_challenge(
+        &self,
+        challenge: [u8; 32],
+        expires_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| identity::spend_challenge(tx, &challenge, expires_ms, now_ms))
+            .await
     }
 
     async fn healthy(&self) -> bool {

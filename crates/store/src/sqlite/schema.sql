@@ -1,4 +1,5 @@
--- Agora's SQLite schema. Applied on every open; every statement is idempotent.
+-- Agora's SQLite schema, version 1 (migrations.rs). Frozen: a change to the schema is a new
+-- migration. Every statement is idempotent, so a store made before versions takes it too.
 
 -- Every stored event, with the exact signed bytes. `feed_*` place the row in per-type feeds:
 -- for an ordinary event its own (type, time, process, clock); for the DELETE that holds a

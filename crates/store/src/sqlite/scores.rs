@@ -190,9 +190,11 @@ mod tests {
         assert!(kept.iter().any(|(_, score)| *score == 2), "{kept:?}");
         assert!(kept.iter().any(|(_, score)| *score == -1), "{kept:?}");
 
-        // What a store from before the column looks like: no column, its old index, no marker.
+        // What a store from before the column looks like: no column, its old index, no marker,
+        // no schema version.
         raw.execute_batch(
-            "DROP INDEX refs_ranked; DROP INDEX refs_ranked_any_type;
+            "PRAGMA user_version = 0;
+             DROP INDEX refs_ranked; DROP INDEX refs_ranked_any_type;
              ALTER TABLE refs DROP COLUMN score;
              CREATE INDEX refs_subject ON refs (kind, subject, from_type, event_id);
              DELETE FROM identity_meta WHERE key = 'reference_scores';",

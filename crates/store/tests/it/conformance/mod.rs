@@ -1,6 +1,7 @@
 //! The storage conformance suite: each test is a function generic over [`agora_store::Store`]
 //! that takes a fresh store, so every engine runs the same checks through [`suite!`].
 
+pub mod challenges;
 pub mod counters;
 pub mod curation;
 pub mod deletes;
@@ -106,6 +107,13 @@ macro_rules! suite {
             stream::stream_reads_in_commit_order_with_filters,
             edits::edits_follow_their_rules_and_search_shows_the_latest,
             edits::an_edit_arriving_before_its_post_applies_when_it_comes,
+            challenges::a_challenge_is_spent_once_by_concurrent_spenders,
+            challenges::expired_spends_are_forgotten,
+        );
+
+        $crate::conformance::suite!(@reopen $engine;
+            durability::stored_events_survive_reopen,
+            challenges::challenge_spends_and_the_key_outlive_a_reopen,
         );
 
         $crate::conformance::suite!(@labeled $engine;
@@ -119,15 +127,6 @@ macro_rules! suite {
             posts_stored_while_rules_were_off_are_labeled_at_the_next_start,
             recommended_profiles_need_a_post_the_filters_show,
         );
-
-        #[tokio::test(flavor = "multi_thread")]
-        async fn stored_events_survive_reopen() {
-            let engine = <$engine as $crate::conformance::Engine>::create();
-            $crate::conformance::durability::stored_events_survive_reopen(|| {
-                <$engine as $crate::conformance::Engine>::open(&engine)
-            })
-            .await;
-        }
     };
     (@labeled $engine:ty; $($test:ident),* $(,)?) => {
         $(
@@ -136,6 +135,18 @@ macro_rules! suite {
                 let engine = <$engine as $crate::conformance::Engine>::create();
                 $crate::conformance::moderation::$test(|labeler| {
                     <$engine as $crate::conformance::Engine>::open_labeled(&engine, labeler)
+                })
+                .await;
+            }
+        )*
+    };
+    (@reopen $engine:ty; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $test() {
+                let engine = <$engine as $crate::conformance::Engine>::create();
+                $crate::conformance::$module::$test(|| {
+                    <$engine as $crate::conformance::Engine>::open(&engine)
                 })
                 .await;
             }
