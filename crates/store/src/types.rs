@@ -5,8 +5,12 @@ use agora_protocol::{Process, PublicKey, wire};
 /// A failure of the store itself (not of the caller's input).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The engine itself failed; `engine` names it (`sqlite`), `source` is its own error.
+    #[error("{engine}: {source}")]
+    Engine {
+        engine: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot open store at {path}: {source}")]
     Open {
         path: String,
@@ -46,23 +50,6 @@ pub enum IngestOutcome {
     AlreadyDeleted,
     /// Refused, with a reason naming what was wrong.
     Rejected(String),
-}
-
-impl StoreError {
-    /// The error a failed write means for whoever sent it: a full disk and a read-only store
-    /// are named as such (the request may succeed later), anything else stays as it was.
-    pub fn of_write(error: StoreError) -> StoreError {
-        let StoreError::Sqlite(sqlite) = &error else {
-            return error;
-        };
-        match sqlite.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(sqlite.to_string()),
-            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
-                StoreError::ReadOnly(sqlite.to_string())
-            }
-            _ => error,
-        }
-    }
 }
 
 impl IngestOutcome {

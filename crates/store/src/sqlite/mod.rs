@@ -312,7 +312,7 @@ where
                 tx.commit()?;
                 Ok(value)
             })
-            .map_err(StoreError::of_write);
+            .map_err(of_write);
         let _ = reply.send(result);
     });
     (Job::Write(task), answer)
@@ -409,8 +409,7 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        let committed =
-            commit_group(&mut connection, &group, labeler).map_err(StoreError::of_write);
+        let committed = commit_group(&mut connection, &group, labeler).map_err(of_write);
         health.observe(&committed);
         match committed {
             Ok(outcomes) => {
@@ -424,7 +423,7 @@ fn run_writer(
                 for job in group {
                     let result = commit_group(&mut connection, std::slice::from_ref(&job), labeler)
                         .map(|mut outcomes| outcomes.pop().unwrap_or_default())
-                        .map_err(StoreError::of_write);
+                        .map_err(of_write);
                     health.observe(&result);
                     let _ = job.reply.send(result);
                 }
@@ -454,6 +453,33 @@ fn commit_group(
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Engine {
+            engine: "sqlite",
+            source: Box::new(error),
+        }
+    }
+}
+
+/// The error a failed write means for whoever sent it: a full disk and a read-only store are
+/// named as such (the request may succeed later), anything else stays as it was.
+fn of_write(error: StoreError) -> StoreError {
+    let StoreError::Engine { source, .. } = &error else {
+        return error;
+    };
+    let Some(sqlite) = source.downcast_ref::<rusqlite::Error>() else {
+        return error;
+    };
+    match sqlite.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(sqlite.to_string()),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
+            StoreError::ReadOnly(sqlite.to_string())
+        }
+        _ => error,
+    }
 }
 
 fn now_ms() -> i64 {

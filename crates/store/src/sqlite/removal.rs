@@ -170,7 +170,7 @@ fn run<T: Send + 'static>(
                 tracing::info!(events = events_removed, "removed a system");
                 return Ok((value, events_removed));
             }
-            Err(error @ StoreError::Sqlite(_)) if retries < STEP_RETRIES => {
+            Err(error @ StoreError::Engine { .. }) if retries < STEP_RETRIES => {
                 retries += 1;
                 tracing::warn!(%error, retries, "a removal step failed; trying again");
                 std::thread::sleep(std::time::Duration::from_secs(1));
