@@ -9,6 +9,7 @@ pub mod devices;
 pub mod discovery;
 pub mod edits;
 mod identity;
+mod lww;
 pub mod moderation;
 mod prepare;
 mod ranges;

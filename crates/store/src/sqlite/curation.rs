@@ -403,11 +403,16 @@ pub(super) mod tests {
             ),
             rows(
                 connection,
-                "SELECT author, content_type, kind, subject, event_id, value FROM (
-                     SELECT *, row_number() OVER (PARTITION BY author, content_type, kind, subject
-                                                  ORDER BY lww_ms DESC, process DESC) AS rank
+                concat!(
+                    "SELECT author, content_type, kind, subject, event_id, value FROM (
+                         SELECT *, row_number() OVER (
+                             PARTITION BY author, content_type, kind, subject
+                             ORDER BY ",
+                    crate::lww::winner_first!(),
+                    ") AS rank
                      FROM lww_refs)
-                 WHERE rank = 1"
+                     WHERE rank = 1"
+                )
             ),
             "each winner is the latest live write"
         );

@@ -549,8 +549,9 @@ fn matching_profile_events(
          JOIN profile_fields f ON f.event_id = e.id
          WHERE e.id = (SELECT f.event_id FROM profiles p
                        JOIN profile_fields f ON f.system = p.system AND f.content_type = ?2
-                       WHERE p.id = ?1 ORDER BY f.lww_ms DESC, f.process DESC LIMIT 1)
-           AND {NOT_CENSORED}"
+                       WHERE p.id = ?1 ORDER BY {} LIMIT 1)
+           AND {NOT_CENSORED}",
+        crate::lww::winner_first!()
     ))?;
     let mut fields: Vec<(i64, (i64, wire::SignedEvent))> = Vec::new();
     for content_type in [content::USERNAME, content::DESCRIPTION] {

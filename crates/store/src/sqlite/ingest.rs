@@ -395,11 +395,13 @@ fn refresh_winner(
     subject: &[u8],
 ) -> rusqlite::Result<()> {
     let winner: Option<(i64, Vec<u8>)> = tx
-        .prepare_cached(
+        .prepare_cached(concat!(
             "SELECT event_id, value FROM lww_refs
-             WHERE author = ?1 AND content_type = ?2 AND kind = ?3 AND subject = ?4
-             ORDER BY lww_ms DESC, process DESC LIMIT 1",
-        )?
+                 WHERE author = ?1 AND content_type = ?2 AND kind = ?3 AND subject = ?4
+                 ORDER BY ",
+            crate::lww::winner_first!(),
+            " LIMIT 1"
+        ))?
         .query_row(params![author, content_type, kind, subject], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })

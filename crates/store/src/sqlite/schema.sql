@@ -37,8 +37,8 @@ CREATE TABLE IF NOT EXISTS deletions (
 -- references of live events. `score` is the referencing event's likes minus dislikes, kept
 -- exact whenever a winning opinion about it changes (crates/store/src/sqlite/scores.rs), so
 -- a `/query_references` page is a range of `refs_ranked` (of one type) or
--- `refs_ranked_any_type` after its cursor. A store made before the column gets it at open,
--- before this schema runs.
+-- `refs_ranked_any_type` after its cursor. A store made before the column gets it in
+-- version 1 (migrations.rs), before this schema runs.
 CREATE TABLE IF NOT EXISTS refs (
     event_id INTEGER NOT NULL,
     kind INTEGER NOT NULL,
@@ -121,7 +121,7 @@ CREATE TABLE IF NOT EXISTS pending_removals (
 
 -- Identity (handles and claims, crates/store/src/sqlite/identity.rs).
 -- One handle per system and one system per handle, whatever its case: the unique
--- `handles_folded` index on (handle COLLATE NOCASE) is created at open by identity.rs
+-- `handles_folded` index on (handle COLLATE NOCASE) is created in version 1 by identity.rs
 -- `fold_handles`, after releasing bindings of stores from when handles were case-sensitive
 -- that differ only in case. `handle` keeps the spelling claimed. `proven` = bound by a signed
 -- claim.
@@ -242,9 +242,11 @@ WHEN old.content_type IN (5, 6) BEGIN
     DELETE FROM profile_fields WHERE event_id = old.id;
 END;
 -- The profile document always holds the current winners: rewritten whenever a write comes or goes.
--- Recreated at every open so a database made before a change to them gets the current ones.
+-- Dropped and recreated with version 1, so a store made before versions gets the current ones.
 DROP TRIGGER IF EXISTS discovery_profile_added;
 DROP TRIGGER IF EXISTS discovery_profile_removed;
+-- The profile triggers below pick winners in the LWW order of lww.rs (`winner_first!`),
+-- written out here because this file is frozen as version 1.
 CREATE TRIGGER IF NOT EXISTS discovery_profile_added AFTER INSERT ON profile_fields BEGIN
     INSERT OR IGNORE INTO profiles (system) VALUES (new.system);
     DELETE FROM profile_search WHERE rowid = (SELECT id FROM profiles WHERE system = new.system);

@@ -240,3 +240,51 @@ fn vouch_draft(claim: &VerifiedEvent) -> Draft {
         ..Draft::default()
     }
 }
+
+/// Bob's opinions of one post from three of his processes, all at the same millisecond: the
+/// one the LWW order of `agora_protocol::crdt` puts last wins in every arrival order (process
+/// bytes compared unsigned, 0x90 above 0x7f), and deleting winners falls back in that order.
+pub async fn opinion_ties_go_to_the_process_the_lww_order_names<S: Store>(store: S) {
+    use agora_protocol::crdt::LwwStamp;
+
+    let mut alice = author(1, 1);
+    let mut bobs = [author(2, 0x05), author(2, 0x7f), author(2, 0x90)];
+    let values = [opinion::LIKE, opinion::NEUTRAL, opinion::DISLIKE];
+    let counts_of = |value: &[u8]| match value {
+        v if v == opinion::LIKE => Counts::new(1, 0, 0),
+        v if v == opinion::DISLIKE => Counts::new(0, 1, 0),
+        _ => Counts::new(0, 0, 0),
+    };
+    for (round, order) in permutations(3).into_iter().enumerate() {
+        let post = alice.post(&format!("post {round}"), 100).expect("post");
+        let opinions: Vec<VerifiedEvent> = bobs
+            .iter_mut()
+            .zip(values)
+            .map(|(bob, value)| bob.opinion(&post.pointer(), value, 200).expect("opinion"))
+            .collect();
+        ingest_new(&store, [&post]).await;
+        for &index in &order {
+            ingest_new(&store, [&opinions[index]]).await;
+        }
+        // Winners first, by the protocol crate's order.
+        let mut ranked: Vec<usize> = (0..3).collect();
+        ranked.sort_by_key(|&index| {
+            std::cmp::Reverse(LwwStamp {
+                unix_milliseconds: 200,
+                process: bobs[index].process(),
+            })
+        });
+        for (deleted, &winner) in ranked.iter().enumerate() {
+            assert_eq!(
+                counts(&store, &post).await,
+                counts_of(values[winner]),
+                "arrival order {order:?}, {deleted} winners deleted"
+            );
+            let delete = bobs[winner]
+                .delete(&opinions[winner], 300 + round as u64)
+                .expect("delete");
+            ingest_new(&store, [&delete]).await;
+        }
+        assert_eq!(counts(&store, &post).await, Counts::new(0, 0, 0));
+    }
+}

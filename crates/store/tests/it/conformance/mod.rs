@@ -57,6 +57,7 @@ macro_rules! suite {
             counters::deleting_the_winning_opinion_falls_back,
             counters::deleting_a_reply_decrements_replies,
             counters::likes_count_once_per_system,
+            counters::opinion_ties_go_to_the_process_the_lww_order_names,
             counters::reference_counts_by_from_type,
             references::replies_are_ordered_by_score_then_newest,
             references::paging_replies_returns_each_once,
