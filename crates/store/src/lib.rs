@@ -2,6 +2,21 @@
 //!
 //! Ingest rules (dedupe on (system, process, clock), deletes with tombstones, late arrivals,
 //! exact counters, limits) are defined once here; an engine only decides how to keep them.
+//!
+//! # Cursors and positions with several writers
+//!
+//! A page cursor (feeds, references, search, explore) is a place in an order over keys that
+//! never change for a row: a time or a score, then a row id. Ids must be unique and stable but
+//! need not follow commit order, so several writers may hand them out: every row that is there
+//! when a client reads its first page, and stays, comes on exactly one page, and a row committed
+//! later comes on at most one. (A search pins the highest id of its first page; a row committed
+//! later under a smaller id, which several writers allow, may join its remaining pages, once.)
+//!
+//! Stream positions are the exception: [`Store::stream_after`] promises that a subscriber who
+//! resumes after a position misses nothing, so a position may become visible only once every
+//! smaller position is visible or will never be used. One writer gives that by itself; an
+//! engine with several writers must hand out positions in commit order. The conformance suite's
+//! concurrency tests hold every engine to these, with several nodes where it has them.
 
 pub mod bounds;
 mod curation;

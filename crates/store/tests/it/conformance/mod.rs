@@ -2,6 +2,7 @@
 //! that takes a fresh store, so every engine runs the same checks through [`suite!`].
 
 pub mod challenges;
+pub mod concurrency;
 pub mod counters;
 pub mod curation;
 pub mod deletes;
@@ -28,6 +29,13 @@ pub trait Engine {
 
     /// Opens the store at this place. Opening again after dropping the store is a restart.
     fn open(&self) -> Self::Store;
+
+    /// The nodes of one store at this place, for tests of several writers: for an engine that
+    /// runs as several nodes over one database, a handle per node; otherwise (the default) one
+    /// store that every writer shares.
+    fn nodes(&self) -> Vec<std::sync::Arc<Self::Store>> {
+        vec![std::sync::Arc::new(self.open())]
+    }
 
     /// Opens the store at this place with a local labeler (`None`: moderation off).
     fn open_labeled(
@@ -112,6 +120,13 @@ macro_rules! suite {
             challenges::expired_spends_are_forgotten,
         );
 
+        $crate::conformance::suite!(@nodes $engine;
+            concurrency::the_same_events_from_many_writers_are_stored_once,
+            concurrency::opinions_racing_on_many_writers_count_exactly,
+            concurrency::a_handle_raced_by_many_claimants_has_one_holder,
+            concurrency::a_stream_reader_misses_nothing_from_concurrent_writers,
+        );
+
         $crate::conformance::suite!(@reopen $engine;
             durability::stored_events_survive_reopen,
             challenges::challenge_spends_and_the_key_outlive_a_reopen,
@@ -138,6 +153,16 @@ macro_rules! suite {
                     <$engine as $crate::conformance::Engine>::open_labeled(&engine, labeler)
                 })
                 .await;
+            }
+        )*
+    };
+    (@nodes $engine:ty; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $test() {
+                let engine = <$engine as $crate::conformance::Engine>::create();
+                let nodes = <$engine as $crate::conformance::Engine>::nodes(&engine);
+                $crate::conformance::$module::$test(nodes).await;
             }
         )*
     };
