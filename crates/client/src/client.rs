@@ -332,7 +332,7 @@ impl Client {
         let pointer = event.pointer();
         let outcome = self.store.ingest(vec![event]).await?;
         match outcome.into_iter().next() {
-            Some(IngestOutcome::Rejected(reason)) => Err(ClientError::Refused(reason)),
+            Some(IngestOutcome::Rejected(reason)) => Err(ClientError::Refused(reason.to_string())),
             Some(_) => Ok(pointer),
             None => Err(ClientError::Refused("no outcome for the event".into())),
         }

@@ -249,7 +249,7 @@ impl Client {
         let acceptance = author.publish(devices::acceptance_draft(&self.identity()), now_ms())?;
         let stored = self.store.ingest(vec![acceptance.clone()]).await?;
         if let Some(IngestOutcome::Rejected(reason)) = stored.into_iter().next() {
-            return Err(ClientError::Refused(reason));
+            return Err(ClientError::Refused(reason.to_string()));
         }
         self.authorize_device(&acceptance, name).await
     }

@@ -196,7 +196,7 @@ pub async fn import_bundle(dir: &Path, text: &str) -> Result<Home, BundleError> 
         .map_err(ClientError::from)?;
     for outcome in outcomes {
         if let IngestOutcome::Rejected(reason) = outcome {
-            return Err(ClientError::Refused(reason).into());
+            return Err(ClientError::Refused(reason.to_string()).into());
         }
     }
     Ok(home)

@@ -528,7 +528,7 @@ impl Peer {
             .count() as u64;
         for outcome in &outcomes {
             if let IngestOutcome::Rejected(reason) = outcome {
-                self.refuse(state, index, reason);
+                self.refuse(state, index, &reason.to_string());
             }
         }
         if stored > 0 {

@@ -131,7 +131,7 @@ impl Metrics {
         for outcome in outcomes {
             let (outcome, reason) = match outcome {
                 IngestOutcome::Stored => ("stored", ""),
-                IngestOutcome::Rejected(reason) => ("rejected", reason_label(reason)),
+                IngestOutcome::Rejected(rejection) => ("rejected", rejection.kind()),
                 _ => ("held", ""),
             };
             self.ingested.with_label_values(&[outcome, reason]).inc();

@@ -105,7 +105,7 @@ pub async fn post_events<S: Store>(
     }
     for (position, outcome) in positions.into_iter().zip(outcomes) {
         if let IngestOutcome::Rejected(reason) = outcome {
-            rejections.push((position, reason));
+            rejections.push((position, reason.to_string()));
         }
     }
     Ok(ingest_response(total, rejections))

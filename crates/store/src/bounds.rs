@@ -16,10 +16,11 @@ use agora_protocol::VerifiedEvent;
 /// The largest logical clock or time in milliseconds the store keeps: 2^63 - 1.
 pub const STORED_MAX: u64 = i64::MAX as u64;
 
-/// Why `event` carries a clock or time the store cannot keep in order, naming the field; `None`
-/// when it carries none. A DELETE's body counts: its target's clock and time place the tombstone
-/// in `/ranges` and feeds.
-pub fn refusal(event: &VerifiedEvent) -> Option<String> {
+/// The field of `event` (and its value) carrying a clock or time the store cannot keep in
+/// order; `None` when it carries none. A DELETE's body counts: its target's clock and time
+/// place the tombstone in `/ranges` and feeds. Ingest refuses such an event
+/// ([`crate::ingest::Rejection::OverBound`]).
+pub fn over_bound(event: &VerifiedEvent) -> Option<(&'static str, u64)> {
     let wire = event.event();
     // A malformed DELETE body is refused by the content rules, with its own reason.
     let delete = event.delete_body().ok().flatten();
@@ -42,11 +43,9 @@ pub fn refusal(event: &VerifiedEvent) -> Option<String> {
         ),
     ];
     fields.into_iter().find_map(|(field, value)| {
-        value.filter(|value| *value > STORED_MAX).map(|value| {
-            format!(
-                "{field} is {value}, over {STORED_MAX} (2^63 - 1), the largest this server stores"
-            )
-        })
+        value
+            .filter(|value| *value > STORED_MAX)
+            .map(|v| (field, v))
     })
 }
 
@@ -84,7 +83,7 @@ mod tests {
 
     /// Checks one event: `None` for accepted, or the field its refusal must name.
     fn check(what: &str, event: VerifiedEvent, field: Option<&str>) {
-        let reason = refusal(&event);
+        let reason = crate::ingest::check(&event).err().map(|r| r.to_string());
         match (field, reason) {
             (None, None) => {}
             (Some(field), Some(reason)) => assert!(

@@ -24,6 +24,7 @@ pub mod devices;
 pub mod discovery;
 pub mod edits;
 mod identity;
+pub mod ingest;
 mod lww;
 pub mod moderation;
 mod prepare;
@@ -55,7 +56,8 @@ use agora_protocol::{Process, PublicKey, VerifiedEvent, wire};
 pub trait Store: Send + Sync + 'static {
     /// Applies a batch of verified events, in order, and reports what happened to each.
     /// Once this returns, every `Stored` outcome is durable. An event carrying a clock or time
-    /// over [`bounds::STORED_MAX`] is `Rejected` with [`bounds::refusal`]'s reason.
+    /// over [`bounds::STORED_MAX`] is `Rejected` with [`ingest::Rejection::OverBound`]. The
+    /// decisions are [`ingest::decide`]'s.
     fn ingest(
         &self,
         events: Vec<VerifiedEvent>,

@@ -49,7 +49,7 @@ pub enum IngestOutcome {
     /// Its slot was deleted before it arrived: dropped, and the tombstone stands for it.
     AlreadyDeleted,
     /// Refused, with a reason naming what was wrong.
-    Rejected(String),
+    Rejected(crate::ingest::Rejection),
 }
 
 impl IngestOutcome {

@@ -11,6 +11,7 @@ use agora_protocol::{Process, PublicKey};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
 use super::ingest::{clock_sql, remove_event};
+use crate::ingest::Curation;
 use crate::{CensorOutcome, CensorTarget, Censorship, CensorshipKind, StoreError};
 
 /// Removes the event stored in one slot, if any, and the tombstone it holds when it is a
@@ -30,14 +31,14 @@ pub(super) fn remove_slot(
     remove_event(tx, system, process, clock)
 }
 
-/// Why ingest must refuse an event in this slot, if an operator refused storage of it or of
-/// its whole system, or the system is being removed.
-pub(super) fn refusal(
+/// The curation the ingest rules see for an event in this slot: whether an operator refused
+/// storage of it or of its whole system, and whether the system is being removed.
+pub(super) fn in_force(
     tx: &Transaction<'_>,
     system: &[u8],
     process: &[u8],
     clock: i64,
-) -> rusqlite::Result<Option<String>> {
+) -> rusqlite::Result<Curation> {
     let (system_refused, event_refused): (bool, bool) = tx
         .prepare_cached(
             "SELECT
@@ -50,18 +51,10 @@ pub(super) fn refusal(
         .query_row(params![system, process, clock], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;
-    Ok(if system_refused {
-        Some("this server refuses to store events of this system (operator curation)".into())
-    } else if event_refused {
-        Some("this server refuses to store this event (operator curation)".into())
-    } else if super::removal::pending(tx, system)? {
-        Some(
-            "this server is removing every event of this system; publish again once that is \
-             done"
-                .into(),
-        )
-    } else {
-        None
+    Ok(Curation {
+        system_refused,
+        event_refused,
+        system_being_removed: super::removal::pending(tx, system)?,
     })
 }
 

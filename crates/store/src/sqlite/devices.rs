@@ -1,5 +1,5 @@
 //! Device revocations on SQLite: the `device_revocations` index of stored DEVICE_REVOKE events,
-//! the ingest refusal it causes, and dropping what a late revocation cuts off. The rules are
+//! read for the ingest rules, and dropping what a late revocation cuts off. The rules are
 //! engine-neutral ([`crate::devices`]); this only finds and removes rows.
 
 use agora_protocol::devices::Revocation;
@@ -8,19 +8,6 @@ use rusqlite::{Transaction, params};
 
 use super::ingest::clock_sql;
 use crate::prepare::signed_event;
-
-/// Why ingest must refuse `event` because of a stored revocation, if it must.
-pub(super) fn refusal(
-    tx: &Transaction<'_>,
-    event: &VerifiedEvent,
-) -> rusqlite::Result<Option<String>> {
-    let of_system = revocations(tx, event.system())?;
-    let of_authorized = match crate::devices::authorized_device(event) {
-        Some(device) => revocations(tx, &device)?,
-        None => Vec::new(),
-    };
-    Ok(crate::devices::refusal(event, &of_system, &of_authorized))
-}
 
 /// After a DEVICE_REVOKE was stored as row `id`: indexes it and removes the device's stored
 /// events that it does not keep, with everything derived from them. Returns how many went.
@@ -53,7 +40,10 @@ pub(super) fn record(
 }
 
 /// Every stored revocation of `device`, read back from its event.
-fn revocations(tx: &Transaction<'_>, device: &PublicKey) -> rusqlite::Result<Vec<Revocation>> {
+pub(super) fn revocations(
+    tx: &Transaction<'_>,
+    device: &PublicKey,
+) -> rusqlite::Result<Vec<Revocation>> {
     let rows: Vec<(Vec<u8>, Vec<u8>)> = tx
         .prepare_cached(
             "SELECT events.signature, events.event FROM device_revocations

@@ -1,69 +1,31 @@
 //! Applying verified events inside the writer's transaction: the ingest rules of spec section 5,
 //! with the reference server's counter and range bugs fixed.
 
-use agora_protocol::event::DeleteBody;
 use agora_protocol::{Reference, VerifiedEvent, content};
 use rusqlite::{OptionalExtension as _, Transaction, params};
 
 use crate::IngestOutcome;
-use crate::edits::EditedSlot;
+use crate::ingest::{self, Decision, Facts, FeedPlace, Lookups, Slot, SlotState};
 
-/// Applies one event. Errors are store failures; bad input is an `IngestOutcome::Rejected`.
+/// Applies one event: the rules of [`crate::ingest`] decide, over what this transaction reads.
+/// Errors are store failures; bad input is an `IngestOutcome::Rejected`.
 pub(super) fn apply(
     tx: &Transaction<'_>,
     event: &VerifiedEvent,
     received_ms: i64,
 ) -> rusqlite::Result<IngestOutcome> {
-    // First: a clock over the bound would find another slot's rows through `clock_sql`.
-    if let Some(reason) = crate::bounds::refusal(event) {
-        return Ok(IngestOutcome::Rejected(reason));
-    }
-    let system = event.system().as_bytes().as_slice();
-    let process = event.process().as_bytes().as_slice();
-    let clock = clock_sql(event.logical_clock());
-    if let Some(reason) = super::curation::refusal(tx, system, process, clock)? {
-        return Ok(IngestOutcome::Rejected(reason));
-    }
-    if slot_is_deleted(tx, system, process, clock)? {
-        return Ok(IngestOutcome::AlreadyDeleted);
-    }
-    if slot_is_stored(tx, system, process, clock)? {
-        return Ok(IngestOutcome::Duplicate);
-    }
-    if let Some(reason) = super::devices::refusal(tx, event)? {
-        return Ok(IngestOutcome::Rejected(reason));
-    }
-    if let Some(reason) = edit_refusal(tx, event)? {
-        return Ok(IngestOutcome::Rejected(reason));
-    }
-    let delete = match event.delete_body() {
-        Ok(delete) => delete,
-        Err(error) => return Ok(IngestOutcome::Rejected(error.to_string())),
+    let lookups = match ingest::check(event) {
+        Ok(lookups) => lookups,
+        Err(rejection) => return Ok(IngestOutcome::Rejected(rejection)),
     };
-    let mut feed = Some((
-        event.content_type(),
-        event.unix_milliseconds().unwrap_or(0),
-        event.process().as_bytes().to_vec(),
-        event.logical_clock(),
-    ));
-    if let Some(delete) = &delete {
-        let target = delete.process.as_bytes().as_slice();
-        let target_clock = clock_sql(delete.logical_clock);
-        if let Some(reason) = refuse_delete(tx, event, delete)? {
-            return Ok(IngestOutcome::Rejected(reason));
-        }
-        // A repeated delete of the same slot is stored as an event of its own, but only the
-        // first holds the tombstone and the feed slot, so ranges and feeds never repeat.
-        feed = (!slot_is_deleted(tx, system, target, target_clock)?).then(|| {
-            (
-                delete.content_type,
-                delete.unix_milliseconds.unwrap_or(0),
-                target.to_vec(),
-                delete.logical_clock,
-            )
-        });
-    }
-    let id = insert_event(tx, event, received_ms, feed.as_ref())?;
+    let facts = facts(tx, &lookups)?;
+    let placement = match ingest::decide(event, &lookups, &facts) {
+        Decision::Reject(rejection) => return Ok(IngestOutcome::Rejected(rejection)),
+        Decision::Duplicate => return Ok(IngestOutcome::Duplicate),
+        Decision::AlreadyDeleted => return Ok(IngestOutcome::AlreadyDeleted),
+        Decision::Store(placement) => placement,
+    };
+    let id = insert_event(tx, event, received_ms, placement.feed.as_ref())?;
     insert_references(tx, event, id)?;
     super::discovery::index_event(tx, event, id, received_ms)?;
     super::identity::record_claim(tx, event, id)?;
@@ -73,59 +35,42 @@ pub(super) fn apply(
     if let Some(target) = agora_protocol::edits::edit_target(event) {
         super::discovery::reindex_post(tx, &target.slot_key())?;
     }
-    if let Some(delete) = delete {
-        let target = delete.process.as_bytes().as_slice();
-        let target_clock = clock_sql(delete.logical_clock);
+    if let Some((process, clock)) = placement.deletes {
+        let (system, process) = (event.system().as_bytes().as_slice(), process.as_bytes());
+        let clock = clock_sql(clock);
         tx.prepare_cached(
             "INSERT OR IGNORE INTO deletions (system, process, logical_clock, delete_id)
              VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![system, target, target_clock, id])?;
-        remove_event(tx, system, target, target_clock)?;
+        .execute(params![system, process, clock, id])?;
+        remove_event(tx, system, process, clock)?;
     }
     Ok(IngestOutcome::Stored)
 }
 
-/// Why an edit may not be applied (see [`crate::edits::refusal`]).
-fn edit_refusal(tx: &Transaction<'_>, event: &VerifiedEvent) -> rusqlite::Result<Option<String>> {
-    let Some(target) = agora_protocol::edits::edit_target(event) else {
-        return Ok(None);
+/// Reads what [`ingest::decide`] needs.
+fn facts(tx: &Transaction<'_>, lookups: &Lookups) -> rusqlite::Result<Facts> {
+    let (system, process, clock) = lookups.slot;
+    let state_of = |slot: Option<Slot>| match slot {
+        Some(slot) => slot_state(tx, &slot),
+        None => Ok(SlotState::Empty),
     };
-    let system = target.system.as_bytes().as_slice();
-    let process = target.process.as_bytes().as_slice();
-    let clock = clock_sql(target.logical_clock);
-    let slot = if slot_is_deleted(tx, system, process, clock)? {
-        EditedSlot::Deleted
-    } else {
-        match stored_type(tx, system, process, clock)? {
-            Some(content_type) => EditedSlot::Stored(content_type),
-            None => EditedSlot::Empty,
-        }
-    };
-    Ok(crate::edits::refusal(event, slot))
-}
-
-/// Why a DELETE may not be applied: it targets a DELETE (by its body, or by what is stored in
-/// the slot, whichever arrives first) or its own slot. Either would let a tombstone hide the
-/// deletion it should record.
-fn refuse_delete(
-    tx: &Transaction<'_>,
-    event: &VerifiedEvent,
-    delete: &DeleteBody,
-) -> rusqlite::Result<Option<String>> {
-    if delete.process == *event.process() && delete.logical_clock == event.logical_clock() {
-        return Ok(Some("a delete cannot target itself".into()));
-    }
-    let stored = stored_type(
-        tx,
-        event.system().as_bytes(),
-        delete.process.as_bytes(),
-        clock_sql(delete.logical_clock),
-    )?;
-    if delete.content_type == content::DELETE || stored == Some(content::DELETE) {
-        return Ok(Some("a delete cannot target another delete".into()));
-    }
-    Ok(None)
+    Ok(Facts {
+        curation: super::curation::in_force(
+            tx,
+            system.as_bytes(),
+            process.as_bytes(),
+            clock_sql(clock),
+        )?,
+        slot: slot_state(tx, &lookups.slot)?,
+        delete_target: state_of(lookups.delete_target())?,
+        edit_target: state_of(lookups.edit_target)?,
+        revocations_of_system: super::devices::revocations(tx, &system)?,
+        revocations_of_authorized: match &lookups.authorized_device {
+            Some(device) => super::devices::revocations(tx, device)?,
+            None => Vec::new(),
+        },
+    })
 }
 
 /// Clocks are u64 on the wire and i64 in SQLite. Ingest stores none over
@@ -137,46 +82,38 @@ pub(super) fn clock_sql(clock: u64) -> i64 {
     clock as i64
 }
 
-fn slot_is_deleted(
+/// What a slot holds: a tombstone, an event (of its type), or nothing.
+fn slot_state(
     tx: &Transaction<'_>,
-    system: &[u8],
-    process: &[u8],
-    clock: i64,
-) -> rusqlite::Result<bool> {
-    tx.prepare_cached(
-        "SELECT 1 FROM deletions WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
-    )?
-    .exists(params![system, process, clock])
-}
-
-fn slot_is_stored(
-    tx: &Transaction<'_>,
-    system: &[u8],
-    process: &[u8],
-    clock: i64,
-) -> rusqlite::Result<bool> {
-    Ok(stored_type(tx, system, process, clock)?.is_some())
-}
-
-fn stored_type(
-    tx: &Transaction<'_>,
-    system: &[u8],
-    process: &[u8],
-    clock: i64,
-) -> rusqlite::Result<Option<u64>> {
-    tx.prepare_cached(
-        "SELECT content_type FROM events WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
-    )?
-    .query_row(params![system, process, clock], |row| row.get::<_, i64>(0))
-    .optional()
-    .map(|found| found.map(|content_type| content_type as u64))
+    (system, process, clock): &Slot,
+) -> rusqlite::Result<SlotState> {
+    let (system, process) = (system.as_bytes().as_slice(), process.as_bytes().as_slice());
+    let clock = clock_sql(*clock);
+    let deleted = tx
+        .prepare_cached(
+            "SELECT 1 FROM deletions WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
+        )?
+        .exists(params![system, process, clock])?;
+    if deleted {
+        return Ok(SlotState::Deleted);
+    }
+    let stored: Option<i64> = tx
+        .prepare_cached(
+            "SELECT content_type FROM events
+             WHERE system = ?1 AND process = ?2 AND logical_clock = ?3",
+        )?
+        .query_row(params![system, process, clock], |row| row.get(0))
+        .optional()?;
+    Ok(stored.map_or(SlotState::Empty, |content_type| {
+        SlotState::Stored(content_type as u64)
+    }))
 }
 
 fn insert_event(
     tx: &Transaction<'_>,
     event: &VerifiedEvent,
     received_ms: i64,
-    feed: Option<&(u64, u64, Vec<u8>, u64)>,
+    feed: Option<&FeedPlace>,
 ) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO events (system, process, logical_clock, content_type, unix_ms, received_ms,
@@ -194,7 +131,7 @@ fn insert_event(
         event.event_bytes().as_ref(),
         feed.map(|feed| feed.0 as i64),
         feed.map(|feed| feed.1 as i64),
-        feed.map(|feed| feed.2.as_slice()),
+        feed.map(|feed| feed.2.as_bytes().as_slice()),
         feed.map(|feed| clock_sql(feed.3)),
     ])?;
     Ok(tx.last_insert_rowid())

@@ -240,8 +240,15 @@ fn open_connection(path: &Path, cache_kib: i64, read_only: bool) -> Result<Conne
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let connection = Connection::open_with_flags(path, flags)?;
+    let mut connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(Duration::from_secs(5))?;
+    if !read_only {
+        // The writer's transactions take the write lock when they begin, waiting out the busy
+        // timeout for another writer (a store still closing in this process, a second
+        // `agora` on the same directory). A deferred transaction that reads first and then
+        // writes would instead fail at once with "database is locked" when it met one.
+        connection.set_transaction_behavior(TransactionBehavior::Immediate);
+    }
     // WAL lets readers run beside the writer. synchronous=FULL fsyncs the WAL at every commit,
     // so an acknowledged batch survives power loss; group commit keeps that to one fsync for
     // many batches.

@@ -23,7 +23,7 @@ async fn found<S: Store>(store: &S, word: &str) -> Vec<Slot> {
 }
 
 fn rejected(outcomes: &[IngestOutcome], reason: &str) -> bool {
-    matches!(outcomes.first(), Some(IngestOutcome::Rejected(text)) if text.contains(reason))
+    matches!(outcomes.first(), Some(IngestOutcome::Rejected(text)) if text.to_string().contains(reason))
 }
 
 pub async fn edits_follow_their_rules_and_search_shows_the_latest<S: Store>(store: S) {

@@ -285,7 +285,7 @@ pub fn assert_rejected(outcome: &IngestOutcome, needle: &str) {
     match outcome {
         IngestOutcome::Rejected(reason) => {
             assert!(
-                reason.contains(needle),
+                reason.to_string().contains(needle),
                 "reason {reason:?} should name {needle:?}"
             )
         }
