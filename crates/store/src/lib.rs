@@ -27,6 +27,7 @@ mod identity;
 pub mod ingest;
 mod lww;
 pub mod moderation;
+pub mod postgres;
 mod prepare;
 mod ranges;
 pub mod reconcile;

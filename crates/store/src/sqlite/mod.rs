@@ -499,7 +499,10 @@ impl SqliteStore {
     /// The SQL filter parameter of a read (`None`: hide nothing) and whether to attach tags.
     fn moderation(&self, filter: &ReadFilter) -> (Option<String>, bool) {
         let labeler = self.labeler.as_deref();
-        (moderation::filter_param(filter, labeler), labeler.is_some())
+        (
+            crate::moderation::filter_param(filter, labeler),
+            labeler.is_some(),
+        )
     }
 }
 

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
 use super::ingest::clock_sql;
 use crate::StoreError;
-use crate::moderation::{Labeler, ModerationFilter, ReadFilter, is_moderated};
+use crate::moderation::{Labeler, is_moderated};
 use crate::prepare::decode_event;
 
 /// The only status Agora writes: labeled by the local rules. Events without a status row are
@@ -133,23 +133,8 @@ pub(super) fn prepare(
     Ok(())
 }
 
-/// The filters of a read as one SQL parameter (a JSON array of `[name, max_level, strict]`), or
-/// NULL when moderation is off.
-pub(super) fn filter_param(filter: &ReadFilter, labeler: Option<&Labeler>) -> Option<String> {
-    let filters: Vec<ModerationFilter> = filter.effective(labeler)?;
-    if filters.is_empty() {
-        // Only status-based hiding would apply, and unlabeled events show (LAZY).
-        return None;
-    }
-    let array: Vec<serde_json::Value> = filters
-        .iter()
-        .map(|filter| serde_json::json!([filter.name, filter.max_level, filter.strict_mode]))
-        .collect();
-    Some(serde_json::Value::Array(array).to_string())
-}
-
 /// A SQL condition that is true when the row `table` (an `events` row or alias) may be shown
-/// under the filters bound at parameter `?{param}` (see [`filter_param`]). Spec section 7:
+/// under the filters bound at parameter `?{param}` (see [`crate::moderation::filter_param`]). Spec section 7:
 /// moderation off, a type that is not moderated, or an unlabeled event shows; otherwise every
 /// filter must pass. Costs a primary-key probe per filter, only on rows of moderated types.
 pub(super) fn visible(table: &str, param: usize) -> String {

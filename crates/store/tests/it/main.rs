@@ -4,5 +4,6 @@
 
 mod conformance;
 mod fuzz;
+mod postgres;
 mod prepare;
 mod sqlite;
