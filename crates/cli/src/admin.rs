@@ -1,12 +1,15 @@
-//! `agora admin`: operator curation on a local data directory, opening the server's SQLite
-//! store directly. Safe while `agora serve` runs on the same directory: SQLite (WAL) serializes
-//! the two writers, each change is one transaction, and the server reads the censorship tables
-//! at every ingest, so a change takes effect at once without a restart.
+//! `agora admin`: operator curation, opening the server's store directly (its data directory,
+//! or its PostgreSQL database with `--database-url`), and `migrate`, which copies a data
+//! directory's store into PostgreSQL. Safe while `agora serve` runs on the same store: writes
+//! are serialized (SQLite's WAL, the PostgreSQL engine's write lock), each change is one
+//! transaction, and servers read the censorship tables at every ingest, so a change takes
+//! effect at once without a restart.
 
 use std::path::PathBuf;
 
 use agora_protocol::encoding::base64url_encode;
 use agora_protocol::links::{Link, LinkError};
+use agora_store::postgres::{PgOptions, PgStore};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
 use agora_store::{CensorTarget, Censorship, CensorshipKind, Store};
 use anyhow::{Context as _, bail};
@@ -19,6 +22,15 @@ pub struct AdminArgs {
     /// Directory of the server's store [default: the same as `agora serve`].
     #[arg(long, env = "AGORA_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// The server's PostgreSQL database instead of a data directory (as `agora serve`).
+    #[arg(
+        long,
+        env = "AGORA_DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        conflicts_with = "data_dir"
+    )]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -46,6 +58,16 @@ enum AdminCommand {
     /// List every censorship in force.
     #[command(after_help = "Example:\n  agora admin list --data-dir /var/lib/agora")]
     List,
+    /// Copy a data directory's store into an empty PostgreSQL database, then check the copy,
+    /// so the server can move to several nodes over that database. Stop `agora serve` first.
+    #[command(
+        after_help = "Example:\n  agora admin migrate --data-dir /var/lib/agora --to postgres://agora@db/agora"
+    )]
+    Migrate {
+        /// The PostgreSQL database to copy into (it must hold no events).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// `--kind` values.
@@ -65,12 +87,75 @@ impl From<KindArg> for CensorshipKind {
 }
 
 pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => crate::serve::default_data_dir()?,
-    };
-    let store = open(&data_dir)?;
-    let output = match args.command {
+    if let AdminCommand::Migrate { to } = &args.command {
+        let data_dir = match &args.data_dir {
+            Some(dir) => dir.clone(),
+            None => crate::serve::default_data_dir()?,
+        };
+        return migrate(&open(&data_dir)?, to, json).await;
+    }
+    match &args.database_url {
+        Some(url) => {
+            let place = agora_store::postgres::describe(url);
+            let store = PgStore::open(PgOptions {
+                connections_max: 2,
+                ..PgOptions::new(url.clone())
+            })
+            .await
+            .with_context(|| format!("opening the store in {place}"))?;
+            curate(store, args.command, json).await
+        }
+        None => {
+            let data_dir = match args.data_dir {
+                Some(dir) => dir,
+                None => crate::serve::default_data_dir()?,
+            };
+            curate(open(&data_dir)?, args.command, json).await
+        }
+    }
+}
+
+/// `agora admin migrate`: copies, checks, and says what moved.
+async fn migrate(source: &SqliteStore, url: &str, json: bool) -> anyhow::Result<()> {
+    let place = agora_store::postgres::describe(url);
+    let target = PgStore::open(PgOptions::new(url.to_owned()))
+        .await
+        .with_context(|| format!("opening {place}"))?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64);
+    let copied = agora_store::migrate::sqlite_to_postgres(source, &target, now_ms, |events| {
+        if events % 100_000 == 0 && events > 0 {
+            eprintln!("copied {events} events");
+        }
+    })
+    .await
+    .with_context(|| format!("copying into {place}"))?;
+    Output::new(
+        format!(
+            "copied {} events of {} identities, {} handles, {} censorships and {} spent \
+             challenges into {place}, and checked the copy\n",
+            copied.events,
+            copied.systems,
+            copied.handles,
+            copied.censorships,
+            copied.spent_challenges
+        ),
+        json!({
+            "events": copied.events,
+            "identities": copied.systems,
+            "handles": copied.handles,
+            "censorships": copied.censorships,
+            "spent_challenges": copied.spent_challenges,
+        }),
+    )
+    .print(json);
+    Ok(())
+}
+
+/// The curation commands, on either engine.
+async fn curate<S: Store>(store: S, command: AdminCommand, json: bool) -> anyhow::Result<()> {
+    let output = match command {
         AdminCommand::Censor { link, kind } => {
             let target = parse_target(&link)?;
             let kind = CensorshipKind::from(kind);
@@ -119,6 +204,7 @@ pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
             let censorships: Vec<serde_json::Value> = list.iter().map(censorship_json).collect();
             Output::new(list_text(&list), json!({"censorships": censorships}))
         }
+        AdminCommand::Migrate { .. } => unreachable!("handled before a store is opened"),
     };
     output.print(json);
     Ok(())

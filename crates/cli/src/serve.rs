@@ -1,4 +1,5 @@
-//! `agora serve`: a server on the embedded store, configured by flags or environment.
+//! `agora serve`: a server on the embedded store, or on a PostgreSQL database that several
+//! nodes share, configured by flags or environment.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,8 @@ use agora_server::live::StreamConfig;
 use agora_server::mirror::{MirrorConfig, MirrorPolicy};
 use agora_server::ratelimit::{Rate, RateLimits};
 use agora_server::{Limits, Server, ServerConfig};
+use agora_store::Store;
+use agora_store::postgres::{PgOptions, PgStore};
 use agora_store::sqlite::{SqliteOptions, SqliteStore};
 use anyhow::Context as _;
 
@@ -45,6 +48,16 @@ pub struct ServeArgs {
     /// ~/.local/share/agora/server].
     #[arg(long, env = "AGORA_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database to keep the store in instead of the data directory, shared by
+    /// every node given the same URL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (a
+    /// `?options=-c%20search_path%3DSCHEMA` suffix picks a schema).
+    #[arg(
+        long,
+        env = "AGORA_DATABASE_URL",
+        hide_env_values = true,
+        conflicts_with = "data_dir"
+    )]
+    database_url: Option<String>,
     /// Largest request body, in bytes.
     #[arg(long, env = "AGORA_BODY_BYTES_MAX", default_value_t = Limits::default().body_bytes_max)]
     body_bytes_max: usize,
@@ -385,10 +398,6 @@ pub(crate) fn default_data_dir() -> anyhow::Result<PathBuf> {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => default_data_dir()?,
-    };
     // A bad rules file stops the server before it opens anything, naming the line.
     let labeler = match &args.labeler_rules {
         Some(path) => Some(std::sync::Arc::new(
@@ -398,12 +407,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )),
         None => None,
     };
+    if let Some(url) = &args.database_url {
+        let place = agora_store::postgres::describe(url);
+        let options = PgOptions {
+            labeler,
+            ..PgOptions::new(url.clone())
+        };
+        let store = PgStore::open(options)
+            .await
+            .with_context(|| format!("opening the store in {place}"))?;
+        return serve(args, store, place).await;
+    }
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir()?,
+    };
     let options = SqliteOptions {
         labeler,
         ..SqliteOptions::default()
     };
     let store = SqliteStore::open(&data_dir, options)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    serve(args, store, data_dir.display().to_string()).await
+}
+
+/// Serves `store` (kept in `place`, as the ready line names it) until SIGINT or SIGTERM.
+async fn serve<S: Store>(args: ServeArgs, store: S, place: String) -> anyhow::Result<()> {
     let config = ServerConfig {
         admin_token: args.admin_token()?,
         ..args.config()?
@@ -413,11 +442,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let stop = shutdown_signal()?;
     // Printed on stdout so scripts (and tests) can read the address when listening on port 0.
-    println!(
-        "agora serving {} (data in {})",
-        server.url(),
-        data_dir.display()
-    );
+    println!("agora serving {} (data in {place})", server.url());
     stop.await;
     tracing::info!("shutting down: finishing requests in flight");
     server.shutdown().await.context("shutting down")?;

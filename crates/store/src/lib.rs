@@ -26,6 +26,7 @@ pub mod edits;
 mod identity;
 pub mod ingest;
 mod lww;
+pub mod migrate;
 pub mod moderation;
 pub mod postgres;
 mod prepare;

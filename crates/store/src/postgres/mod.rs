@@ -33,6 +33,21 @@ use crate::{
 
 pub use migrations::LATEST as SCHEMA_VERSION;
 
+/// Where a database URL points, without its password: `the PostgreSQL database D at H:P`.
+pub fn describe(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "a PostgreSQL database".to_owned();
+    };
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let database = config.get_dbname().unwrap_or("(default)");
+    format!("the PostgreSQL database {database} at {host}:{port}")
+}
+
 /// The advisory lock every write transaction holds ("agorawri" in ASCII).
 pub const WRITE_LOCK: i64 = 0x6167_6f72_6177_7269;
 
@@ -142,6 +157,28 @@ impl PgStore {
         };
         removal::resume(&store).await?;
         Ok(store)
+    }
+
+    /// Whether no event was ever stored here (a copy goes only into an empty store).
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT NOT EXISTS (SELECT 1 FROM events)", &[])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Takes `key` as the challenge key of every node opened from now on, so challenges issued
+    /// under the store this one was copied from stay valid (this handle keeps the old key).
+    pub async fn adopt_challenge_key(&self, key: [u8; 32]) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE store_settings SET value = $1 WHERE name = 'challenge_key'",
+                &[&&key[..]],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn client(&self) -> Result<Object, StoreError> {

@@ -91,6 +91,52 @@ pub(super) fn spend_challenge(
     Ok(inserted == 1)
 }
 
+/// Every handle binding, by handle.
+pub(super) fn all_bindings(connection: &Connection) -> Result<Vec<HandleBinding>> {
+    let mut statement =
+        connection.prepare_cached("SELECT handle, system, proven FROM handles ORDER BY handle")?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, Vec<u8>>(1)?,
+            row.get::<_, bool>(2)?,
+        ))
+    })?;
+    let mut bindings = Vec::new();
+    for row in rows {
+        let (handle, system, proven) = row?;
+        let system = PublicKey::from_bytes(&system)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        bindings.push(HandleBinding {
+            handle,
+            system,
+            proven,
+        });
+    }
+    Ok(bindings)
+}
+
+/// Every spend that has not expired by `now_ms`.
+pub(super) fn spent_challenges(
+    connection: &Connection,
+    now_ms: u64,
+) -> Result<Vec<([u8; 32], u64)>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT challenge, expires_ms FROM spent_challenges WHERE expires_ms >= ?1",
+    )?;
+    let rows = statement.query_map([i64::try_from(now_ms).unwrap_or(i64::MAX)], |row| {
+        Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    let mut spent = Vec::new();
+    for row in rows {
+        let (challenge, expires_ms) = row?;
+        if let Ok(challenge) = <[u8; 32]>::try_from(challenge) {
+            spent.push((challenge, expires_ms as u64));
+        }
+    }
+    Ok(spent)
+}
+
 /// The `identity_meta` key present once every stored CLAIM is indexed.
 const CLAIMS_INDEXED: &str = "claims_indexed";
 

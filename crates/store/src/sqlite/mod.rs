@@ -199,6 +199,40 @@ impl SqliteStore {
         .await
     }
 
+    /// Stored events after row `after_id`, at most `limit`, in the order they were stored,
+    /// each with its row id (for copying a whole store: `agora admin migrate`).
+    pub async fn events_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, wire::SignedEvent)>, StoreError> {
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT id, signature, event FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = statement.query_map(rusqlite::params![after_id, limit as i64], |row| {
+                Ok((
+                    row.get(0)?,
+                    crate::prepare::signed_event(row.get(1)?, row.get(2)?),
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    /// Every handle binding (for copying a whole store).
+    pub async fn handles(&self) -> Result<Vec<HandleBinding>, StoreError> {
+        self.read(identity::all_bindings).await
+    }
+
+    /// Every challenge spent and not yet expired at `now_ms`, with its expiry (for copying a
+    /// whole store).
+    pub async fn spent_challenges(&self, now_ms: u64) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        self.read(move |connection| identity::spent_challenges(connection, now_ms))
+            .await
+    }
+
     /// Runs `read` on a reader connection, off the async runtime.
     async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
     where
