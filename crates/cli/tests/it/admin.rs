@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 
 use crate::support::{Run, run, serve, start_serving, terminate};
 
-fn author(seed: u8) -> Author {
+pub(crate) fn author(seed: u8) -> Author {
     Author::new(
         SecretKey::from_seed(&[seed; 32]),
         Process::from_bytes(&[seed; 16]).expect("16 bytes"),
@@ -35,7 +35,7 @@ async fn admin(data_dir: &Path, args: &[&str]) -> Run {
     run(command).await
 }
 
-async fn publish(url: &str, events: &[&VerifiedEvent]) -> (StatusCode, String) {
+pub(crate) async fn publish(url: &str, events: &[&VerifiedEvent]) -> (StatusCode, String) {
     let batch = wire::Events {
         events: events.iter().map(|event| event.to_signed()).collect(),
     };
@@ -49,14 +49,14 @@ async fn publish(url: &str, events: &[&VerifiedEvent]) -> (StatusCode, String) {
     (status, response.text().await.expect("body"))
 }
 
-async fn get_proto<M: prost::Message + Default>(url: &str, path: &str) -> M {
+pub(crate) async fn get_proto<M: prost::Message + Default>(url: &str, path: &str) -> M {
     let response = reqwest::get(format!("{url}{path}")).await.expect("GET");
     assert_eq!(response.status(), StatusCode::OK, "{path}");
     M::decode(response.bytes().await.expect("body")).expect("protobuf")
 }
 
 /// How many events the server holds for the author's process (clocks 1..=100).
-async fn served_count(url: &str, author: &Author) -> usize {
+pub(crate) async fn served_count(url: &str, author: &Author) -> usize {
     let ranges = wire::RangesForSystem {
         ranges_for_processes: vec![wire::RangesForProcess {
             process: Some(author.process().to_wire()),
@@ -72,7 +72,7 @@ async fn served_count(url: &str, author: &Author) -> usize {
 }
 
 /// [likes, dislikes, replies] of a post.
-async fn stats(url: &str, post: &VerifiedEvent) -> Vec<u64> {
+pub(crate) async fn stats(url: &str, post: &VerifiedEvent) -> Vec<u64> {
     let path = format!(
         "/query_references?query={}",
         base64url_encode(&post_stats_request(&post.pointer()).encode_to_vec())
@@ -82,7 +82,7 @@ async fn stats(url: &str, post: &VerifiedEvent) -> Vec<u64> {
         .counts
 }
 
-fn system_link(author: &Author) -> String {
+pub(crate) fn system_link(author: &Author) -> String {
     Link::System {
         system: author.system(),
         servers: vec![],

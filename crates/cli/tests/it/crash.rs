@@ -27,7 +27,7 @@ const CHECK_CLOCKS: u64 = 200;
 
 /// One writer: sends batches of posts until the server stops answering, and returns its author
 /// (to go on from its clocks) and every event of a batch answered 200.
-async fn write(
+pub(crate) async fn write(
     http: reqwest::Client,
     url: String,
     mut author: Author,
@@ -67,7 +67,7 @@ async fn write(
 }
 
 /// Asserts that the server at `url` serves every one of `events`, byte for byte.
-async fn assert_served(http: &reqwest::Client, url: &str, events: &[VerifiedEvent]) {
+pub(crate) async fn assert_served(http: &reqwest::Client, url: &str, events: &[VerifiedEvent]) {
     let mut missing: HashMap<[u8; 56], &VerifiedEvent> = events
         .iter()
         .map(|event| (event.slot_key(), event))

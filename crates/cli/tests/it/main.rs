@@ -19,6 +19,7 @@ mod interop_read;
 mod media;
 mod misbehave;
 mod moderation;
+mod nodes;
 mod offline;
 mod read;
 mod scenario;
