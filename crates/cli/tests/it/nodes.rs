@@ -69,6 +69,7 @@ impl Drop for Database {
 fn psql(url: &str, sql: &str) {
     let status = Command::new("psql")
         .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGOPTIONS", "--client-min-messages=warning")
         .status()
         .expect("psql runs (is the PostgreSQL client installed?)");
     assert!(status.success(), "psql {sql}");
