@@ -278,6 +278,21 @@ pub fn passes(tags: &[(String, u32)], filters: &[ModerationFilter]) -> bool {
     )
 }
 
+/// The filters of a read as one SQL parameter for an engine (a JSON array of
+/// `[name, max_level, strict]`), or `None` when nothing is filtered.
+pub fn filter_param(filter: &ReadFilter, labeler: Option<&Labeler>) -> Option<String> {
+    let filters: Vec<ModerationFilter> = filter.effective(labeler)?;
+    if filters.is_empty() {
+        // Only status-based hiding would apply, and unlabeled events show (LAZY).
+        return None;
+    }
+    let array: Vec<serde_json::Value> = filters
+        .iter()
+        .map(|filter| serde_json::json!([filter.name, filter.max_level, filter.strict_mode]))
+        .collect();
+    Some(serde_json::Value::Array(array).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,19 +373,4 @@ mod tests {
         assert!(passes(&tags, &[filter("spam", 0, false)]));
         assert!(!passes(&tags, &[filter("spam", 3, true)]));
     }
-}
-
-/// The filters of a read as one SQL parameter for an engine (a JSON array of
-/// `[name, max_level, strict]`), or `None` when nothing is filtered.
-pub fn filter_param(filter: &ReadFilter, labeler: Option<&Labeler>) -> Option<String> {
-    let filters: Vec<ModerationFilter> = filter.effective(labeler)?;
-    if filters.is_empty() {
-        // Only status-based hiding would apply, and unlabeled events show (LAZY).
-        return None;
-    }
-    let array: Vec<serde_json::Value> = filters
-        .iter()
-        .map(|filter| serde_json::json!([filter.name, filter.max_level, filter.strict_mode]))
-        .collect();
-    Some(serde_json::Value::Array(array).to_string())
 }

@@ -307,3 +307,53 @@ async fn curation_through_one_node_is_in_force_on_all() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "refused on the other node");
     assert!(body.contains("refuses"), "{body}");
 }
+
+/// `agora admin migrate`: a SQLite server's store, loaded by the load generator, copied into
+/// PostgreSQL, gives a node over it the same answers the load generator's check demands (every
+/// live post found by its word and its typo, no deleted one, counts and feeds as planned).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migrated_store_passes_the_load_generators_check_on_postgres() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let loadgen = |url: &str, phase: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+        command
+            .args(["loadgen", "--server", url, "--phase", phase])
+            .args(["--events", "3000", "--identities", "30", "--json"])
+            .args(["--duration-secs", "1"])
+            .env("RUST_LOG", "off");
+        crate::support::run(command)
+    };
+    let sqlite = crate::support::serve_unlimited(data_dir.path(), &[]);
+    loadgen(&sqlite.url, "ingest").await.ok();
+    let before = loadgen(&sqlite.url, "read").await.json();
+    assert_eq!(before["checks"]["failed"], 0, "{}", before["checks"]);
+    assert!(terminate(sqlite), "a clean stop");
+
+    let database = Database::create();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command
+        .args(["admin", "migrate", "--json", "--to", &database.url()])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .env_remove("AGORA_DATABASE_URL")
+        .env("RUST_LOG", "off");
+    let copied = crate::support::run(command).await.json();
+    assert!(copied["events"].as_u64() > Some(2_000), "{copied}");
+    assert_eq!(copied["identities"], 30, "{copied}");
+
+    let node = database.node(&[]);
+    let after = loadgen(&node.url, "read").await.json();
+    assert!(after["checks"]["checked"].as_u64() > Some(0), "{after}");
+    assert_eq!(after["checks"]["failed"], 0, "{}", after["checks"]);
+
+    // A second copy into the same database is refused: it holds events now.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_agora"));
+    again
+        .args(["admin", "migrate", "--to", &database.url()])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .env("RUST_LOG", "off");
+    let refused = crate::support::run(again).await;
+    assert!(!refused.success);
+    assert!(refused.stderr.contains("empty"), "{}", refused.stderr);
+}
