@@ -240,3 +240,240 @@ fn commonest(found: HashMap<String, i64>) -> Vec<String> {
     words.truncate(EXPANSIONS_MAX);
     words.into_iter().map(|(_, word)| word).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use agora_protocol::author::Author;
+    use agora_protocol::{Process, SecretKey, VerifiedEvent, content};
+
+    use super::*;
+    use crate::Store as _;
+    use crate::postgres::{PgOptions, PgStore};
+
+    /// A store in a schema of its own in the test database (as the conformance suite's), and a
+    /// client on it; the schema is dropped by [`drop_schema`].
+    async fn store(schema: &str) -> (PgStore, deadpool_postgres::Object) {
+        let url = std::env::var("AGORA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("the test database answers (is PostgreSQL running?)");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("schema");
+        let store = PgStore::open(PgOptions {
+            schema: Some(schema.to_owned()),
+            connections_max: 2,
+            ..PgOptions::new(url)
+        })
+        .await
+        .expect("store opens");
+        let client = store.client().await.expect("client");
+        (store, client)
+    }
+
+    async fn drop_schema(client: &deadpool_postgres::Object, schema: &str) {
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .expect("drop schema");
+    }
+
+    /// The vocabulary holds exactly the words of the live searchable texts, each counted once
+    /// per event holding it, and every word's typo keys and nothing else.
+    async fn assert_counts_live_texts(client: &deadpool_postgres::Object) {
+        let mut expected: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        let rows = client
+            .query(
+                "SELECT event FROM events WHERE content_type IN (3, 5, 6, 1003)",
+                &[],
+            )
+            .await
+            .expect("events");
+        for row in rows {
+            let bytes: Vec<u8> = row.get(0);
+            let event = wire::Event::decode(bytes.as_slice()).expect("stored events decode");
+            if let Some((kind, text)) = searchable_text(&event) {
+                for word in distinct_words(&text) {
+                    *expected.entry((kind_code(kind), word)).or_default() += 1;
+                }
+            }
+        }
+        let mut stored: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for row in client
+            .query(
+                "SELECT kind, word, events, length FROM search_vocabulary",
+                &[],
+            )
+            .await
+            .expect("vocabulary")
+        {
+            let word: String = row.get(1);
+            assert_eq!(row.get::<_, i64>(3), word.chars().count() as i64, "{word}");
+            stored.insert((row.get(0), word), row.get(2));
+        }
+        assert_eq!(stored, expected, "the vocabulary counts the live texts");
+        let keys: i64 = client
+            .query_one("SELECT count(*) FROM search_typo_keys", &[])
+            .await
+            .expect("count")
+            .get(0);
+        let expected_keys: usize = expected.keys().map(|(_, word)| typo_keys(word).len()).sum();
+        assert_eq!(
+            keys, expected_keys as i64,
+            "each word has its typo keys and no others"
+        );
+        let dangling: i64 = client
+            .query_one(
+                "SELECT count(*) FROM search_typo_keys k
+                 LEFT JOIN search_vocabulary v ON v.id = k.word AND v.kind = k.kind
+                 WHERE v.id IS NULL",
+                &[],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(dangling, 0, "typo keys of words that left");
+    }
+
+    fn author(seed: u8) -> Author {
+        Author::new(
+            SecretKey::from_seed(&[seed; 32]),
+            Process::from_bytes(&[seed; 16]).expect("16 bytes"),
+        )
+    }
+
+    async fn ingest(store: &PgStore, events: &[VerifiedEvent]) {
+        store.ingest(events.to_vec()).await.expect("ingest");
+    }
+
+    async fn lookup(
+        client: &mut deadpool_postgres::Object,
+        kind: SearchKind,
+        term: &str,
+        forms_not_typos: bool,
+    ) -> Vec<String> {
+        let tx = client.transaction().await.expect("transaction");
+        let found = if forms_not_typos {
+            forms(&tx, kind, term).await
+        } else {
+            typos(&tx, kind, term).await
+        };
+        tx.commit().await.expect("commit");
+        found.expect("lookup")
+    }
+
+    async fn size(client: &deadpool_postgres::Object) -> (i64, i64) {
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM search_vocabulary),
+                        (SELECT count(*) FROM search_typo_keys)",
+                &[],
+            )
+            .await
+            .expect("size");
+        (row.get(0), row.get(1))
+    }
+
+    /// A word stays while any live event holds it and goes with the last; a flood of near
+    /// words leaves no trace once its events are deleted, and the typo lookup is back to what
+    /// it was.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn words_leave_with_their_last_event_and_a_removed_flood_leaves_nothing() {
+        let schema = format!("agora_vocabulary_{:016x}", rand::random::<u64>());
+        let (store, mut client) = store(&schema).await;
+        let mut alice = author(1);
+        let first = alice.post("Walrus sighting", 100).expect("sign");
+        let second = alice.post("another walrus", 101).expect("sign");
+        let name = alice
+            .set_element(content::USERNAME, b"Walrus fan", 102)
+            .expect("sign");
+        ingest(&store, &[first.clone(), second.clone(), name.clone()]).await;
+        assert_counts_live_texts(&client).await;
+        assert_eq!(
+            lookup(&mut client, SearchKind::Messages, "walrsu", false).await,
+            ["walrus"]
+        );
+        assert_eq!(
+            lookup(&mut client, SearchKind::Profiles, "walrsu", false).await,
+            ["walrus"]
+        );
+        let before = size(&client).await;
+
+        let mut flooder = author(2);
+        let letters: Vec<char> = ('a'..='z').collect();
+        let flood: Vec<VerifiedEvent> = letters
+            .iter()
+            .flat_map(|a| {
+                letters
+                    .iter()
+                    .map(move |b| format!("wal{a}{b}us walrus{a}{b}"))
+            })
+            .enumerate()
+            .map(|(n, text)| flooder.post(&text, 200 + n as u64).expect("sign"))
+            .collect();
+        ingest(&store, &flood).await;
+        assert_counts_live_texts(&client).await;
+        // walrusaa … walruszz: each two edits from "walruses", and longer forms of "walrus".
+        assert_eq!(
+            lookup(&mut client, SearchKind::Messages, "walruses", false)
+                .await
+                .len(),
+            EXPANSIONS_MAX,
+            "a term expands to a bounded number of typos"
+        );
+        assert_eq!(
+            lookup(&mut client, SearchKind::Messages, "walrus", true)
+                .await
+                .len(),
+            EXPANSIONS_MAX
+        );
+        let deletes: Vec<VerifiedEvent> = flood
+            .iter()
+            .enumerate()
+            .map(|(n, event)| flooder.delete(event, 2_000 + n as u64).expect("sign"))
+            .collect();
+        ingest(&store, &deletes).await;
+        assert_eq!(
+            size(&client).await,
+            before,
+            "the flood's words and keys are gone"
+        );
+        assert_eq!(
+            lookup(&mut client, SearchKind::Messages, "walruses", false).await,
+            ["walrus"],
+            "only the words of the posts that stay"
+        );
+
+        let delete = alice.delete(&first, 3_000).expect("sign");
+        ingest(&store, &[delete]).await;
+        assert_counts_live_texts(&client).await;
+        let delete = alice.delete(&second, 3_001).expect("sign");
+        ingest(&store, &[delete]).await;
+        assert!(
+            lookup(&mut client, SearchKind::Messages, "walrsu", false)
+                .await
+                .is_empty(),
+            "gone with its last post"
+        );
+        assert_eq!(
+            lookup(&mut client, SearchKind::Profiles, "walrsu", false).await,
+            ["walrus"],
+            "the profile's words are counted apart"
+        );
+        let delete = alice.delete(&name, 3_002).expect("sign");
+        ingest(&store, &[delete]).await;
+        assert_eq!(size(&client).await, (0, 0));
+        let profiles: i64 = client
+            .query_one("SELECT count(*) FROM profiles", &[])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(profiles, 0, "no document for an identity without fields");
+        drop_schema(&client, &schema).await;
+    }
+}
