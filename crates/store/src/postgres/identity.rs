@@ -344,6 +344,9 @@ async fn claims_with_fields(
 }
 
 async fn holds_fields(tx: &Transaction<'_>, id: i64, fields: &[(u64, String)]) -> Result<bool> {
+    if fields.is_empty() {
+        return Ok(true);
+    }
     let statement = tx
         .prepare("SELECT 1 FROM claim_fields WHERE event_id = $1 AND key = $2 AND value = $3")
         .await?;

@@ -115,7 +115,8 @@ async fn step(tx: &Transaction<'_>, system: &[u8], events_max: usize) -> Result<
         return Ok(Step::More { events_removed: 0 });
     }
     // The SQLite engine deletes the system's profile row here, its only trace left in
-    // discovery; this engine's discovery schema keeps no row of a system but its events'.
+    // discovery once its events are gone. This engine's discovery schema (migration 2) has no
+    // such row yet; a per-system discovery row not tied to an event would go here.
     tx.execute("DELETE FROM pending_removals WHERE system = $1", &[&system])
         .await?;
     Ok(Step::Done)
