@@ -213,11 +213,6 @@ pub(crate) async fn begin_read(client: &mut Object) -> Result<Transaction<'_>, S
         .await?)
 }
 
-/// The error of a part of the contract this engine does not do yet.
-fn unported(what: &str) -> StoreError {
-    StoreError::Invalid(format!("{what} is not yet done on PostgreSQL"))
-}
-
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
