@@ -8,7 +8,9 @@
 //! (refuse_storage of a system, and purge) is done in steps by `removal.rs`.
 
 use agora_protocol::{Process, PublicKey};
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
+
+use super::cached::Cached as _;
 
 use super::ingest::remove_event;
 use super::int;

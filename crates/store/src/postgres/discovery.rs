@@ -20,8 +20,10 @@ mod vocabulary;
 use std::collections::{HashMap, HashSet};
 
 use agora_protocol::{PublicKey, Reference, VerifiedEvent, content, wire};
+use deadpool_postgres::Transaction;
 use prost::Message as _;
-use tokio_postgres::Transaction;
+
+use super::cached::Cached as _;
 
 use crate::StoreError;
 use crate::discovery::{
@@ -609,7 +611,7 @@ async fn ranked_documents(
 ) -> Result<Vec<(i64, i64)>> {
     let mut scores: HashMap<i64, i64> = HashMap::new();
     let statement = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT id FROM {} WHERE words @@ $1::text::tsquery AND id <= $2",
             index.documents
         ))
@@ -669,7 +671,7 @@ async fn matching_profile_events(
     terms: &[String],
 ) -> Result<Vec<(i64, wire::SignedEvent)>> {
     let winner = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT e.id, e.signature, e.event, f.value FROM events e
              JOIN profile_fields f ON f.event_id = e.id
              WHERE e.id = (SELECT f.event_id FROM profiles p
@@ -781,10 +783,10 @@ pub(super) async fn recommended(
     moderation: Option<&str>,
 ) -> Result<Vec<PublicKey>> {
     let next = tx
-        .prepare("SELECT system FROM explore WHERE system > $1 ORDER BY system LIMIT 1")
+        .prepare_cached("SELECT system FROM explore WHERE system > $1 ORDER BY system LIMIT 1")
         .await?;
     let qualifies = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT 1 FROM explore x JOIN events e ON e.id = x.event_id
              WHERE x.system = $1 AND {NOT_CENSORED} AND {} LIMIT 1",
             super::moderation::visible("e", 2)

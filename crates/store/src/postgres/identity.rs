@@ -6,8 +6,11 @@
 //! are found through the `refs` table ingest already keeps.
 
 use agora_protocol::{PublicKey, VerifiedEvent, content, wire};
+use deadpool_postgres::Transaction;
 use prost::Message as _;
-use tokio_postgres::{Client, Row, Transaction};
+use tokio_postgres::{Client, Row};
+
+use super::cached::Cached as _;
 
 use super::int;
 use crate::prepare::signed_event;
@@ -348,7 +351,9 @@ async fn holds_fields(tx: &Transaction<'_>, id: i64, fields: &[(u64, String)]) -
         return Ok(true);
     }
     let statement = tx
-        .prepare("SELECT 1 FROM claim_fields WHERE event_id = $1 AND key = $2 AND value = $3")
+        .prepare_cached(
+            "SELECT 1 FROM claim_fields WHERE event_id = $1 AND key = $2 AND value = $3",
+        )
         .await?;
     for (key, value) in fields {
         if tx

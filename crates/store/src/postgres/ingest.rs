@@ -4,7 +4,9 @@
 
 use agora_protocol::content::{self, opinion};
 use agora_protocol::{Reference, VerifiedEvent};
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
+
+use super::cached::Cached as _;
 
 use super::int;
 use crate::ingest::{self, Decision, Facts, FeedPlace, Lookups, Slot, SlotState};

@@ -7,6 +7,7 @@
 //! stream positions (a sequence, taken under the lock) commit in order. Reads run beside the
 //! writes, each in one snapshot. Nothing a node keeps in memory is needed for correctness.
 
+mod cached;
 mod curation;
 mod discovery;
 mod identity;

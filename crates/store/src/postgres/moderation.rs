@@ -7,7 +7,10 @@
 //! event row ON DELETE CASCADE, so they go with it, whatever removed it.
 
 use agora_protocol::{VerifiedEvent, wire};
-use tokio_postgres::{Client, Transaction};
+use deadpool_postgres::Object;
+use deadpool_postgres::Transaction;
+
+use super::cached::Cached as _;
 
 use super::int;
 use crate::StoreError;
@@ -52,7 +55,7 @@ async fn write_labels(
     tx.execute("DELETE FROM moderation_tags WHERE event_id = $1", &[&id])
         .await?;
     let insert = tx
-        .prepare("INSERT INTO moderation_tags (event_id, name, level) VALUES ($1, $2, $3)")
+        .prepare_cached("INSERT INTO moderation_tags (event_id, name, level) VALUES ($1, $2, $3)")
         .await?;
     for (name, level) in tags {
         tx.execute(&insert, &[&id, name, &i64::from(*level)])
@@ -78,7 +81,7 @@ const RELABEL_CHUNK: i64 = 2_000;
 /// Each chunk is a write holding the store's write lock, so it does not race with the ingest
 /// of other nodes; the chunk that finds nothing left records the rules in the same transaction,
 /// so an event another node stored meanwhile (a later row id) is labeled before they are.
-pub(super) async fn prepare(client: &mut Client, labeler: Option<&Labeler>) -> Result<()> {
+pub(super) async fn prepare(client: &mut Object, labeler: Option<&Labeler>) -> Result<()> {
     let Some(labeler) = labeler else {
         return Ok(());
     };

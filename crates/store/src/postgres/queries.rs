@@ -3,8 +3,11 @@
 //! transaction it is given, one snapshot for all its statements.
 
 use agora_protocol::{Process, PublicKey, content, keys::slot_key, wire};
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Row, Transaction};
+
+use super::cached::Cached as _;
 
 use super::int;
 use super::moderation::visible;
@@ -32,7 +35,7 @@ pub(super) async fn events_in_ranges(
     moderation: Option<&str>,
 ) -> Result<Vec<wire::SignedEvent>> {
     let statement = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT signature, event FROM events
              WHERE system = $1 AND process = $2 AND logical_clock BETWEEN $3 AND $4 AND {}
              ORDER BY logical_clock LIMIT $5",
@@ -101,7 +104,7 @@ fn merge_overlaps(ranges: &[ProcessRanges]) -> Vec<ProcessRanges> {
 /// process at a time: cost grows with the number of processes, not of events.
 async fn processes(tx: &Transaction<'_>, system: &PublicKey) -> Result<Vec<Vec<u8>>> {
     let next = tx
-        .prepare(
+        .prepare_cached(
             "SELECT process FROM events WHERE system = $1 AND process > $2
              ORDER BY process LIMIT 1",
         )
@@ -123,7 +126,7 @@ pub(super) async fn head(
     system: &PublicKey,
 ) -> Result<Vec<wire::SignedEvent>> {
     let newest = tx
-        .prepare(
+        .prepare_cached(
             "SELECT signature, event FROM events WHERE system = $1 AND process = $2
              ORDER BY logical_clock DESC LIMIT 1",
         )
@@ -243,7 +246,7 @@ pub(super) async fn latest(
     content_types: &[u64],
 ) -> Result<Vec<wire::SignedEvent>> {
     let statement = tx
-        .prepare(
+        .prepare_cached(
             "SELECT DISTINCT ON (process) signature, event FROM events
              WHERE system = $1 AND content_type = $2
              ORDER BY process, logical_clock DESC",
@@ -447,7 +450,7 @@ async fn proof(
     let content_type = int(query.content_type);
     let processes = processes(tx, &query.system).await?;
     let after = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT signature, event FROM events
              WHERE system = $1 AND feed_type = $2 AND feed_process = $3 AND feed_ms >= $4 AND {}
              ORDER BY feed_ms, feed_lc LIMIT 1",
@@ -455,7 +458,7 @@ async fn proof(
         ))
         .await?;
     let before = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT signature, event FROM events
              WHERE system = $1 AND feed_type = $2 AND feed_process = $3 AND feed_ms <= $4 AND {}
              ORDER BY feed_ms DESC, feed_lc DESC LIMIT 1",
@@ -624,7 +627,7 @@ async fn ranked_items_of(
         }
         // Typed, since a range that needs no cursor leaves some parameters unused.
         let statement = tx
-            .prepare_typed(
+            .prepare_typed_cached(
                 &ranked_sql(page.from_type.is_some(), range),
                 &[
                     Type::INT8,

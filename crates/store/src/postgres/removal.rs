@@ -13,7 +13,9 @@
 //! the write lock and checking the pending row first.
 
 use agora_protocol::PublicKey;
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
+
+use super::cached::Cached as _;
 
 use super::ingest::remove_event;
 use super::{PgStore, begin_write};

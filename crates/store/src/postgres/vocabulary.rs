@@ -12,8 +12,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use agora_protocol::wire;
+use deadpool_postgres::Transaction;
 use prost::Message as _;
-use tokio_postgres::Transaction;
+
+use crate::postgres::cached::Cached as _;
 
 use crate::StoreError;
 use crate::discovery::{
@@ -161,7 +163,7 @@ pub(super) async fn forms(
         return Ok(Vec::new());
     }
     let statement = tx
-        .prepare(
+        .prepare_cached(
             "SELECT word, events FROM search_vocabulary
              WHERE kind = $1 AND length = $2 AND word > $3 AND word < $4
              LIMIT $5",
@@ -205,7 +207,7 @@ pub(super) async fn typos(
         return Ok(Vec::new());
     }
     let statement = tx
-        .prepare(
+        .prepare_cached(
             "SELECT v.word, v.events FROM search_typo_keys k
              JOIN search_vocabulary v ON v.id = k.word
              WHERE k.kind = $1 AND k.key = $2
