@@ -357,3 +357,151 @@ async fn a_migrated_store_passes_the_load_generators_check_on_postgres() {
     assert!(!refused.success);
     assert!(refused.stderr.contains("empty"), "{}", refused.stderr);
 }
+
+/// Events from `/metrics`: the number of `POST /events` requests a node answered.
+async fn events_posted_to(url: &str) -> u64 {
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics");
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("agora_http_requests_total")
+                && line.contains("method=\"POST\"")
+                && line.contains("route=\"/events\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// nginx, as docs/deploy.md configures it (without TLS), in front of `upstreams`, listening on
+/// a free loopback port; stopped when dropped.
+struct Nginx {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(upstreams: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let servers: String = upstreams
+            .iter()
+            .map(|url| format!("        server {};\n", url.trim_start_matches("http://")))
+            .collect();
+        let temp = dir.path().display();
+        let config = format!(
+            "daemon off;
+pid {temp}/nginx.pid;
+error_log {temp}/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    upstream agora {{
+{servers}        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 32m;
+        location / {{
+            proxy_pass http://agora;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+            proxy_next_upstream error timeout http_502 http_503;
+        }}
+    }}
+}}
+"
+        );
+        let file = dir.path().join("nginx.conf");
+        std::fs::write(&file, config).expect("write nginx.conf");
+        // Debian puts it in /usr/sbin, which a user's PATH may lack.
+        let program = if std::path::Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        let child = Command::new(program)
+            .arg("-c")
+            .arg(&file)
+            .arg("-p")
+            .arg(dir.path())
+            .spawn()
+            .expect("nginx starts (apt-get install nginx; .ci/run does it)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx listens");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Two nodes behind nginx as docs/deploy.md sets it up: writes through the proxy reach both
+/// nodes and read back through it; with one node killed, the proxy goes on through the other
+/// and nothing acknowledged is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_behind_nginx_serve_as_one_and_outlive_a_node() {
+    let database = Database::create();
+    let mut first = database.node(&["--trusted-proxy", "127.0.0.1"]);
+    let second = database.node(&["--trusted-proxy", "127.0.0.1"]);
+    let nginx = Nginx::start(&[&first.url, &second.url]);
+    let mut alice = author(1);
+    let mut posts = Vec::new();
+    for n in 0..20_u64 {
+        let post = alice.post(&format!("post {n}"), 1_000 + n).expect("post");
+        let (status, body) = publish(&nginx.url, &[&post]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        posts.push(post);
+    }
+    assert_eq!(served_count(&nginx.url, &alice).await, 20);
+    let (through_first, through_second) = (
+        events_posted_to(&first.url).await,
+        events_posted_to(&second.url).await,
+    );
+    assert_eq!(through_first + through_second, 20);
+    assert!(
+        through_first > 0 && through_second > 0,
+        "both nodes took writes: {through_first} and {through_second}"
+    );
+
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("killed");
+    for n in 20..30_u64 {
+        let post = alice.post(&format!("post {n}"), 1_000 + n).expect("post");
+        let (status, body) = publish(&nginx.url, &[&post]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        posts.push(post);
+    }
+    assert_eq!(served_count(&nginx.url, &alice).await, 30);
+    let http = reqwest::Client::new();
+    crate::crash::assert_served(&http, &nginx.url, &posts).await;
+    assert!(terminate(second), "a clean stop");
+}

@@ -79,26 +79,34 @@ async fn apply(tx: &Transaction<'_>, event: &VerifiedEvent, received_ms: i64) ->
 /// Reads what [`ingest::decide`] needs.
 async fn facts(tx: &Transaction<'_>, lookups: &Lookups) -> Result<Facts> {
     let (system, process, clock) = lookups.slot;
-    let delete_target = match lookups.delete_target() {
-        Some(slot) => slot_state(tx, &slot).await?,
-        None => SlotState::Empty,
+    let state_of = |slot: Option<Slot>| async move {
+        match slot {
+            Some(slot) => slot_state(tx, &slot).await,
+            None => Ok(SlotState::Empty),
+        }
     };
-    let edit_target = match &lookups.edit_target {
-        Some(slot) => slot_state(tx, slot).await?,
-        None => SlotState::Empty,
+    let revocations_of = |device: Option<agora_protocol::PublicKey>| async move {
+        match device {
+            Some(device) => revocations(tx, &device).await,
+            None => Ok(Vec::new()),
+        }
     };
-    let revocations_of_authorized = match &lookups.authorized_device {
-        Some(device) => revocations(tx, device).await?,
-        None => Vec::new(),
-    };
+    // Independent reads, sent together: the connection pipelines them, one wait for all.
+    let (curation, slot, delete_target, edit_target, of_system, of_authorized) = futures::try_join!(
+        super::curation::in_force(tx, system.as_bytes(), process.as_bytes(), int(clock)),
+        slot_state(tx, &lookups.slot),
+        state_of(lookups.delete_target()),
+        state_of(lookups.edit_target),
+        revocations(tx, &system),
+        revocations_of(lookups.authorized_device),
+    )?;
     Ok(Facts {
-        curation: super::curation::in_force(tx, system.as_bytes(), process.as_bytes(), int(clock))
-            .await?,
-        slot: slot_state(tx, &lookups.slot).await?,
+        curation,
+        slot,
         delete_target,
         edit_target,
-        revocations_of_system: revocations(tx, &system).await?,
-        revocations_of_authorized,
+        revocations_of_system: of_system,
+        revocations_of_authorized: of_authorized,
     })
 }
 
