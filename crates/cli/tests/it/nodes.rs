@@ -429,6 +429,12 @@ http {{
 }}
 "
         );
+        // nginx's workers run as another user and write large request bodies to its temp paths.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
         let file = dir.path().join("nginx.conf");
         std::fs::write(&file, config).expect("write nginx.conf");
         // Debian puts it in /usr/sbin, which a user's PATH may lack.
@@ -482,11 +488,22 @@ async fn two_nodes_behind_nginx_serve_as_one_and_outlive_a_node() {
         posts.push(post);
     }
     assert_eq!(served_count(&nginx.url, &alice).await, 20);
+    // A batch too large for nginx to hold in memory goes through its temp files.
+    let mut bob = author(2);
+    let batch: Vec<VerifiedEvent> = (0..80_u64)
+        .map(|n| {
+            bob.post(&"a long post ".repeat(40), 1_000 + n)
+                .expect("post")
+        })
+        .collect();
+    let (status, body) = publish(&nginx.url, &batch.iter().collect::<Vec<_>>()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(served_count(&nginx.url, &bob).await, 80);
     let (through_first, through_second) = (
         events_posted_to(&first.url).await,
         events_posted_to(&second.url).await,
     );
-    assert_eq!(through_first + through_second, 20);
+    assert_eq!(through_first + through_second, 21);
     assert!(
         through_first > 0 && through_second > 0,
         "both nodes took writes: {through_first} and {through_second}"

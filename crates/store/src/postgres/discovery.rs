@@ -90,12 +90,25 @@ pub(super) async fn index_event(
     id: i64,
     received_ms: i64,
 ) -> Result<()> {
-    vocabulary::learn(tx, event.event()).await?;
-    match event.content_type() {
-        content::POST => index_post(tx, event, id, received_ms).await,
-        content::USERNAME | content::DESCRIPTION => index_profile_field(tx, event, id).await,
-        _ => Ok(()),
-    }
+    // The vocabulary and the documents are disjoint tables: both go out together.
+    let documents = async {
+        match event.content_type() {
+            content::POST => index_post(tx, event, id, received_ms).await,
+            content::USERNAME | content::DESCRIPTION => index_profile_field(tx, event, id).await,
+            _ => Ok(()),
+        }
+    };
+    futures::try_join!(vocabulary::learn(tx, event.event()), documents)?;
+    Ok(())
+}
+
+/// Runs the events of one write transaction with their typo-vocabulary changes written once at
+/// its end ([`vocabulary::batched`]).
+pub(super) async fn vocabulary_batched<T>(
+    tx: &Transaction<'_>,
+    apply: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    vocabulary::batched(tx, apply).await
 }
 
 /// Counts out the words of an event that is leaving (row `id`), before its row goes, and
@@ -137,7 +150,10 @@ fn post_text(content: &[u8]) -> String {
 /// Writes the search document of post row `id` with the words of `text`.
 async fn write_post_document(tx: &Transaction<'_>, id: i64, text: &str) -> Result<()> {
     tx.execute(
-        "INSERT INTO post_search (id, words) VALUES ($1, array_to_tsvector($2::text[]))",
+        "WITH document AS (
+             INSERT INTO post_search (id, words) VALUES ($1, array_to_tsvector($2::text[]))
+         )
+         INSERT INTO post_words (word, id) SELECT word, $1 FROM unnest($2::text[]) AS word",
         &[&id, &document_words([text])],
     )
     .await?;
@@ -152,32 +168,10 @@ async fn index_post(
 ) -> Result<()> {
     let order_ms = order_ms(event, received_ms);
     let system = event.system().as_bytes().as_slice();
-    tx.execute(
-        "INSERT INTO explore (event_id, system, order_ms) VALUES ($1, $2, $3)",
-        &[&id, &system, &order_ms],
-    )
-    .await?;
     let text = post_text(&event.event().content);
-    if !text.trim().is_empty() {
-        write_post_document(tx, id, &text).await?;
-    }
-    // Edits that arrived before their post: search shows the latest version at once.
     let slot = event.slot_key();
-    let edited = tx
-        .query_opt(
-            "SELECT 1 FROM refs WHERE kind = $1 AND subject = $2 AND from_type = $3 LIMIT 1",
-            &[
-                &(content::REFERENCE_POINTER as i64),
-                &&slot[..],
-                &(content::POST_EDIT as i64),
-            ],
-        )
-        .await?
-        .is_some();
-    if edited {
-        reindex_post(tx, &slot).await?;
-    }
     let mut seen: HashSet<&str> = HashSet::new();
+    let (mut topics, mut folded) = (Vec::new(), Vec::new());
     for reference in event.references() {
         let Reference::Bytes(bytes) = reference else {
             continue;
@@ -188,16 +182,55 @@ async fn index_post(
         if topic.is_empty() || !seen.insert(topic) {
             continue;
         }
+        topics.push(topic.as_bytes());
+        folded.push(fold_topic(topic).into_bytes());
+    }
+    // Independent rows, sent together.
+    let document = async {
+        match text.trim().is_empty() {
+            true => Ok(()),
+            false => write_post_document(tx, id, &text).await,
+        }
+    };
+    let topics = async {
+        if topics.is_empty() {
+            return Ok(0);
+        }
         tx.execute(
-            "INSERT INTO topics (event_id, topic, folded, order_ms) VALUES ($1, $2, $3, $4)",
-            &[
-                &id,
-                &topic.as_bytes(),
-                &fold_topic(topic).as_bytes(),
-                &order_ms,
-            ],
+            "INSERT INTO topics (event_id, topic, folded, order_ms)
+             SELECT $1, t.topic, t.folded, $4 FROM unnest($2::bytea[], $3::bytea[]) AS t (topic, folded)",
+            &[&id, &topics, &folded, &order_ms],
         )
-        .await?;
+        .await
+        .map_err(StoreError::from)
+    };
+    let (_, _, edited, _) = futures::try_join!(
+        async {
+            tx.execute(
+                "INSERT INTO explore (event_id, system, order_ms) VALUES ($1, $2, $3)",
+                &[&id, &system, &order_ms],
+            )
+            .await
+            .map_err(StoreError::from)
+        },
+        document,
+        // Edits that arrived before their post: search shows the latest version at once.
+        async {
+            tx.query_opt(
+                "SELECT 1 FROM refs WHERE kind = $1 AND subject = $2 AND from_type = $3 LIMIT 1",
+                &[
+                    &(content::REFERENCE_POINTER as i64),
+                    &&slot[..],
+                    &(content::POST_EDIT as i64),
+                ],
+            )
+            .await
+            .map_err(StoreError::from)
+        },
+        topics,
+    )?;
+    if edited.is_some() {
+        reindex_post(tx, &slot).await?;
     }
     Ok(())
 }
@@ -334,18 +367,22 @@ struct SearchIndex {
     kind: SearchKind,
     /// Highest document id now, which pins a new search.
     max_id: &'static str,
+    /// The table of the documents' words by (word, id), when there is one.
+    words: Option<&'static str>,
 }
 
 const MESSAGES: SearchIndex = SearchIndex {
     documents: "post_search",
     kind: SearchKind::Messages,
     max_id: "SELECT coalesce(max(id), 0) FROM events",
+    words: Some("post_words"),
 };
 
 const PROFILES: SearchIndex = SearchIndex {
     documents: "profiles",
     kind: SearchKind::Profiles,
     max_id: "SELECT coalesce(max(id), 0) FROM profiles",
+    words: None,
 };
 
 pub(super) async fn search(
@@ -439,44 +476,64 @@ fn any_of(words: &[String]) -> Option<String> {
     (!lexemes.is_empty()).then(|| lexemes.join(" | "))
 }
 
-/// One query term as tsqueries: the term itself, and the words of the vocabulary that are its
-/// longer forms or its typos (each `None` when there are none).
+/// One query term's words: the term itself, and the words of the vocabulary that are its longer
+/// forms or its typos, each list without the words no document can hold.
 struct TermWords {
-    exact: Option<String>,
-    forms: Option<String>,
-    typos: Option<String>,
+    exact: Vec<String>,
+    forms: Vec<String>,
+    typos: Vec<String>,
+}
+
+/// One kind of match of a one-term query: its score, its words, and the words of the better
+/// kinds, whose documents it leaves out (so every document is in one kind).
+struct Tier {
+    score: i64,
+    words: Vec<String>,
+    better: Vec<String>,
+}
+
+impl Tier {
+    /// The tier as a tsquery over search documents.
+    fn query(&self) -> String {
+        let words = any_of(&self.words).unwrap_or_default();
+        match any_of(&self.better) {
+            None => words,
+            Some(better) => format!("({words}) & !({better})"),
+        }
+    }
 }
 
 impl TermWords {
     /// Reads the term's word forms and typo neighbours from the vocabulary.
     async fn find(tx: &Transaction<'_>, index: &SearchIndex, term: &str) -> Result<Self> {
+        let searchable = |words: Vec<String>| -> Vec<String> {
+            words.into_iter().filter(|word| indexable(word)).collect()
+        };
         Ok(Self {
-            exact: any_of(&[term.to_owned()]),
-            forms: any_of(&vocabulary::forms(tx, index.kind, term).await?),
-            typos: any_of(&vocabulary::typos(tx, index.kind, term).await?),
+            exact: searchable(vec![term.to_owned()]),
+            forms: searchable(vocabulary::forms(tx, index.kind, term).await?),
+            typos: searchable(vocabulary::typos(tx, index.kind, term).await?),
         })
     }
 
-    /// The tsquery of each kind of match that has words, with its score, best first; each
-    /// leaves out the documents a better one holds, so every document is in one of them.
-    fn tiers(&self) -> Vec<(i64, String)> {
+    /// Each kind of match that has words, best first.
+    fn tiers(self) -> Vec<Tier> {
         let mut tiers = Vec::new();
-        let mut better: Vec<&str> = Vec::new();
+        let mut better: Vec<String> = Vec::new();
         for (kind, words) in [
-            (WordMatch::Exact, &self.exact),
-            (WordMatch::Form, &self.forms),
-            (WordMatch::Typo, &self.typos),
+            (WordMatch::Exact, self.exact),
+            (WordMatch::Form, self.forms),
+            (WordMatch::Typo, self.typos),
         ] {
-            let Some(words) = words else {
+            if words.is_empty() {
                 continue;
-            };
-            let query = if better.is_empty() {
-                words.clone()
-            } else {
-                format!("({words}) & !({})", better.join(" | "))
-            };
-            tiers.push((kind.score(), query));
-            better.push(words);
+            }
+            tiers.push(Tier {
+                score: kind.score(),
+                words: words.clone(),
+                better: better.clone(),
+            });
+            better.extend(words);
         }
         tiers
     }
@@ -492,10 +549,10 @@ enum Candidates {
 
 /// The matches of a one-term query, one kind of match after the other.
 struct Stream {
-    /// (score, tsquery) of the kinds after the current one, best first.
-    tiers: std::vec::IntoIter<(i64, String)>,
+    /// The kinds after the current one, best first.
+    tiers: std::vec::IntoIter<Tier>,
     /// The kind being streamed; `None` once all are done.
-    current: Option<(i64, String)>,
+    current: Option<Tier>,
     pinned_id: i64,
     /// The current kind continues below this document id.
     before_id: i64,
@@ -537,15 +594,15 @@ impl Candidates {
 impl Stream {
     /// The stream past `cursor`: kinds scoring above it were all shown, and the cursor's own
     /// kind resumes below its document.
-    fn after(tiers: Vec<(i64, String)>, cursor: SearchCursor) -> Self {
+    fn after(tiers: Vec<Tier>, cursor: SearchCursor) -> Self {
         let mut tiers = tiers
             .into_iter()
-            .filter(|(score, _)| *score <= cursor.score)
+            .filter(|tier| tier.score <= cursor.score)
             .collect::<Vec<_>>()
             .into_iter();
         let current = tiers.next();
         let before_id = match &current {
-            Some((score, _)) if *score == cursor.score => cursor.id,
+            Some(tier) if tier.score == cursor.score => cursor.id,
             _ => i64::MAX,
         };
         Self {
@@ -564,11 +621,11 @@ impl Stream {
         index: &SearchIndex,
     ) -> Result<Option<(i64, i64)>> {
         loop {
-            let Some((score, query)) = &self.current else {
+            let Some(tier) = &self.current else {
                 return Ok(None);
             };
             if let Some(id) = self.chunk.next() {
-                return Ok(Some((*score, id)));
+                return Ok(Some((tier.score, id)));
             }
             if self.exhausted {
                 self.current = self.tiers.next();
@@ -576,20 +633,51 @@ impl Stream {
                 self.exhausted = false;
                 continue;
             }
-            let ids: Vec<i64> = tx
-                .query(
-                    &format!(
-                        "SELECT id FROM {} WHERE words @@ $1::text::tsquery
-                           AND id <= $2 AND id < $3
-                         ORDER BY id DESC LIMIT $4",
-                        index.documents
-                    ),
-                    &[query, &self.pinned_id, &self.before_id, &STREAM_CHUNK],
-                )
-                .await?
-                .into_iter()
-                .map(|row| row.get(0))
-                .collect();
+            let rows = match index.words {
+                // Each word's newest documents are a range of its index, read backwards: the
+                // chunk is the newest of the words' chunks, and the kind is exhausted when all
+                // of them together hold fewer than a chunk.
+                Some(words) => {
+                    tx.query(
+                        &format!(
+                            "SELECT DISTINCT x.id FROM unnest($1::text[]) AS t (word)
+                             CROSS JOIN LATERAL (
+                                 SELECT w.id FROM {words} w
+                                 WHERE w.word = t.word AND w.id <= $2 AND w.id < $3
+                                   AND NOT EXISTS (SELECT 1 FROM {words} b
+                                                   WHERE b.word = ANY($4::text[]) AND b.id = w.id)
+                                 ORDER BY w.id DESC LIMIT $5) AS x
+                             ORDER BY x.id DESC LIMIT $5"
+                        ),
+                        &[
+                            &tier.words,
+                            &self.pinned_id,
+                            &self.before_id,
+                            &tier.better,
+                            &STREAM_CHUNK,
+                        ],
+                    )
+                    .await?
+                }
+                None => {
+                    tx.query(
+                        &format!(
+                            "SELECT id FROM {} WHERE words @@ $1::text::tsquery
+                               AND id <= $2 AND id < $3
+                             ORDER BY id DESC LIMIT $4",
+                            index.documents
+                        ),
+                        &[
+                            &tier.query(),
+                            &self.pinned_id,
+                            &self.before_id,
+                            &STREAM_CHUNK,
+                        ],
+                    )
+                    .await?
+                }
+            };
+            let ids: Vec<i64> = rows.into_iter().map(|row| row.get(0)).collect();
             self.exhausted = (ids.len() as i64) < STREAM_CHUNK;
             if let Some(&last) = ids.last() {
                 self.before_id = last;
@@ -625,10 +713,10 @@ async fn ranked_documents(
             (WordMatch::Form, &words.forms),
             (WordMatch::Exact, &words.exact),
         ] {
-            let Some(query) = query else {
+            let Some(query) = any_of(query) else {
                 continue;
             };
-            for row in tx.query(&statement, &[query, &cursor.pinned_id]).await? {
+            for row in tx.query(&statement, &[&query, &cursor.pinned_id]).await? {
                 best.insert(row.get(0), kind);
             }
         }

@@ -5,6 +5,7 @@
 use agora_protocol::content::{self, opinion};
 use agora_protocol::{Reference, VerifiedEvent};
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 
 use super::cached::Cached as _;
 
@@ -21,44 +22,44 @@ pub(super) async fn apply_batch(
     labeler: Option<&crate::moderation::Labeler>,
 ) -> Result<Vec<IngestOutcome>> {
     let received_ms = super::now_ms();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        let outcome = match apply(tx, event, received_ms).await? {
-            Applied::Stored(id) => {
-                super::moderation::label_stored(tx, labeler, event, id).await?;
-                IngestOutcome::Stored
-            }
-            Applied::Not(outcome) => outcome,
-        };
-        outcomes.push(outcome);
-    }
-    Ok(outcomes)
+    super::discovery::vocabulary_batched(tx, async {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            // Boxed: the chains an event's rows go out in make a large future.
+            outcomes.push(Box::pin(apply(tx, event, received_ms, labeler)).await?);
+        }
+        Ok(outcomes)
+    })
+    .await
 }
 
-enum Applied {
-    /// Stored as row `id`.
-    Stored(i64),
-    Not(IngestOutcome),
-}
-
-async fn apply(tx: &Transaction<'_>, event: &VerifiedEvent, received_ms: i64) -> Result<Applied> {
+async fn apply(
+    tx: &Transaction<'_>,
+    event: &VerifiedEvent,
+    received_ms: i64,
+    labeler: Option<&crate::moderation::Labeler>,
+) -> Result<IngestOutcome> {
     let lookups = match ingest::check(event) {
         Ok(lookups) => lookups,
-        Err(rejection) => return Ok(Applied::Not(IngestOutcome::Rejected(rejection))),
+        Err(rejection) => return Ok(IngestOutcome::Rejected(rejection)),
     };
     let facts = facts(tx, &lookups).await?;
     let placement = match ingest::decide(event, &lookups, &facts) {
-        Decision::Reject(rejection) => {
-            return Ok(Applied::Not(IngestOutcome::Rejected(rejection)));
-        }
-        Decision::Duplicate => return Ok(Applied::Not(IngestOutcome::Duplicate)),
-        Decision::AlreadyDeleted => return Ok(Applied::Not(IngestOutcome::AlreadyDeleted)),
+        Decision::Reject(rejection) => return Ok(IngestOutcome::Rejected(rejection)),
+        Decision::Duplicate => return Ok(IngestOutcome::Duplicate),
+        Decision::AlreadyDeleted => return Ok(IngestOutcome::AlreadyDeleted),
         Decision::Store(placement) => placement,
     };
     let id = insert_event(tx, event, received_ms, placement.feed.as_ref()).await?;
-    insert_references(tx, event, id).await?;
-    super::discovery::index_event(tx, event, id, received_ms).await?;
-    super::identity::record_claim(tx, event, id).await?;
+    // The derived rows of the new event, in four independent chains over disjoint tables (none
+    // reads what another writes): their statements go out together, pipelined on the
+    // connection, so the event waits for the longest chain instead of their sum.
+    futures::try_join!(
+        Box::pin(insert_references(tx, event, id)),
+        Box::pin(super::discovery::index_event(tx, event, id, received_ms)),
+        super::identity::record_claim(tx, event, id),
+        super::moderation::label_stored(tx, labeler, event, id),
+    )?;
     record_revocation(tx, event, id).await?;
     if let Some(target) = agora_protocol::edits::edit_target(event) {
         super::discovery::reindex_post(tx, &target.slot_key()).await?;
@@ -73,7 +74,7 @@ async fn apply(tx: &Transaction<'_>, event: &VerifiedEvent, received_ms: i64) ->
         .await?;
         remove_event(tx, system, process, int(clock)).await?;
     }
-    Ok(Applied::Stored(id))
+    Ok(IngestOutcome::Stored)
 }
 
 /// Reads what [`ingest::decide`] needs.
@@ -247,26 +248,34 @@ async fn insert_references(tx: &Transaction<'_>, event: &VerifiedEvent, id: i64)
         let Some((kind, subject)) = reference_subject(reference) else {
             continue;
         };
-        insert_reference(tx, id, (kind, &subject), from_type, score).await?;
-        if let Some(lww) = lww {
-            tx.execute(
-                "INSERT INTO lww_refs (event_id, author, content_type, kind, subject, lww_ms,
-                                       process, value)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &id,
-                    &&event.system().as_bytes()[..],
-                    &from_type,
-                    &kind,
-                    &subject,
-                    &int(lww.unix_milliseconds),
-                    &&event.process().as_bytes()[..],
-                    &lww.value.as_ref(),
-                ],
-            )
-            .await?;
-            refresh_winner(tx, event.system().as_bytes(), from_type, kind, &subject).await?;
-        }
+        let Some(lww) = lww else {
+            insert_reference(tx, id, (kind, &subject), from_type, score).await?;
+            continue;
+        };
+        // Sent together; the winner is read after both.
+        futures::try_join!(
+            insert_reference(tx, id, (kind, &subject), from_type, score),
+            async {
+                tx.execute(
+                    "INSERT INTO lww_refs (event_id, author, content_type, kind, subject, lww_ms,
+                                           process, value)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[
+                        &id,
+                        &&event.system().as_bytes()[..],
+                        &from_type,
+                        &kind,
+                        &subject,
+                        &int(lww.unix_milliseconds),
+                        &&event.process().as_bytes()[..],
+                        &lww.value.as_ref(),
+                    ],
+                )
+                .await
+                .map_err(StoreError::from)
+            },
+        )?;
+        refresh_winner(tx, event.system().as_bytes(), from_type, kind, &subject).await?;
     }
     Ok(())
 }
@@ -285,12 +294,19 @@ async fn insert_reference(
     from_type: i64,
     score: i64,
 ) -> Result<()> {
-    tx.execute(
-        "INSERT INTO refs (event_id, kind, subject, from_type, score) VALUES ($1, $2, $3, $4, $5)",
-        &[&id, &kind, &subject, &from_type, &score],
-    )
-    .await?;
-    add_ref_count(tx, kind, subject, from_type, 1).await
+    futures::try_join!(
+        async {
+            tx.execute(
+                "INSERT INTO refs (event_id, kind, subject, from_type, score)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &kind, &subject, &from_type, &score],
+            )
+            .await
+            .map_err(StoreError::from)
+        },
+        add_ref_count(tx, kind, subject, from_type, 1),
+    )?;
+    Ok(())
 }
 
 /// Removes a stored event and everything derived from it; a no-op when it is not stored.
@@ -364,8 +380,8 @@ async fn refresh_winner(
 ) -> Result<()> {
     let key: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
         [&author, &content_type, &kind, &subject];
-    let winner: Option<(i64, Vec<u8>)> = tx
-        .query_opt(
+    let (winner, previous) = futures::try_join!(
+        tx.query_opt(
             concat!(
                 "SELECT event_id, value FROM lww_refs
                  WHERE author = $1 AND content_type = $2 AND kind = $3 AND subject = $4
@@ -374,17 +390,15 @@ async fn refresh_winner(
                 " LIMIT 1"
             ),
             &key,
-        )
-        .await?
-        .map(|row| (row.get(0), row.get(1)));
-    let previous: Option<(i64, Vec<u8>)> = tx
-        .query_opt(
+        ),
+        tx.query_opt(
             "SELECT event_id, value FROM lww_latest
              WHERE author = $1 AND content_type = $2 AND kind = $3 AND subject = $4",
             &key,
-        )
-        .await?
-        .map(|row| (row.get(0), row.get(1)));
+        ),
+    )?;
+    let pair = |row: tokio_postgres::Row| -> (i64, Vec<u8>) { (row.get(0), row.get(1)) };
+    let (winner, previous) = (winner.map(pair), previous.map(pair));
     if winner == previous {
         return Ok(());
     }
@@ -394,33 +408,51 @@ async fn refresh_winner(
             .into_iter()
             .flatten()
             .any(|(_, value)| counts_in_score(value));
-    if let Some((_, value)) = &previous {
-        add_lww_count(tx, kind, subject, value, content_type, -1).await?;
-    }
-    match &winner {
-        Some((event_id, value)) => {
-            add_lww_count(tx, kind, subject, value, content_type, 1).await?;
-            tx.execute(
-                "INSERT INTO lww_latest (author, content_type, kind, subject, event_id, value)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (author, content_type, kind, subject)
-                 DO UPDATE SET event_id = excluded.event_id, value = excluded.value",
-                &[&author, &content_type, &kind, &subject, event_id, value],
-            )
-            .await?;
+    // Every write below depends only on what was read above: they go out together and run in
+    // the order written.
+    let uncount = async {
+        match &previous {
+            Some((_, value)) => add_lww_count(tx, kind, subject, value, content_type, -1).await,
+            None => Ok(()),
         }
-        None => {
-            tx.execute(
-                "DELETE FROM lww_latest
-                 WHERE author = $1 AND content_type = $2 AND kind = $3 AND subject = $4",
-                &key,
-            )
-            .await?;
+    };
+    let count_and_record = async {
+        match &winner {
+            Some((event_id, value)) => {
+                futures::try_join!(
+                    add_lww_count(tx, kind, subject, value, content_type, 1),
+                    async {
+                        tx.execute(
+                            "INSERT INTO lww_latest (author, content_type, kind, subject, event_id,
+                                                     value)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (author, content_type, kind, subject)
+                             DO UPDATE SET event_id = excluded.event_id, value = excluded.value",
+                            &[&author, &content_type, &kind, &subject, event_id, value],
+                        )
+                        .await
+                        .map_err(StoreError::from)
+                    },
+                )?;
+            }
+            None => {
+                tx.execute(
+                    "DELETE FROM lww_latest
+                     WHERE author = $1 AND content_type = $2 AND kind = $3 AND subject = $4",
+                    &key,
+                )
+                .await?;
+            }
         }
-    }
-    if scored {
-        refresh_score(tx, subject).await?;
-    }
+        Ok(())
+    };
+    let rescore = async {
+        match scored {
+            true => refresh_score(tx, subject).await,
+            false => Ok(()),
+        }
+    };
+    futures::try_join!(uncount, count_and_record, rescore)?;
     Ok(())
 }
 
@@ -432,20 +464,35 @@ async fn add_ref_count(
     from_type: i64,
     delta: i64,
 ) -> Result<()> {
-    tx.execute(
+    add_count(
+        tx,
         "INSERT INTO ref_counts (kind, subject, from_type, count) VALUES ($1, $2, $3, $4)
          ON CONFLICT (kind, subject, from_type) DO UPDATE SET count = ref_counts.count + $4",
-        &[&kind, &subject, &from_type, &delta],
+        "DELETE FROM ref_counts
+         WHERE kind = $1 AND subject = $2 AND from_type = $3 AND count <= 0",
+        &[&kind, &subject, &from_type],
+        delta,
     )
-    .await?;
-    if delta < 0 {
-        tx.execute(
-            "DELETE FROM ref_counts
-             WHERE kind = $1 AND subject = $2 AND from_type = $3 AND count <= 0",
-            &[&kind, &subject, &from_type],
-        )
-        .await?;
+    .await
+}
+
+/// Runs `add` (an upsert adding its last parameter, `delta`, to the count of the row `key`
+/// names) and, when it subtracts, `drop` (deleting that row at zero), sent together.
+async fn add_count(
+    tx: &Transaction<'_>,
+    add: &str,
+    drop: &str,
+    key: &[&(dyn ToSql + Sync)],
+    delta: i64,
+) -> Result<()> {
+    let mut params = key.to_vec();
+    params.push(&delta);
+    let add = tx.execute(add, &params);
+    if delta >= 0 {
+        add.await?;
+        return Ok(());
     }
+    futures::try_join!(add, tx.execute(drop, key))?;
     Ok(())
 }
 
@@ -458,23 +505,18 @@ async fn add_lww_count(
     from_type: i64,
     delta: i64,
 ) -> Result<()> {
-    tx.execute(
+    add_count(
+        tx,
         "INSERT INTO lww_counts (kind, subject, value, from_type, count)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (kind, subject, value, from_type)
          DO UPDATE SET count = lww_counts.count + $5",
-        &[&kind, &subject, &value, &from_type, &delta],
+        "DELETE FROM lww_counts
+         WHERE kind = $1 AND subject = $2 AND value = $3 AND from_type = $4 AND count <= 0",
+        &[&kind, &subject, &value, &from_type],
+        delta,
     )
-    .await?;
-    if delta < 0 {
-        tx.execute(
-            "DELETE FROM lww_counts
-             WHERE kind = $1 AND subject = $2 AND value = $3 AND from_type = $4 AND count <= 0",
-            &[&kind, &subject, &value, &from_type],
-        )
-        .await?;
-    }
-    Ok(())
+    .await
 }
 
 /// Whether a winning write with `value` about a pointer counts in its subject's score.
@@ -482,21 +524,26 @@ fn counts_in_score(value: &[u8]) -> bool {
     value == opinion::LIKE || value == opinion::DISLIKE
 }
 
+/// Likes minus dislikes among the winning writes about `subject` ($1 kind, $2 subject).
+macro_rules! score_sql {
+    () => {
+        "SELECT COALESCE(SUM(CASE WHEN value = '\\x01'::bytea THEN count
+                                  WHEN value = '\\x02'::bytea THEN -count
+                                  ELSE 0 END), 0)::bigint AS score
+         FROM lww_counts WHERE kind = $1 AND subject = $2"
+    };
+}
+
 /// The score of the event in `slot` (a slot key): likes minus dislikes among the winners.
 async fn score_of_slot(tx: &Transaction<'_>, slot: &[u8]) -> Result<i64> {
     let row = tx
-        .query_one(
-            "SELECT COALESCE(SUM(CASE WHEN value = '\\x01'::bytea THEN count
-                                      WHEN value = '\\x02'::bytea THEN -count
-                                      ELSE 0 END), 0)::bigint
-             FROM lww_counts WHERE kind = $1 AND subject = $2",
-            &[&int(content::REFERENCE_POINTER), &slot],
-        )
+        .query_one(score_sql!(), &[&int(content::REFERENCE_POINTER), &slot])
         .await?;
     Ok(row.get(0))
 }
 
-/// Sets the score of the `refs` rows of the event stored in `slot`, if one is.
+/// Sets the score of the `refs` rows of the event stored in `slot`, if one is, in one
+/// statement (so it can go out behind the count changes it reads).
 async fn refresh_score(tx: &Transaction<'_>, slot: &[u8]) -> Result<()> {
     let Some((system, rest)) = slot.split_at_checked(32) else {
         return Ok(());
@@ -507,11 +554,21 @@ async fn refresh_score(tx: &Transaction<'_>, slot: &[u8]) -> Result<()> {
     let Ok(clock) = <[u8; 8]>::try_from(clock) else {
         return Ok(());
     };
-    let score = score_of_slot(tx, slot).await?;
     tx.execute(
-        "UPDATE refs SET score = $1 WHERE score <> $1 AND event_id =
-             (SELECT id FROM events WHERE system = $2 AND process = $3 AND logical_clock = $4)",
-        &[&score, &system, &process, &int(u64::from_be_bytes(clock))],
+        concat!(
+            "WITH s AS (",
+            score_sql!(),
+            ") UPDATE refs SET score = s.score FROM s
+               WHERE refs.score <> s.score AND refs.event_id =
+                 (SELECT id FROM events WHERE system = $3 AND process = $4 AND logical_clock = $5)"
+        ),
+        &[
+            &int(content::REFERENCE_POINTER),
+            &slot,
+            &system,
+            &process,
+            &int(u64::from_be_bytes(clock)),
+        ],
     )
     .await?;
     Ok(())

@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "discovery",
         include_str!("migrations/0002_discovery.sql"),
     ),
+    (
+        3,
+        "search words in document order",
+        include_str!("migrations/0003_post_words.sql"),
+    ),
 ];
 
 /// The version this build writes.

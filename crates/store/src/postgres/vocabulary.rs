@@ -9,6 +9,7 @@
 //! Declared from `discovery.rs`, the only module that uses it. Each event's words are counted in
 //! or out with one statement (arrays unnested), not one round trip per word.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use agora_protocol::wire;
@@ -40,42 +41,47 @@ pub(super) const EXPANSIONS_MAX: usize = 128;
 /// Most vocabulary rows one lookup reads (one word length of forms, or one typo probe).
 const ROWS_PER_LOOKUP_MAX: i64 = 1_024;
 
+tokio::task_local! {
+    /// The vocabulary changes of the batch being applied ([`batched`]): words counted in and out
+    /// by (kind, word), written once when the batch ends.
+    static PENDING: RefCell<HashMap<(i64, String), i64>>;
+}
+
+/// Runs `apply` (the events of one write transaction) with its vocabulary changes gathered and
+/// written once at its end, a statement per direction. A common word's row is then updated once
+/// a batch: updated once per event, its versions pile up within the transaction (PostgreSQL
+/// keeps every version until the transaction ends), and each update walked all of them: it was
+/// most of the cost of ingest. Nothing in a write transaction reads the vocabulary, so the
+/// result is the same.
+pub(super) async fn batched<T>(
+    tx: &Transaction<'_>,
+    apply: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let (applied, pending) = PENDING
+        .scope(RefCell::new(HashMap::new()), async {
+            let applied = apply.await;
+            (applied, PENDING.with(RefCell::take))
+        })
+        .await;
+    let applied = applied?;
+    let mut by_kind: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
+    for ((kind, word), delta) in pending {
+        if delta != 0 {
+            by_kind.entry(kind).or_default().push((word, delta));
+        }
+    }
+    for (kind, deltas) in by_kind {
+        count(tx, kind, deltas).await?;
+    }
+    Ok(applied)
+}
+
 /// Counts the words of a newly stored event into the vocabulary.
 pub(super) async fn learn(tx: &Transaction<'_>, event: &wire::Event) -> Result<()> {
     let Some((kind, text)) = searchable_text(event) else {
         return Ok(());
     };
-    let kind = kind_code(kind);
-    let (words, lengths) = with_lengths(distinct_words(&text));
-    let counted = tx
-        .query(
-            "INSERT INTO search_vocabulary (kind, length, word, events)
-             SELECT $1, t.length, t.word, 1 FROM unnest($2::text[], $3::bigint[]) AS t (word, length)
-             ON CONFLICT (kind, length, word) DO UPDATE SET events = search_vocabulary.events + 1
-             RETURNING id, word, events",
-            &[&kind, &words, &lengths],
-        )
-        .await?;
-    let (mut keys, mut ids) = (Vec::new(), Vec::new());
-    for row in counted {
-        let (id, word, events): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
-        if events == 1 {
-            for key in typo_keys(&word) {
-                keys.push(key);
-                ids.push(id);
-            }
-        }
-    }
-    if !keys.is_empty() {
-        tx.execute(
-            "INSERT INTO search_typo_keys (kind, key, word)
-             SELECT $1, t.key, t.word FROM unnest($2::text[], $3::bigint[]) AS t (key, word)
-             ON CONFLICT DO NOTHING",
-            &[&kind, &keys, &ids],
-        )
-        .await?;
-    }
-    Ok(())
+    counted(tx, kind_code(kind), distinct_words(&text), 1).await
 }
 
 /// Counts the words of a stored event out of the vocabulary, before its row is deleted; a word
@@ -94,15 +100,99 @@ pub(super) async fn forget(tx: &Transaction<'_>, event_id: i64) -> Result<()> {
     let Some((kind, text)) = searchable_text(&event) else {
         return Ok(());
     };
-    let kind = kind_code(kind);
-    let (words, lengths) = with_lengths(distinct_words(&text));
+    counted(tx, kind_code(kind), distinct_words(&text), -1).await
+}
+
+/// Adds `delta` to each word's count: into the batch's pending changes inside [`batched`], at
+/// once outside it.
+async fn counted(
+    tx: &Transaction<'_>,
+    kind: i64,
+    words: BTreeSet<String>,
+    delta: i64,
+) -> Result<()> {
+    let words = match PENDING.try_with(|pending| {
+        let mut pending = pending.borrow_mut();
+        for word in &words {
+            *pending.entry((kind, word.clone())).or_default() += delta;
+        }
+    }) {
+        Ok(()) => return Ok(()),
+        Err(_) => words,
+    };
+    count(
+        tx,
+        kind,
+        words.into_iter().map(|word| (word, delta)).collect(),
+    )
+    .await
+}
+
+/// Adds each delta to its word's count: a word new to the vocabulary gets its typo keys, and
+/// one no live event holds any more leaves with them.
+async fn count(tx: &Transaction<'_>, kind: i64, deltas: Vec<(String, i64)>) -> Result<()> {
+    let (added, removed): (Vec<_>, Vec<_>) = deltas.into_iter().partition(|(_, delta)| *delta > 0);
+    if !added.is_empty() {
+        count_in(tx, kind, added).await?;
+    }
+    if !removed.is_empty() {
+        count_out(tx, kind, removed).await?;
+    }
+    Ok(())
+}
+
+async fn count_in(tx: &Transaction<'_>, kind: i64, added: Vec<(String, i64)>) -> Result<()> {
+    let lengths: Vec<i64> = added.iter().map(|(word, _)| length(word)).collect();
+    let (words, deltas): (Vec<String>, Vec<i64>) = added.into_iter().unzip();
+    let delta_of: HashMap<&str, i64> = words
+        .iter()
+        .map(String::as_str)
+        .zip(deltas.iter().copied())
+        .collect();
     let counted = tx
         .query(
-            "UPDATE search_vocabulary v SET events = v.events - 1
-             FROM unnest($2::text[], $3::bigint[]) AS t (word, length)
+            "INSERT INTO search_vocabulary (kind, length, word, events)
+             SELECT $1, t.length, t.word, t.delta
+             FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS t (word, length, delta)
+             ON CONFLICT (kind, length, word)
+             DO UPDATE SET events = search_vocabulary.events + excluded.events
+             RETURNING id, word, events",
+            &[&kind, &words, &lengths, &deltas],
+        )
+        .await?;
+    let (mut keys, mut ids) = (Vec::new(), Vec::new());
+    for row in counted {
+        let (id, word, events): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
+        // New to the vocabulary: its count is what this change added.
+        if delta_of.get(word.as_str()) == Some(&events) {
+            for key in typo_keys(&word) {
+                keys.push(key);
+                ids.push(id);
+            }
+        }
+    }
+    if !keys.is_empty() {
+        tx.execute(
+            "INSERT INTO search_typo_keys (kind, key, word)
+             SELECT $1, t.key, t.word FROM unnest($2::text[], $3::bigint[]) AS t (key, word)
+             ON CONFLICT DO NOTHING",
+            &[&kind, &keys, &ids],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn count_out(tx: &Transaction<'_>, kind: i64, removed: Vec<(String, i64)>) -> Result<()> {
+    let lengths: Vec<i64> = removed.iter().map(|(word, _)| length(word)).collect();
+    let (words, deltas): (Vec<String>, Vec<i64>) = removed.into_iter().unzip();
+    let counted = tx
+        .query(
+            "UPDATE search_vocabulary v SET events = v.events + t.delta
+             FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS t (word, length, delta)
              WHERE v.kind = $1 AND v.length = t.length AND v.word = t.word
              RETURNING v.id, v.word, v.events",
-            &[&kind, &words, &lengths],
+            &[&kind, &words, &lengths, &deltas],
         )
         .await?;
     let (mut keys, mut ids, mut gone) = (Vec::new(), Vec::new(), Vec::new());
@@ -141,13 +231,9 @@ fn distinct_words(text: &str) -> BTreeSet<String> {
     words(text).filter(|word| super::indexable(word)).collect()
 }
 
-/// Words and their lengths in characters, as two arrays to unnest side by side.
-fn with_lengths(words: BTreeSet<String>) -> (Vec<String>, Vec<i64>) {
-    let lengths = words
-        .iter()
-        .map(|word| word.chars().count() as i64)
-        .collect();
-    (words.into_iter().collect(), lengths)
+/// A word's length, as the vocabulary keys it.
+fn length(word: &str) -> i64 {
+    word.chars().count() as i64
 }
 
 /// Words of the vocabulary that are longer forms of `term` ([`WordMatch::Form`]), the ones the
@@ -476,6 +562,33 @@ mod tests {
             .expect("count")
             .get(0);
         assert_eq!(profiles, 0, "no document for an identity without fields");
+
+        // One batch counts its words once, at its end: a word two posts share, a post deleted
+        // in the batch that brought it, and a word that leaves and comes back.
+        let mut bob = author(3);
+        let kept = bob.post("zebra crossing", 10).expect("sign");
+        ingest(&store, std::slice::from_ref(&kept)).await;
+        let shared = bob.post("zebra herd", 11).expect("sign");
+        let fleeting = bob.post("fleeting zebra", 12).expect("sign");
+        let batch = [
+            shared.clone(),
+            fleeting.clone(),
+            bob.delete(&fleeting, 13).expect("sign"),
+            bob.delete(&kept, 14).expect("sign"),
+            bob.post("crossing again", 15).expect("sign"),
+        ];
+        ingest(&store, &batch).await;
+        assert_counts_live_texts(&client).await;
+        assert!(
+            lookup(&mut client, SearchKind::Messages, "fleetign", false)
+                .await
+                .is_empty(),
+            "a post deleted in its own batch leaves no word"
+        );
+        assert_eq!(
+            lookup(&mut client, SearchKind::Messages, "zebar", false).await,
+            ["zebra"]
+        );
         drop_schema(&client, &schema).await;
     }
 }
