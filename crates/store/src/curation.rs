@@ -118,6 +118,30 @@ pub struct CensorOutcome {
     pub events_removed: usize,
 }
 
+/// What a censorship request does, given the kind in force on its target: both engines record
+/// and remove by this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CensorPlan {
+    /// The kind in force afterwards: the stronger of the requested and the earlier one.
+    pub kind: CensorshipKind,
+    /// Whether `kind` is recorded (a weaker or equal request changes nothing).
+    pub changed: bool,
+    /// Whether what is stored of the target is removed: under refuse_storage nothing of it
+    /// stays (a system's handle and events, or the event), whether newly or already in force.
+    pub removes: bool,
+}
+
+impl CensorPlan {
+    pub(crate) fn new(previous: Option<CensorshipKind>, requested: CensorshipKind) -> Self {
+        let kind = previous.map_or(requested, |previous| previous.max(requested));
+        Self {
+            kind,
+            changed: previous.is_none_or(|previous| requested > previous),
+            removes: kind == CensorshipKind::RefuseStorage,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use agora_protocol::SecretKey;
@@ -174,5 +198,29 @@ mod tests {
             CensorTarget::from_link(&link),
             Err(LinkError::UrlType(URL_TYPE_DATA))
         ));
+    }
+
+    #[test]
+    fn a_stronger_kind_replaces_a_weaker_and_refuse_storage_always_removes() {
+        use CensorshipKind::{DoNotRecommend, RefuseStorage};
+        let plan = |previous, requested| {
+            let plan = CensorPlan::new(previous, requested);
+            (plan.kind, plan.changed, plan.removes)
+        };
+        assert_eq!(plan(None, DoNotRecommend), (DoNotRecommend, true, false));
+        assert_eq!(plan(None, RefuseStorage), (RefuseStorage, true, true));
+        assert_eq!(
+            plan(Some(DoNotRecommend), RefuseStorage),
+            (RefuseStorage, true, true)
+        );
+        assert_eq!(
+            plan(Some(RefuseStorage), DoNotRecommend),
+            (RefuseStorage, false, true),
+            "a weaker request changes nothing, and what was refused stays removed"
+        );
+        assert_eq!(
+            plan(Some(DoNotRecommend), DoNotRecommend),
+            (DoNotRecommend, false, false)
+        );
     }
 }

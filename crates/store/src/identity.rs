@@ -1,4 +1,5 @@
-//! Values of the identity part of the store contract: handle bindings and claim queries.
+//! Values of the identity part of the store contract (handle bindings and claim queries), and
+//! the handle policy both engines apply ([`decide_claim`]).
 
 use agora_protocol::{PublicKey, wire};
 
@@ -28,6 +29,50 @@ pub enum HandleClaimOutcome {
     /// An operator refused storage of the system (`refuse_storage`): it holds no handle and
     /// cannot claim one until the censorship is lifted.
     SystemRefused,
+}
+
+/// What a handle claim's decision reads from the store.
+#[derive(Debug)]
+pub struct HandleFacts {
+    /// An operator refused storage of the claiming system.
+    pub refused: bool,
+    /// The binding of the claimed handle, in any case.
+    pub holder: Option<HandleBinding>,
+    /// The claiming system's current binding.
+    pub current: Option<HandleBinding>,
+}
+
+/// What a claim of `handle` by `system` does, given what is stored: `None` to bind it (the
+/// engine replaces the system's binding with this one), or the outcome that changes nothing.
+pub fn decide_claim(
+    system: &PublicKey,
+    handle: &str,
+    proven: bool,
+    facts: HandleFacts,
+) -> Option<HandleClaimOutcome> {
+    if facts.refused {
+        return Some(HandleClaimOutcome::SystemRefused);
+    }
+    if let Some(holder) = facts.holder {
+        if holder.system != *system {
+            return Some(HandleClaimOutcome::Taken(holder.system));
+        }
+        // Claiming the handle one already holds, spelled the same, changes nothing; a proven
+        // binding stays proven even when the repeat claim is unsigned. Spelled otherwise
+        // (`Alice` for `alice`) it is a change like any other, which a proven binding takes
+        // only with proof.
+        if holder.handle == handle && (holder.proven || !proven) {
+            return Some(HandleClaimOutcome::Bound);
+        }
+    }
+    match facts.current {
+        Some(current) if current.proven && !proven => {
+            Some(HandleClaimOutcome::ProvenBindingNeedsProof {
+                current: current.handle,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// One CLAIM event vouched for by a VOUCH event (spec section 6.4).

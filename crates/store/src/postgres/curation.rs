@@ -73,9 +73,8 @@ pub(super) async fn censor(
     requested: CensorshipKind,
     now_ms: i64,
 ) -> Result<CensorOutcome> {
-    let previous = kind_of(tx, target).await?;
-    let changed = previous.is_none_or(|previous| requested > previous);
-    let kind = previous.map_or(requested, |previous| previous.max(requested));
+    let plan = crate::curation::CensorPlan::new(kind_of(tx, target).await?, requested);
+    let (kind, changed) = (plan.kind, plan.changed);
     if changed {
         match target {
             CensorTarget::System(system) => {
@@ -111,7 +110,7 @@ pub(super) async fn censor(
         };
     }
     let mut events_removed = 0;
-    if kind == CensorshipKind::RefuseStorage {
+    if plan.removes {
         match target {
             CensorTarget::System(system) => {
                 // Nothing of a refused system stays, its handle included: the handle goes now,

@@ -15,8 +15,8 @@ use super::cached::Cached as _;
 use super::int;
 use crate::prepare::signed_event;
 use crate::{
-    ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleBinding, HandleClaimOutcome, StoreError,
-    VouchedClaim,
+    ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleBinding, HandleClaimOutcome, HandleFacts,
+    StoreError, VouchedClaim,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -126,28 +126,15 @@ pub(super) async fn claim_handle(
         )
         .await?
         .is_some();
-    if refused {
-        return Ok(HandleClaimOutcome::SystemRefused);
-    }
-    if let Some(holder) = binding_of_handle(tx, handle).await? {
-        if holder.system != *system {
-            return Ok(HandleClaimOutcome::Taken(holder.system));
-        }
-        // Claiming the handle one already holds, spelled the same, changes nothing; a proven
-        // binding stays proven even when the repeat claim is unsigned. Spelled otherwise
-        // (`Alice` for `alice`) it is a change like any other, which a proven binding takes
-        // only with proof.
-        if holder.handle == handle && (holder.proven || !proven) {
-            return Ok(HandleClaimOutcome::Bound);
-        }
-    }
-    let current = binding_of_system(tx, system)
-        .await?
-        .filter(|current| current.proven && !proven);
-    if let Some(current) = current {
-        return Ok(HandleClaimOutcome::ProvenBindingNeedsProof {
-            current: current.handle,
-        });
+    let (holder, current) =
+        futures::try_join!(binding_of_handle(tx, handle), binding_of_system(tx, system))?;
+    let facts = HandleFacts {
+        refused,
+        holder,
+        current,
+    };
+    if let Some(outcome) = crate::identity::decide_claim(system, handle, proven, facts) {
+        return Ok(outcome);
     }
     tx.execute("DELETE FROM handles WHERE system = $1", &[&key])
         .await?;

@@ -67,9 +67,8 @@ pub(super) fn censor(
     requested: CensorshipKind,
     now_ms: i64,
 ) -> Result<CensorOutcome, StoreError> {
-    let previous = kind_of(tx, target)?;
-    let changed = previous.is_none_or(|previous| requested > previous);
-    let kind = previous.map_or(requested, |previous| previous.max(requested));
+    let plan = crate::curation::CensorPlan::new(kind_of(tx, target)?, requested);
+    let (kind, changed) = (plan.kind, plan.changed);
     if changed {
         match target {
             CensorTarget::System(system) => tx
@@ -98,7 +97,7 @@ pub(super) fn censor(
         };
     }
     let mut events_removed = 0;
-    if kind == CensorshipKind::RefuseStorage {
+    if plan.removes {
         match target {
             CensorTarget::System(system) => {
                 // Nothing of a refused system stays, its handle included: the handle goes now,

@@ -11,8 +11,8 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
 use crate::prepare::{decode_event, signed_event};
 use crate::{
-    ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleBinding, HandleClaimOutcome, StoreError,
-    VouchedClaim,
+    ClaimFieldMatch, ClaimQuery, ClaimVouchQuery, HandleBinding, HandleClaimOutcome, HandleFacts,
+    StoreError, VouchedClaim,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -237,26 +237,13 @@ pub(super) fn claim_handle(
             "SELECT 1 FROM censored_systems WHERE system = ?1 AND kind = 'refuse_storage'",
         )?
         .exists([system.as_bytes().as_slice()])?;
-    if refused {
-        return Ok(HandleClaimOutcome::SystemRefused);
-    }
-    if let Some(holder) = binding_of_handle(tx, handle)? {
-        if holder.system != *system {
-            return Ok(HandleClaimOutcome::Taken(holder.system));
-        }
-        // Claiming the handle one already holds, spelled the same, changes nothing; a proven
-        // binding stays proven even when the repeat claim is unsigned. Spelled otherwise
-        // (`Alice` for `alice`) it is a change like any other, which a proven binding takes
-        // only with proof.
-        if holder.handle == handle && (holder.proven || !proven) {
-            return Ok(HandleClaimOutcome::Bound);
-        }
-    }
-    let current = binding_of_system(tx, system)?.filter(|current| current.proven && !proven);
-    if let Some(current) = current {
-        return Ok(HandleClaimOutcome::ProvenBindingNeedsProof {
-            current: current.handle,
-        });
+    let facts = HandleFacts {
+        refused,
+        holder: binding_of_handle(tx, handle)?,
+        current: binding_of_system(tx, system)?,
+    };
+    if let Some(outcome) = crate::identity::decide_claim(system, handle, proven, facts) {
+        return Ok(outcome);
     }
     tx.prepare_cached("DELETE FROM handles WHERE system = ?1")?
         .execute([system.as_bytes().as_slice()])?;
