@@ -6,8 +6,9 @@
 //! ([`forget`]), and a word whose count reaches zero leaves with its keys: purging a flooder
 //! takes its words away.
 //!
-//! Declared from `discovery.rs`, the only module that uses it. Each event's words are counted in
-//! or out with one statement (arrays unnested), not one round trip per word.
+//! Declared from `discovery.rs`, the only module that uses it. Words are counted in or out with
+//! one statement per direction (arrays unnested): once per ingest batch ([`batched`]), once per
+//! event on other write paths.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
