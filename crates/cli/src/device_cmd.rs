@@ -69,6 +69,7 @@ struct ApproveArgs {
     #[command(flatten)]
     home: HomeArgs,
     /// The pairing code the new device printed.
+    #[arg(allow_hyphen_values = true)]
     code: String,
     /// The device's name in `agora device list` [default: device-N].
     #[arg(long)]
@@ -84,6 +85,7 @@ struct DeviceRefArgs {
     #[command(flatten)]
     home: HomeArgs,
     /// The device's name or key, as `agora device list` prints them.
+    #[arg(allow_hyphen_values = true)]
     device: String,
 }
 

@@ -181,6 +181,43 @@ fn report(error: &anyhow::Error, json: bool) -> u8 {
 mod tests {
     use super::*;
 
+    /// Keys are base64url, so one in 64 begins with `-`: every argument that takes a key (a
+    /// pairing code, a device, a person, a post's KEY/CLOCK) takes such a key as a value, and
+    /// the flags around it still parse.
+    #[test]
+    fn a_key_that_begins_with_a_hyphen_is_a_value() {
+        let key = "-Xq3abcdefghijklmnopqrstuvwxyz0123456789_-AB";
+        let post = format!("{key}/5");
+        let commands: [&[&str]; 12] = [
+            &["device", "approve", key, "--yes"],
+            &["device", "revoke", key],
+            &["device", "rename", key, "phone"],
+            &["follow", key],
+            &["block", key, "--json"],
+            &["followers", key],
+            &["profile", key],
+            &["show", &post, "--history"],
+            &["image", &post, "--out", "x.png"],
+            &["like", &post],
+            &["delete", &post],
+            &["edit", &post, "new text"],
+        ];
+        for args in commands {
+            let line = std::iter::once("agora").chain(args.iter().copied());
+            let parsed = Cli::try_parse_from(line);
+            assert!(
+                parsed.is_ok(),
+                "agora {}: {}",
+                args.join(" "),
+                parsed.unwrap_err()
+            );
+            let debug = format!("{:?}", parsed.unwrap());
+            assert!(debug.contains(key), "agora {}: {debug}", args.join(" "));
+        }
+        let flagged = Cli::try_parse_from(["agora", "block", key, "--json"]).unwrap();
+        assert!(flagged.json, "--json after a key is still the flag");
+    }
+
     /// Every command a person can run shows an example in its `--help`.
     #[test]
     fn every_command_has_an_example_in_its_help() {

@@ -37,7 +37,7 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "FILE")]
     pub avatar: Option<PathBuf>,
     /// Show this person's profile instead of yours: a link, @handle or key.
-    #[arg(conflicts_with_all = ["name", "description", "avatar"])]
+    #[arg(conflicts_with_all = ["name", "description", "avatar"], allow_hyphen_values = true)]
     pub person: Option<String>,
 }
 
@@ -47,6 +47,7 @@ pub struct ShowArgs {
     pub home: HomeArgs,
     /// Someone (a link, @handle or key: their profile and posts) or a post (its short form
     /// KEY/CLOCK or its link: the post, its replies and counts).
+    #[arg(allow_hyphen_values = true)]
     pub target: String,
     /// Most replies to list for a post; the count of the others is printed.
     #[arg(long, default_value_t = 100)]
@@ -62,6 +63,7 @@ pub struct ImageArgs {
     pub home: HomeArgs,
     /// A post with an image (KEY/CLOCK or its link), or someone (link, @handle or key: their
     /// avatar, largest size).
+    #[arg(allow_hyphen_values = true)]
     pub target: String,
     /// Where to write the PNG.
     #[arg(long, value_name = "FILE")]

@@ -105,6 +105,7 @@ pub enum UserCommand {
         #[command(flatten)]
         home: HomeArgs,
         /// Whose followers: a link, @handle or key [default: yours].
+        #[arg(allow_hyphen_values = true)]
         person: Option<String>,
     },
     /// Like a post.
@@ -126,6 +127,7 @@ pub enum UserCommand {
         #[command(flatten)]
         home: HomeArgs,
         /// The post: its short form KEY/CLOCK or its link.
+        #[arg(allow_hyphen_values = true)]
         post: String,
         /// The new text.
         text: String,
@@ -213,6 +215,7 @@ pub struct PersonArgs {
     home: HomeArgs,
     /// Who: a `polycentric://` link, a @handle, a key as `agora whoami` prints it, or its first
     /// 8 characters.
+    #[arg(allow_hyphen_values = true)]
     person: String,
 }
 
@@ -221,6 +224,7 @@ pub struct PostArgs {
     #[command(flatten)]
     home: HomeArgs,
     /// Which post: its short form KEY/CLOCK (as `agora feed` prints it) or its link.
+    #[arg(allow_hyphen_values = true)]
     post: String,
 }
 
