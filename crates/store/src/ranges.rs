@@ -64,6 +64,41 @@ impl ProcessRanges {
     }
 }
 
+/// The held clocks of system `$1` (stored events and deletion tombstones) as ranges, in one
+/// statement that both engines run: consecutive clocks form an island whose clock minus its rank
+/// within the process is constant, so the database returns one row per range instead of one per
+/// clock. `dense_rank` gives a clock that is both stored and deleted one rank. Rows:
+/// (process, low, high), in process and clock order.
+pub(crate) const HELD_RANGES_SQL: &str = "
+    SELECT process, min(clock), max(clock)
+    FROM (SELECT process, clock,
+                 clock - dense_rank() OVER (PARTITION BY process ORDER BY clock) AS island
+          FROM (SELECT process, logical_clock AS clock FROM events WHERE system = $1
+                UNION ALL
+                SELECT process, logical_clock FROM deletions WHERE system = $1) AS held
+         ) AS numbered
+    GROUP BY process, island
+    ORDER BY process, 2";
+
+/// Groups the rows of [`HELD_RANGES_SQL`] by process.
+pub(crate) fn from_held_rows(
+    rows: impl IntoIterator<Item = (Vec<u8>, i64, i64)>,
+) -> Result<Vec<ProcessRanges>, crate::StoreError> {
+    let mut result: Vec<ProcessRanges> = Vec::new();
+    for (process, low, high) in rows {
+        let range = (low as u64, high as u64);
+        match result.last_mut() {
+            Some(last) if last.process.as_bytes()[..] == process[..] => last.ranges.push(range),
+            _ => result.push(ProcessRanges {
+                process: Process::from_bytes(&process)
+                    .map_err(|error| crate::StoreError::Corrupt(error.to_string()))?,
+                ranges: vec![range],
+            }),
+        }
+    }
+    Ok(result)
+}
+
 /// Sorts ranges, drops inverted ones, and merges overlapping or adjacent ones.
 pub fn normalize(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     ranges.retain(|(low, high)| low <= high);

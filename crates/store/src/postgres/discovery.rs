@@ -43,7 +43,8 @@ const NOT_CENSORED: &str = "NOT EXISTS (SELECT 1 FROM censored_systems c WHERE c
 /// (compared as UTF-8 bytes, which order as the characters do).
 const LAST_CHAR: char = '\u{10FFFF}';
 
-/// Most distinct identities one walk of recommended profiles looks at before giving up.
+/// Most distinct identities each leg of a walk of recommended profiles (from a random key to the
+/// end, then from the start to that key) looks at before giving up.
 const RECOMMEND_STEPS_MAX: usize = 1_000;
 
 /// Longest word, in UTF-8 bytes, that documents and the vocabulary hold: under PostgreSQL's
@@ -862,56 +863,67 @@ pub(super) async fn trending(
 }
 
 /// Up to `count` distinct identities that each have a live post that is not curated out (by
-/// its event or its system) and that `moderation` shows: a walk in key order from a random key,
-/// wrapping once, so each call shows a different slice of the identities and costs one index
-/// seek per identity looked at (plus a probe of its posts).
+/// its event or its system) and that `moderation` shows: a walk in key order from a random key
+/// to the end, then from the start up to that key, so each call shows a different slice of the
+/// identities and costs one index seek per identity looked at (plus a probe of its posts). Each
+/// leg is one statement, a recursive walk that PostgreSQL evaluates only as far as the outer
+/// `LIMIT` fetches, instead of two round trips per identity.
 pub(super) async fn recommended(
     tx: &Transaction<'_>,
     count: usize,
     moderation: Option<&str>,
 ) -> Result<Vec<PublicKey>> {
-    let next = tx
-        .prepare_cached("SELECT system FROM explore WHERE system > $1 ORDER BY system LIMIT 1")
-        .await?;
-    let qualifies = tx
+    // $1 exclusive lower bound, $2 exclusive upper bound (NULL: none), $3 steps, $4 count,
+    // $5 moderation filters.
+    let walk = tx
         .prepare_cached(&format!(
-            "SELECT 1 FROM explore x JOIN events e ON e.id = x.event_id
-             WHERE x.system = $1 AND {NOT_CENSORED} AND {} LIMIT 1",
-            super::moderation::visible("e", 2)
+            "WITH RECURSIVE walk(system, steps) AS (
+                 (SELECT system, 1 FROM explore
+                  WHERE system > $1 AND ($2::bytea IS NULL OR system < $2)
+                  ORDER BY system LIMIT 1)
+               UNION ALL
+                 SELECT (SELECT x.system FROM explore x
+                         WHERE x.system > walk.system AND ($2::bytea IS NULL OR x.system < $2)
+                         ORDER BY x.system LIMIT 1),
+                        walk.steps + 1
+                 FROM walk WHERE walk.system IS NOT NULL AND walk.steps < $3
+             )
+             SELECT walk.system FROM walk
+             WHERE walk.system IS NOT NULL AND EXISTS (
+                 SELECT 1 FROM explore x JOIN events e ON e.id = x.event_id
+                 WHERE x.system = walk.system AND {NOT_CENSORED} AND {})
+             LIMIT $4",
+            super::moderation::visible("e", 5)
         ))
         .await?;
     let mut start = [0_u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut start);
-    let mut last = start.to_vec();
-    let mut wrapped = false;
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut systems = Vec::new();
-    for _ in 0..RECOMMEND_STEPS_MAX {
-        if systems.len() == count {
-            break;
-        }
-        let found: Option<Vec<u8>> = tx.query_opt(&next, &[&last]).await?.map(|row| row.get(0));
-        let Some(system) = found else {
-            if wrapped {
-                break;
-            }
-            wrapped = true;
-            last = Vec::new();
-            continue;
-        };
-        if !seen.insert(system.clone()) {
-            break;
-        }
-        if tx
-            .query_opt(&qualifies, &[&system, &moderation])
-            .await?
-            .is_some()
-        {
-            let key = PublicKey::from_bytes(&system)
-                .map_err(|error| StoreError::Corrupt(format!("stored system key: {error}")))?;
-            systems.push(key);
-        }
-        last = system;
+    let steps = RECOMMEND_STEPS_MAX as i32;
+    let (first, none): (&[u8], Option<&[u8]>) = (&[], None);
+    let mut found: Vec<Vec<u8>> = tx
+        .query(
+            &walk,
+            &[&&start[..], &none, &steps, &(count as i64), &moderation],
+        )
+        .await?
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect();
+    if found.len() < count {
+        let wanted = (count - found.len()) as i64;
+        let wrapped = tx
+            .query(
+                &walk,
+                &[&first, &Some(&start[..]), &steps, &wanted, &moderation],
+            )
+            .await?;
+        found.extend(wrapped.into_iter().map(|row| row.get::<_, Vec<u8>>(0)));
     }
-    Ok(systems)
+    found
+        .into_iter()
+        .map(|system| {
+            PublicKey::from_bytes(&system)
+                .map_err(|error| StoreError::Corrupt(format!("stored system key: {error}")))
+        })
+        .collect()
 }

@@ -179,64 +179,13 @@ async fn event_at(
 }
 
 pub(super) async fn ranges(tx: &Transaction<'_>, system: &PublicKey) -> Result<Vec<ProcessRanges>> {
-    // Both scans walk an index in (process, clock) order, so merging them needs no sort.
-    let system = &system.as_bytes()[..];
-    let held = |sql: &'static str| async move {
-        Ok::<_, StoreError>(
-            tx.query(sql, &[&system])
-                .await?
-                .into_iter()
-                .map(|row| (row.get::<_, Vec<u8>>(0), row.get::<_, i64>(1)))
-                .collect::<Vec<_>>(),
-        )
-    };
-    let stored = held(
-        "SELECT process, logical_clock FROM events WHERE system = $1 ORDER BY process, logical_clock",
+    let rows = tx
+        .query(crate::ranges::HELD_RANGES_SQL, &[&&system.as_bytes()[..]])
+        .await?;
+    crate::ranges::from_held_rows(
+        rows.into_iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2))),
     )
-    .await?;
-    let deleted = held(
-        "SELECT process, logical_clock FROM deletions WHERE system = $1
-         ORDER BY process, logical_clock",
-    )
-    .await?;
-    let mut result: Vec<ProcessRanges> = Vec::new();
-    for (process, clock) in merge_sorted(stored, deleted) {
-        let clock = clock as u64;
-        match result.last_mut() {
-            Some(last) if last.process.as_bytes()[..] == process[..] => {
-                match last.ranges.last_mut() {
-                    Some(range) if range.1.saturating_add(1) >= clock => {
-                        range.1 = range.1.max(clock)
-                    }
-                    _ => last.ranges.push((clock, clock)),
-                }
-            }
-            _ => {
-                let process = Process::from_bytes(&process)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                result.push(ProcessRanges {
-                    process,
-                    ranges: vec![(clock, clock)],
-                });
-            }
-        }
-    }
-    Ok(result)
-}
-
-/// Merges two sorted lists into one sorted list (duplicates kept; the caller collapses them).
-fn merge_sorted<T: Ord>(left: Vec<T>, right: Vec<T>) -> Vec<T> {
-    let mut merged = Vec::with_capacity(left.len() + right.len());
-    let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
-    loop {
-        let take_left = match (left.peek(), right.peek()) {
-            (Some(l), Some(r)) => l <= r,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return merged,
-        };
-        merged.extend(if take_left { left.next() } else { right.next() });
-    }
 }
 
 /// Per content type, the newest event (highest clock) of each process of the system.

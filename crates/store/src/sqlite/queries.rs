@@ -163,60 +163,13 @@ fn event_at(
 }
 
 pub(super) fn ranges(connection: &Connection, system: &PublicKey) -> Result<Vec<ProcessRanges>> {
-    // Both scans walk an index in (process, clock) order, so merging them needs no sort.
-    let held = |sql: &str| -> Result<Vec<(Vec<u8>, i64)>> {
-        Ok(connection
-            .prepare_cached(sql)?
-            .query_map([system.as_bytes().as_slice()], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?)
-    };
-    let stored = held(
-        "SELECT process, logical_clock FROM events WHERE system = ?1 ORDER BY process, logical_clock",
-    )?;
-    let deleted = held(
-        "SELECT process, logical_clock FROM deletions WHERE system = ?1
-         ORDER BY process, logical_clock",
-    )?;
-    let mut result: Vec<ProcessRanges> = Vec::new();
-    for (process, clock) in merge_sorted(stored, deleted) {
-        let clock = clock as u64;
-        match result.last_mut() {
-            Some(last) if last.process.as_bytes()[..] == process[..] => {
-                match last.ranges.last_mut() {
-                    Some(range) if range.1.saturating_add(1) >= clock => {
-                        range.1 = range.1.max(clock)
-                    }
-                    _ => last.ranges.push((clock, clock)),
-                }
-            }
-            _ => {
-                let process = Process::from_bytes(&process)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                result.push(ProcessRanges {
-                    process,
-                    ranges: vec![(clock, clock)],
-                });
-            }
-        }
-    }
-    Ok(result)
-}
-
-/// Merges two sorted lists into one sorted list (duplicates kept; the caller collapses them).
-fn merge_sorted<T: Ord>(left: Vec<T>, right: Vec<T>) -> Vec<T> {
-    let mut merged = Vec::with_capacity(left.len() + right.len());
-    let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
-    loop {
-        let take_left = match (left.peek(), right.peek()) {
-            (Some(l), Some(r)) => l <= r,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return merged,
-        };
-        merged.extend(if take_left { left.next() } else { right.next() });
-    }
+    let mut statement = connection.prepare_cached(crate::ranges::HELD_RANGES_SQL)?;
+    let rows = statement
+        .query_map([system.as_bytes().as_slice()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    crate::ranges::from_held_rows(rows)
 }
 
 pub(super) fn latest(
