@@ -128,19 +128,78 @@ export async function search(servers: string[], text: string, kind: 'messages' |
     return { results, gathered, next };
 }
 
-/** Most used topics, each with its count summed over the servers that returned it. */
-export async function trending(servers: string[], range: string) {
-    const { answers, gathered } = await ask(servers, (s) => remote.topics(s, range));
-    const byTopic = new Map<string, { topic: string; count: number; servers: string[] }>();
-    for (const [server, topics] of answers) {
-        for (const { topic, count } of topics) {
-            const held = byTopic.get(topic) ?? { topic, count: 0, servers: [] };
-            held.count += count;
-            held.servers.push(server);
-            byTopic.set(topic, held);
+/** Most posts read from one server for one topic when counting the posts servers share (as the
+ * CLI's `TOPIC_POSTS_READ_MAX`). */
+const TOPIC_POSTS_READ_MAX = 500;
+/** How far past now a server still dates a post by its own timestamp (the store's
+ * `FUTURE_MARGIN_MS`); a post dated later is counted by its arrival, which only that server knows. */
+const FUTURE_MARGIN_MS = 10 * 60 * 1000;
+const RANGE_MS: Record<string, number> = { '12h': 12 * 3_600_000, '1d': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 };
+
+/** Whether `post` has `topic` as a bytes reference. */
+function carriesTopic(post: Verified, topic: string): boolean {
+    const { referenceType, reference: wanted } = topicReference(topic);
+    return (post.event.references ?? []).some((r) => Number(r.referenceType) === referenceType
+        && r.reference?.length === wanted.length && r.reference.every((byte, i) => byte === wanted[i]));
+}
+
+/** The slots of the posts `server` serves for `topic` that every server counts in the window
+ * (from the first TOPIC_POSTS_READ_MAX); a post that does not carry the topic fails the server. */
+async function topicPosts(server: string, topic: string, sinceMs: number, nowMs: number): Promise<Set<string>> {
+    const slots = new Set<string>();
+    let cursor: Uint8Array | undefined;
+    for (let read = 0; ;) {
+        const page = await remote.queryReferences(server, { reference: topicReference(topic), requestEvents: { fromType: CT.POST }, cursor }, '');
+        for (const post of page.items) {
+            if (!isPost(post) || !carriesTopic(post, topic)) throw new Error(`it served a post for #${topic} that does not carry it`);
+            if (post.ms >= sinceMs && post.ms <= nowMs + FUTURE_MARGIN_MS) slots.add(post.slot);
         }
+        read += page.items.length;
+        if (!page.cursor || page.items.length === 0 || read >= TOPIC_POSTS_READ_MAX) return slots;
+        cursor = page.cursor;
     }
-    return { results: [...byTopic.values()].sort((a, b) => b.count - a.count), gathered };
+}
+
+/** Most used topics, each post counted once: for a topic several servers return, the posts each
+ * serves are read, and a post two servers hold counts once (never below one server's count, as
+ * the CLI counts them). A server whose posts cannot be read is failed and its counts left out. */
+export async function trending(servers: string[], range: string) {
+    const nowMs = Date.now();
+    const sinceMs = nowMs - (RANGE_MS[range] ?? RANGE_MS['30d']);
+    const { answers, gathered } = await ask(servers, (s) => remote.topics(s, range));
+    const returnedBy = new Map<string, number>();
+    for (const [, topics] of answers) for (const { topic } of topics) returnedBy.set(topic, (returnedBy.get(topic) ?? 0) + 1);
+    const read = await Promise.all(answers.map(async ([server, topics]) => {
+        try {
+            return await Promise.all(topics.map(async (t) => ({
+                ...t,
+                posts: (returnedBy.get(t.topic) ?? 0) > 1 ? await topicPosts(server, t.topic, sinceMs, nowMs) : new Set<string>(),
+            })));
+        } catch (error) {
+            gathered.answered = gathered.answered.filter((s) => s !== server);
+            gathered.failed.push({ server, error: (error as Error).message });
+            return null;
+        }
+    }));
+    const byTopic = new Map<string, { topic: string; count: number; most: number; posts: Set<string>; servers: string[] }>();
+    answers.forEach(([server], i) => {
+        for (const { topic, count, posts } of read[i] ?? []) {
+            const held = byTopic.get(topic);
+            if (!held) {
+                byTopic.set(topic, { topic, count, most: count, posts: new Set(posts), servers: [server] });
+                continue;
+            }
+            const copies = [...posts].filter((slot) => held.posts.has(slot)).length;
+            held.count = Math.max(0, held.count + count - copies);
+            held.most = Math.max(held.most, count);
+            posts.forEach((slot) => held.posts.add(slot));
+            held.servers.push(server);
+        }
+    });
+    const results = [...byTopic.values()]
+        .map(({ topic, count, most, servers }) => ({ topic, count: Math.max(count, most), servers }))
+        .sort((a, b) => b.count - a.count || (a.topic < b.topic ? -1 : 1));
+    return { results, gathered };
 }
 
 /** The posts of a topic (posts whose bytes reference is the topic), newest first. */

@@ -637,7 +637,7 @@ export function Trending() {
             <Notices gathered={gathered} what="trending topics" />
             {results === null ? <p class="muted">Loading…</p> : results.length === 0 ? <Empty>No topics in this period.</Empty> : (
                 <ol class="topics">{results.map((t: { topic: string; count: number; servers: string[] }) => (
-                    <li key={t.topic}><A href={`/t/${encodeURIComponent(t.topic)}`}>#{t.topic}</A> <span class="muted">{t.count} posts</span> <span class="from">from: {t.servers.join(', ')}</span></li>
+                    <li key={t.topic}><A href={`/t/${encodeURIComponent(t.topic)}`}>#{t.topic}</A> <span class="muted">{t.count} {t.count === 1 ? 'post' : 'posts'}</span> <span class="from">from: {t.servers.join(', ')}</span></li>
                 ))}</ol>
             )}
         </section>

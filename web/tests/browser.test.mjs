@@ -105,6 +105,9 @@ test('search and explore merge two servers and name the servers of each result; 
     await nav(dan.page, 'Trending');
     const narwhal = dan.page.getByRole('listitem').filter({ hasText: '#narwhal' });
     await narwhal.waitFor();
+    // Both servers hold both narwhal posts (server one counts one, having curated the other out
+    // of discovery): each post counts once, not once per server.
+    assert.match(await narwhal.textContent(), /\b2 posts\b/);
     await narwhal.getByRole('link', { name: '#narwhal' }).click();
     await dan.page.getByRole('heading', { name: '#narwhal' }).waitFor();
     await postCard(dan.page, 'Narwhal pods sing').waitFor();
