@@ -64,39 +64,57 @@ impl ProcessRanges {
     }
 }
 
-/// The held clocks of system `$1` (stored events and deletion tombstones) as ranges, in one
-/// statement that both engines run: consecutive clocks form an island whose clock minus its rank
-/// within the process is constant, so the database returns one row per range instead of one per
-/// clock. `dense_rank` gives a clock that is both stored and deleted one rank. Rows:
-/// (process, low, high), in process and clock order.
-pub(crate) const HELD_RANGES_SQL: &str = "
-    SELECT process, min(clock), max(clock)
-    FROM (SELECT process, clock,
-                 clock - dense_rank() OVER (PARTITION BY process ORDER BY clock) AS island
-          FROM (SELECT process, logical_clock AS clock FROM events WHERE system = $1
-                UNION ALL
-                SELECT process, logical_clock FROM deletions WHERE system = $1) AS held
-         ) AS numbered
-    GROUP BY process, island
-    ORDER BY process, 2";
+/// The clocks of system `$1`'s stored events, in (process, clock) order: an index range, read
+/// in index order. Both engines run it, then [`HELD_DELETED_SQL`], then [`from_held_clocks`].
+/// (Grouping the clocks into ranges in SQL, by clock minus rank, was measured slower on both
+/// engines: 6× on SQLite and half the throughput on PostgreSQL at 1,000 events per identity.)
+pub(crate) const HELD_STORED_SQL: &str =
+    "SELECT process, logical_clock FROM events WHERE system = $1 ORDER BY process, logical_clock";
 
-/// Groups the rows of [`HELD_RANGES_SQL`] by process.
-pub(crate) fn from_held_rows(
-    rows: impl IntoIterator<Item = (Vec<u8>, i64, i64)>,
+/// The clocks of system `$1`'s deletion tombstones, in (process, clock) order.
+pub(crate) const HELD_DELETED_SQL: &str = "SELECT process, logical_clock FROM deletions WHERE system = $1 ORDER BY process, logical_clock";
+
+/// The ranges of held clocks, from the rows of [`HELD_STORED_SQL`] and [`HELD_DELETED_SQL`]:
+/// both are sorted, so merging them needs no sort.
+pub(crate) fn from_held_clocks(
+    stored: Vec<(Vec<u8>, i64)>,
+    deleted: Vec<(Vec<u8>, i64)>,
 ) -> Result<Vec<ProcessRanges>, crate::StoreError> {
     let mut result: Vec<ProcessRanges> = Vec::new();
-    for (process, low, high) in rows {
-        let range = (low as u64, high as u64);
+    for (process, clock) in merge_sorted(stored, deleted) {
+        let clock = clock as u64;
         match result.last_mut() {
-            Some(last) if last.process.as_bytes()[..] == process[..] => last.ranges.push(range),
+            Some(last) if last.process.as_bytes()[..] == process[..] => {
+                match last.ranges.last_mut() {
+                    Some(range) if range.1.saturating_add(1) >= clock => {
+                        range.1 = range.1.max(clock)
+                    }
+                    _ => last.ranges.push((clock, clock)),
+                }
+            }
             _ => result.push(ProcessRanges {
                 process: Process::from_bytes(&process)
                     .map_err(|error| crate::StoreError::Corrupt(error.to_string()))?,
-                ranges: vec![range],
+                ranges: vec![(clock, clock)],
             }),
         }
     }
     Ok(result)
+}
+
+/// Merges two sorted lists into one sorted list (duplicates kept; the caller collapses them).
+fn merge_sorted<T: Ord>(left: Vec<T>, right: Vec<T>) -> Vec<T> {
+    let mut merged = Vec::with_capacity(left.len() + right.len());
+    let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (Some(l), Some(r)) => l <= r,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return merged,
+        };
+        merged.extend(if take_left { left.next() } else { right.next() });
+    }
 }
 
 /// Sorts ranges, drops inverted ones, and merges overlapping or adjacent ones.

@@ -411,33 +411,34 @@ pub(super) async fn search(
     let mut shown = 0;
     let mut candidates = Candidates::new(tx, index, &terms, cursor).await?;
     while shown < query.limit {
-        let Some((score, id)) = candidates.next(tx, index).await? else {
-            break;
-        };
-        let events: Vec<(i64, wire::SignedEvent)> = match query.kind {
-            SearchKind::Messages => live_post(tx, id)
-                .await?
-                .map(|event| (id, event))
-                .into_iter()
-                .collect(),
-            SearchKind::Profiles => matching_profile_events(tx, id, &terms).await?,
-        };
-        page.cursor = SearchCursor {
-            score,
-            id,
-            ..cursor
-        }
-        .encode();
-        // moderation: filters apply here, per event (a profile hit may be two events)
-        let mut visible = Vec::with_capacity(events.len());
-        for (event_id, event) in events {
-            if moderation_shows(tx, event_id, moderation).await? {
-                visible.push(event);
+        // As many candidates as the page still needs, read together: never one past the hit
+        // that fills the page, so the cursor stops where the page does.
+        let mut batch = Vec::new();
+        while batch.len() < query.limit - shown {
+            match candidates.next(tx, index).await? {
+                Some(candidate) => batch.push(candidate),
+                None => break,
             }
         }
-        if !visible.is_empty() {
-            shown += 1;
-            page.events.extend(visible);
+        if batch.is_empty() {
+            break;
+        }
+        let mut hits = match query.kind {
+            SearchKind::Messages => live_posts(tx, &batch, moderation).await?,
+            SearchKind::Profiles => shown_profiles(tx, &batch, &terms, moderation).await?,
+        };
+        for (score, id) in batch {
+            page.cursor = SearchCursor {
+                score,
+                id,
+                ..cursor
+            }
+            .encode();
+            let visible = hits.remove(&id).unwrap_or_default();
+            if !visible.is_empty() {
+                shown += 1;
+                page.events.extend(visible);
+            }
         }
     }
     Ok(page)
@@ -734,18 +735,52 @@ async fn ranked_documents(
     Ok(ranked)
 }
 
-/// A live, not curated-out POST by event id.
-async fn live_post(tx: &Transaction<'_>, id: i64) -> Result<Option<wire::SignedEvent>> {
-    Ok(tx
-        .query_opt(
+/// The live, not curated-out POSTs that `moderation` shows among the candidates, by document
+/// (event) id, in one statement.
+async fn live_posts(
+    tx: &Transaction<'_>,
+    candidates: &[(i64, i64)],
+    moderation: Option<&str>,
+) -> Result<HashMap<i64, Vec<wire::SignedEvent>>> {
+    let ids: Vec<i64> = candidates.iter().map(|&(_, id)| id).collect();
+    let rows = tx
+        .query(
             &format!(
-                "SELECT e.signature, e.event FROM events e
-                 WHERE e.id = $1 AND e.content_type = 3 AND {NOT_CENSORED}"
+                "SELECT e.id, e.signature, e.event FROM events e
+                 WHERE e.id = ANY($1) AND e.content_type = 3 AND {NOT_CENSORED} AND {}",
+                // moderation: filters apply here; a condition that is NULL hides
+                super::moderation::visible("e", 2)
             ),
-            &[&id],
+            &[&ids, &moderation],
         )
-        .await?
-        .map(|row| signed_event(row.get(0), row.get(1))))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.get(0), vec![signed_event(row.get(1), row.get(2))]))
+        .collect())
+}
+
+/// The events that show each candidate profile document under `moderation` (a profile hit may
+/// be two events), by document id; a document none of whose events shows is left out.
+async fn shown_profiles(
+    tx: &Transaction<'_>,
+    candidates: &[(i64, i64)],
+    terms: &[String],
+    moderation: Option<&str>,
+) -> Result<HashMap<i64, Vec<wire::SignedEvent>>> {
+    let mut shown = HashMap::new();
+    for &(_, profile_id) in candidates {
+        let mut visible = Vec::new();
+        for (event_id, event) in matching_profile_events(tx, profile_id, terms).await? {
+            if moderation_shows(tx, event_id, moderation).await? {
+                visible.push(event);
+            }
+        }
+        if !visible.is_empty() {
+            shown.insert(profile_id, visible);
+        }
+    }
+    Ok(shown)
 }
 
 /// The current USERNAME and DESCRIPTION events of a profile document's identity that match the

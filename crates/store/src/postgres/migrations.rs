@@ -7,8 +7,9 @@ use tokio_postgres::Client;
 
 use crate::StoreError;
 
-/// The advisory lock key of schema changes ("agoramig" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6167_6f72_616d_6967;
+/// The advisory lock key of schema changes ("agmg" in ASCII), taken with a hash of the schema
+/// (as [`super::WRITE_LOCK`]): nodes of one store take turns, other schemas' stores do not wait.
+const MIGRATION_LOCK: i32 = 0x6167_6d67;
 
 /// (version, what it brings, its SQL), in order.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -34,12 +35,23 @@ pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Brings the schema on `client`'s search path to [`LATEST`].
 pub(super) async fn apply(client: &mut Client) -> Result<(), StoreError> {
+    // The schema's hash, read once: unlocking must name the key that was locked.
+    let schema: i32 = client
+        .query_one("SELECT hashtext(coalesce(current_schema(), ''))", &[])
+        .await?
+        .get(0);
     client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .execute(
+            "SELECT pg_advisory_lock($1, $2)",
+            &[&MIGRATION_LOCK, &schema],
+        )
         .await?;
     let applied = apply_locked(client).await;
     client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .execute(
+            "SELECT pg_advisory_unlock($1, $2)",
+            &[&MIGRATION_LOCK, &schema],
+        )
         .await?;
     applied
 }

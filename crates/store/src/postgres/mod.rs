@@ -49,8 +49,14 @@ pub fn describe(url: &str) -> String {
     format!("the PostgreSQL database {database} at {host}:{port}")
 }
 
-/// The advisory lock every write transaction holds ("agorawri" in ASCII).
-pub const WRITE_LOCK: i64 = 0x6167_6f72_6177_7269;
+/// The advisory lock every write transaction holds: this key ("agwr" in ASCII) with a hash of
+/// the store's schema, so stores in other schemas of the database (a test's, another
+/// deployment's) never wait for it. A hash collision only makes two stores take turns.
+pub const WRITE_LOCK: i32 = 0x6167_7772;
+
+/// Takes [`WRITE_LOCK`] of the schema on the search path until the transaction ends.
+pub(crate) const TAKE_WRITE_LOCK: &str =
+    "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))";
 
 /// How to reach the database, and tuning. [`PgOptions::new`] has what `agora serve` uses.
 #[derive(Clone, Debug)]
@@ -199,8 +205,7 @@ impl PgStore {
 /// Begins a write: a transaction holding the store's write lock.
 pub(crate) async fn begin_write(client: &mut Object) -> Result<Transaction<'_>, StoreError> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-        .await?;
+    tx.execute(TAKE_WRITE_LOCK, &[&WRITE_LOCK]).await?;
     Ok(tx)
 }
 

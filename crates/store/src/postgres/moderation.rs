@@ -96,7 +96,7 @@ pub(super) async fn prepare(client: &mut Object, labeler: Option<&Labeler>) -> R
     let mut relabeled = 0usize;
     loop {
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::WRITE_LOCK])
+        tx.execute(super::TAKE_WRITE_LOCK, &[&super::WRITE_LOCK])
             .await?;
         let rows: Vec<(i64, Vec<u8>)> = tx
             .query(

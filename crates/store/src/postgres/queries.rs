@@ -179,13 +179,22 @@ async fn event_at(
 }
 
 pub(super) async fn ranges(tx: &Transaction<'_>, system: &PublicKey) -> Result<Vec<ProcessRanges>> {
-    let rows = tx
-        .query(crate::ranges::HELD_RANGES_SQL, &[&&system.as_bytes()[..]])
-        .await?;
-    crate::ranges::from_held_rows(
-        rows.into_iter()
-            .map(|row| (row.get(0), row.get(1), row.get(2))),
-    )
+    let system = &system.as_bytes()[..];
+    let held = |sql: &'static str| async move {
+        Ok::<_, StoreError>(
+            tx.query(sql, &[&system])
+                .await?
+                .into_iter()
+                .map(|row| (row.get::<_, Vec<u8>>(0), row.get::<_, i64>(1)))
+                .collect::<Vec<_>>(),
+        )
+    };
+    // Both go out at once, pipelined on the connection.
+    let (stored, deleted) = futures::try_join!(
+        held(crate::ranges::HELD_STORED_SQL),
+        held(crate::ranges::HELD_DELETED_SQL)
+    )?;
+    crate::ranges::from_held_clocks(stored, deleted)
 }
 
 /// Per content type, the newest event (highest clock) of each process of the system.

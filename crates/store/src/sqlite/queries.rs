@@ -163,13 +163,18 @@ fn event_at(
 }
 
 pub(super) fn ranges(connection: &Connection, system: &PublicKey) -> Result<Vec<ProcessRanges>> {
-    let mut statement = connection.prepare_cached(crate::ranges::HELD_RANGES_SQL)?;
-    let rows = statement
-        .query_map([system.as_bytes().as_slice()], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    crate::ranges::from_held_rows(rows)
+    let held = |sql: &str| -> Result<Vec<(Vec<u8>, i64)>> {
+        Ok(connection
+            .prepare_cached(sql)?
+            .query_map([system.as_bytes().as_slice()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    };
+    crate::ranges::from_held_clocks(
+        held(crate::ranges::HELD_STORED_SQL)?,
+        held(crate::ranges::HELD_DELETED_SQL)?,
+    )
 }
 
 pub(super) fn latest(
