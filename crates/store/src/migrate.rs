@@ -34,8 +34,8 @@ pub struct Copied {
     pub spent_challenges: usize,
 }
 
-/// Copies `source` into `target`, which must hold no event, then checks that every system's
-/// ranges, every handle and every censorship read the same from both. `progress` hears the
+/// Copies `source` into `target`, which must hold no event, vacuums and analyzes it (a bulk load
+/// leaves the planner without statistics), then checks that every system's ranges, every handle and every censorship read the same from both. `progress` hears the
 /// number of events copied so far after each step.
 pub async fn sqlite_to_postgres(
     source: &SqliteStore,
@@ -105,6 +105,7 @@ pub async fn sqlite_to_postgres(
     }
     copied.handles = handles.len();
 
+    target.vacuum_analyze().await?;
     verify(source, target, &systems).await?;
     Ok(copied)
 }

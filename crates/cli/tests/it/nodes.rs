@@ -75,6 +75,16 @@ fn psql(url: &str, sql: &str) {
     assert!(status.success(), "psql {sql}");
 }
 
+/// The one value `sql` selects, as psql prints it unaligned.
+fn psql_value(url: &str, sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([url, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql runs (is the PostgreSQL client installed?)");
+    assert!(output.status.success(), "psql {sql}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher as _, Hasher as _};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -340,6 +350,17 @@ async fn a_migrated_store_passes_the_load_generators_check_on_postgres() {
     let copied = crate::support::run(command).await.json();
     assert!(copied["events"].as_u64() > Some(2_000), "{copied}");
     assert_eq!(copied["identities"], 30, "{copied}");
+
+    // The bulk load was vacuumed and analyzed: the planner knows the size of events, and its
+    // pages are all-visible, so reads of the copy are index-only scans.
+    let events = format!("{}.events", database.schema);
+    let stats = psql_value(
+        &database.base,
+        &format!(
+            "SELECT reltuples > 0 AND relallvisible > 0 FROM pg_class WHERE oid = '{events}'::regclass"
+        ),
+    );
+    assert_eq!(stats, "t", "events after the copy: analyzed and vacuumed");
 
     let node = database.node(&[]);
     let after = loadgen(&node.url, "read").await.json();
