@@ -15,6 +15,66 @@ use crate::{IngestOutcome, StoreError};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// Which events of a batch are already stored, by one read before the write lock, so a batch a
+/// client sends again (a retry, a second sync, a mirror) costs one statement instead of a wait
+/// for the lock and a lookup per event. An event counts only when the read's snapshot would
+/// decide it a duplicate: its slot holds an event and no tombstone, and no refusal or removal
+/// of its system or slot is in force. Its outcome is then what ingest would have said at that
+/// snapshot. Left to the locked write: the slots another event of the batch deletes (their
+/// state changes within the batch), and every event of a batch that revokes a device (a
+/// revocation removes stored events in its transaction).
+pub(super) async fn already_stored(
+    client: &deadpool_postgres::Object,
+    events: &[VerifiedEvent],
+) -> Result<Vec<bool>> {
+    let mut held = vec![false; events.len()];
+    if events
+        .iter()
+        .any(|event| event.content_type() == content::DEVICE_REVOKE)
+    {
+        return Ok(held);
+    }
+    let deleted_here: std::collections::HashSet<Slot> = events
+        .iter()
+        .filter_map(|event| ingest::check(event).ok()?.delete_target())
+        .collect();
+    let (mut systems, mut processes, mut clocks, mut positions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (position, event) in events.iter().enumerate() {
+        let slot = (*event.system(), *event.process(), event.logical_clock());
+        if deleted_here.contains(&slot) {
+            continue;
+        }
+        systems.push(event.system().as_bytes().to_vec());
+        processes.push(event.process().as_bytes().to_vec());
+        clocks.push(int(event.logical_clock()));
+        positions.push(position as i64);
+    }
+    let statement = client
+        .prepare_cached(
+            "SELECT b.position FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[])
+                 AS b (system, process, clock, position)
+             WHERE EXISTS (SELECT 1 FROM events e WHERE e.system = b.system
+                             AND e.process = b.process AND e.logical_clock = b.clock)
+               AND NOT EXISTS (SELECT 1 FROM deletions d WHERE d.system = b.system
+                                 AND d.process = b.process AND d.logical_clock = b.clock)
+               AND NOT EXISTS (SELECT 1 FROM censored_systems c
+                                 WHERE c.system = b.system AND c.kind = 'refuse_storage')
+               AND NOT EXISTS (SELECT 1 FROM censored_events c WHERE c.system = b.system
+                                 AND c.process = b.process AND c.logical_clock = b.clock
+                                 AND c.kind = 'refuse_storage')
+               AND NOT EXISTS (SELECT 1 FROM pending_removals p WHERE p.system = b.system)",
+        )
+        .await?;
+    for row in client
+        .query(&statement, &[&systems, &processes, &clocks, &positions])
+        .await?
+    {
+        held[row.get::<_, i64>(0) as usize] = true;
+    }
+    Ok(held)
+}
+
 /// Applies a batch, in order, and labels what was stored.
 pub(super) async fn apply_batch(
     tx: &Transaction<'_>,

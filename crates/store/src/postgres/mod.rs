@@ -284,12 +284,31 @@ impl Store for PgStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        write!(self, |tx| ingest::apply_batch(
-            &tx,
-            &events,
-            self.labeler.as_deref()
-        )
-        .await?)
+        let held = ingest::already_stored(&self.client().await?, &events).await?;
+        let fresh: Vec<VerifiedEvent> = events
+            .into_iter()
+            .zip(&held)
+            .filter_map(|(event, &held)| (!held).then_some(event))
+            .collect();
+        let applied = if fresh.is_empty() {
+            Vec::new()
+        } else {
+            write!(self, |tx| ingest::apply_batch(
+                &tx,
+                &fresh,
+                self.labeler.as_deref()
+            )
+            .await?)?
+        };
+        let mut applied = applied.into_iter();
+        held.into_iter()
+            .map(|held| match held {
+                true => Ok(IngestOutcome::Duplicate),
+                false => applied.next().ok_or_else(|| {
+                    StoreError::Corrupt("ingest answered fewer outcomes than events".into())
+                }),
+            })
+            .collect()
     }
 
     async fn events_in_ranges_moderated(

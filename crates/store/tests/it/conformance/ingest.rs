@@ -1,6 +1,7 @@
 //! Dedupe on (system, process, clock) and the held ranges a sync client reconciles against.
 
 use agora_protocol::author::{Author, Draft};
+use agora_protocol::devices::{acceptance_draft, authorization_draft, revocation_draft};
 use agora_protocol::{PublicKey, SecretKey, content, wire};
 use agora_store::bounds::STORED_MAX;
 use agora_store::{IndexCursor, IngestOutcome, IngestOutcome::*, ProcessRanges, Store};
@@ -251,4 +252,40 @@ pub async fn last_writer_wins_at_the_bound_and_larger_writes_are_refused<S: Stor
         [(1, vec![(1, 1)]), (2, vec![(TOP, TOP)]), (3, vec![(1, 1)])],
         "the tombstone at 2^63 - 1 is held; nothing of the refused delete"
     );
+}
+
+/// A batch sent again answers Duplicate for what is stored, except where the batch itself
+/// changes a slot before reaching it, exactly as when each event is decided in turn: a delete
+/// ahead of its target makes the target AlreadyDeleted, and a revocation ahead of a device's
+/// stored post removes it, so the post is refused.
+pub async fn a_batch_sent_again_answers_as_each_event_in_turn<S: Store>(store: S) {
+    let mut alice = author(1, 1);
+    let x = alice.post("x", 100).expect("post");
+    let y = alice.post("y", 200).expect("post");
+    assert_eq!(ingest(&store, [&x, &y]).await, [Stored, Stored]);
+    assert_eq!(ingest(&store, [&x, &y]).await, [Duplicate, Duplicate]);
+    let delete_x = alice.delete(&x, 300).expect("delete");
+    assert_eq!(
+        ingest(&store, [&y, &delete_x, &x]).await,
+        [Duplicate, Stored, AlreadyDeleted]
+    );
+    assert_eq!(served(&store, alice.system()).await, [(1, 2), (1, 3)]);
+
+    let mut phone = author(2, 2);
+    let accept = phone
+        .publish(acceptance_draft(&alice.system()), 400)
+        .expect("accept");
+    let authorize = alice
+        .publish(authorization_draft(&accept, "phone"), 401)
+        .expect("authorize");
+    let kept = phone.post("kept", 402).expect("post");
+    let cut = phone.post("cut", 403).expect("post");
+    ingest_new(&store, [&accept, &authorize, &kept, &cut]).await;
+    let revoke = alice
+        .publish(revocation_draft(&accept, &[(phone.process(), 2)]), 404)
+        .expect("revoke");
+    let outcomes = ingest(&store, [&kept, &revoke, &cut]).await;
+    assert_eq!(outcomes[..2], [Duplicate, Stored], "{outcomes:?}");
+    assert!(matches!(outcomes[2], Rejected(_)), "{outcomes:?}");
+    assert_eq!(served(&store, phone.system()).await, [(2, 1), (2, 2)]);
 }

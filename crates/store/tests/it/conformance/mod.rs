@@ -50,6 +50,7 @@ macro_rules! suite {
         $crate::conformance::suite!(@fresh $engine;
             ingest::duplicate_in_one_batch_is_stored_once,
             ingest::duplicate_across_batches_is_stored_once,
+            ingest::a_batch_sent_again_answers_as_each_event_in_turn,
             ingest::ranges_collapse_runs_and_keep_gaps,
             ingest::clocks_and_times_order_up_to_the_bound_and_larger_ones_are_refused,
             ingest::last_writer_wins_at_the_bound_and_larger_writes_are_refused,
