@@ -75,6 +75,7 @@ impl TestServer {
     /// came back.
     pub async fn resume(&mut self) {
         self.stop().await;
+        down().remove(&self.address);
         let config = ServerConfig {
             listen: self.address,
             ..self.config.clone()
@@ -82,10 +83,12 @@ impl TestServer {
         self.server = Some(serve_again(&config, self.data_dir.path()).await);
     }
 
-    /// Stops the server gracefully, keeping its store for a later `restart`.
+    /// Stops the server gracefully, keeping its store for a later `restart`. Its address stays
+    /// down: no server this process starts later takes it (see [`is_down`]).
     pub async fn stop(&mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("server shuts down cleanly");
+            down().insert(self.address);
         }
     }
 
@@ -94,11 +97,52 @@ impl TestServer {
     }
 }
 
+/// Starts a server on a free loopback port that no stopped server of this process had.
 async fn serve(config: &ServerConfig, data_dir: &Path) -> Server {
-    let store = SqliteStore::open(data_dir, SqliteOptions::default()).expect("store opens");
-    Server::bind(config.clone(), store)
-        .await
-        .expect("server binds")
+    loop {
+        let config = ServerConfig {
+            listen: fresh_address(),
+            ..config.clone()
+        };
+        let store = SqliteStore::open(data_dir, SqliteOptions::default()).expect("store opens");
+        match Server::bind(config, store).await {
+            Ok(server) => return server,
+            // Taken in the moment between the probe and the bind: another one.
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(error) => panic!("server binds: {error}"),
+        }
+    }
+}
+
+/// The addresses of this process's stopped servers. Links, hints and SERVER events still name
+/// them, and a test that stops a server counts on its address refusing connections: a server
+/// started later on the same port (the kernel hands out a freed port again) would answer for
+/// one that is down.
+fn down() -> std::sync::MutexGuard<'static, std::collections::HashSet<SocketAddr>> {
+    static DOWN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<SocketAddr>>> =
+        std::sync::OnceLock::new();
+    DOWN.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether `address` is one a stopped server of this process listened on.
+pub(crate) fn is_down(address: SocketAddr) -> bool {
+    down().contains(&address)
+}
+
+/// A free loopback address that is not [`is_down`]: probes are held while they land on a down
+/// one, so the next probe gets another port.
+fn fresh_address() -> SocketAddr {
+    let mut held = Vec::new();
+    loop {
+        let probe = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free loopback port");
+        let address = probe.local_addr().expect("a bound address");
+        if !is_down(address) {
+            return address;
+        }
+        held.push(probe);
+    }
 }
 
 /// How long [`TestServer::resume`] waits for its old address to be free again.

@@ -16,9 +16,19 @@ pub(crate) struct Served {
 impl Served {
     /// Serves `app` on `address` (port 0 picks one); `what` names the server in panics.
     pub async fn start(app: axum::Router, address: SocketAddr, what: &'static str) -> Self {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .unwrap_or_else(|error| panic!("{what} binds {address}: {error}"));
+        // With port 0, a port a stopped test server had is held aside and another taken.
+        let mut down = Vec::new();
+        let listener = loop {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .unwrap_or_else(|error| panic!("{what} binds {address}: {error}"));
+            let bound = listener.local_addr().expect("a bound address");
+            if address.port() != 0 || !crate::is_down(bound) {
+                break listener;
+            }
+            down.push(listener);
+        };
+        drop(down);
         let address = listener.local_addr().expect("a bound address");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
