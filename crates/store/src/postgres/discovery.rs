@@ -511,10 +511,14 @@ impl TermWords {
         let searchable = |words: Vec<String>| -> Vec<String> {
             words.into_iter().filter(|word| indexable(word)).collect()
         };
+        let (forms, typos) = futures::try_join!(
+            vocabulary::forms(tx, index.kind, term),
+            vocabulary::typos(tx, index.kind, term)
+        )?;
         Ok(Self {
             exact: searchable(vec![term.to_owned()]),
-            forms: searchable(vocabulary::forms(tx, index.kind, term).await?),
-            typos: searchable(vocabulary::typos(tx, index.kind, term).await?),
+            forms: searchable(forms),
+            typos: searchable(typos),
         })
     }
 

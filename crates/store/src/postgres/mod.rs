@@ -532,11 +532,14 @@ impl Store for PgStore {
         slots: Vec<[u8; 56]>,
     ) -> Result<Vec<wire::SignedEvent>, StoreError> {
         read!(self, |tx| {
-            let mut latest = Vec::new();
-            for slot in &slots {
-                latest.extend(queries::edits(&tx, slot).await?.pop());
-            }
-            latest
+            // One read per post, sent together: the connection pipelines them.
+            let edits =
+                futures::future::try_join_all(slots.iter().map(|slot| queries::edits(&tx, slot)))
+                    .await?;
+            edits
+                .into_iter()
+                .filter_map(|mut edits| edits.pop())
+                .collect()
         })
     }
 

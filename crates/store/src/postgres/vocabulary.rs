@@ -257,20 +257,20 @@ pub(super) async fn forms(
         )
         .await?;
     let end = format!("{term}{}", char::MAX);
-    let mut found = HashMap::new();
-    for length in chars + 1..=chars + FORM_EXTRA_CHARS_MAX {
-        let rows = tx
-            .query(
-                &statement,
-                &[
-                    &kind_code(kind),
-                    &(length as i64),
-                    &term,
-                    &end,
-                    &ROWS_PER_LOOKUP_MAX,
-                ],
+    let (kind, end) = (&kind_code(kind), &end);
+    // One lookup per length, sent together: the connection pipelines them.
+    let lookups = (chars + 1..=chars + FORM_EXTRA_CHARS_MAX).map(|length| {
+        let statement = &statement;
+        async move {
+            tx.query(
+                statement,
+                &[kind, &(length as i64), &term, end, &ROWS_PER_LOOKUP_MAX],
             )
-            .await?;
+            .await
+        }
+    });
+    let mut found = HashMap::new();
+    for rows in futures::future::try_join_all(lookups).await? {
         for row in rows {
             let (word, events): (String, i64) = (row.get(0), row.get(1));
             if word_match(term, &word) == Some(WordMatch::Form) {
@@ -301,14 +301,17 @@ pub(super) async fn typos(
              LIMIT $3",
         )
         .await?;
+    let kind = &kind_code(kind);
+    // One seek per probe, sent together: the connection pipelines them.
+    let seeks = probes.iter().map(|probe| {
+        let statement = &statement;
+        async move {
+            tx.query(statement, &[kind, probe, &ROWS_PER_LOOKUP_MAX])
+                .await
+        }
+    });
     let mut found = HashMap::new();
-    for probe in probes {
-        let rows = tx
-            .query(
-                &statement,
-                &[&kind_code(kind), &probe, &ROWS_PER_LOOKUP_MAX],
-            )
-            .await?;
+    for rows in futures::future::try_join_all(seeks).await? {
         for row in rows {
             let (word, events): (String, i64) = (row.get(0), row.get(1));
             if !found.contains_key(&word) && word_match(term, &word) == Some(WordMatch::Typo) {
