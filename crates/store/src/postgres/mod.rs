@@ -55,7 +55,7 @@ pub fn describe(url: &str) -> String {
 pub const WRITE_LOCK: i32 = 0x6167_7772;
 
 /// Takes [`WRITE_LOCK`] of the schema on the search path until the transaction ends.
-pub(crate) const TAKE_WRITE_LOCK: &str =
+const TAKE_WRITE_LOCK: &str =
     "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))";
 
 /// How to reach the database, and tuning. [`PgOptions::new`] has what `agora serve` uses.

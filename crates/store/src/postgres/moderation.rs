@@ -95,9 +95,7 @@ pub(super) async fn prepare(client: &mut Object, labeler: Option<&Labeler>) -> R
     let mut after = 0i64;
     let mut relabeled = 0usize;
     loop {
-        let tx = client.transaction().await?;
-        tx.execute(super::TAKE_WRITE_LOCK, &[&super::WRITE_LOCK])
-            .await?;
+        let tx = super::begin_write(client).await?;
         let rows: Vec<(i64, Vec<u8>)> = tx
             .query(
                 "SELECT id, event FROM events WHERE id > $1 AND content_type IN (3, 5, 6)
